@@ -1,0 +1,45 @@
+# make run  - start the PBX on config.example.yaml
+# make test - set up this machine (venv, Debian packages when root) and run the whole suite
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the end-to-end tests drive (real SIP peers) or need for prompts.
+DEBS := python3-venv sip-tester baresip-core sipvicious espeak-ng sox libsox-fmt-all tshark
+
+.PHONY: run test debs venv bench clean
+
+run: $(STAMP)
+	$(PY) -m pbx run --config config.example.yaml
+
+test: debs $(STAMP)
+	$(PY) -m pytest -q -ra
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv (apt-get install python3-venv)"; exit 1; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Install the missing Debian packages when we are root; otherwise say what is missing.
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages:$$missing"; \
+		while fuser /var/lib/dpkg/lock-frontend >/dev/null 2>&1; do sleep 3; done; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+		echo "missing Debian packages (end-to-end tests will be skipped):$$missing"; \
+		echo "install them with: sudo apt-get install$$missing"; \
+	fi
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_parse.py
+	$(PY) benchmarks/bench_register.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,133 @@
+"""The composition root: builds the clock, ids, bus and services from a Config and runs them.
+
+Nothing else in the PBX creates services or reads the clock on its own;
+tests build the same pieces with their own clock and ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+
+from pbx.admin import make_admin_app
+from pbx.bus import EventBus
+from pbx.config import Config
+from pbx.sip.digest import DigestAuthenticator
+from pbx.sip.endpoint import EndpointSettings, SipEndpoint
+from pbx.sip.registrar import Registrar, RegistrarSettings
+from pbx.sip.transaction import Timers, TransactionLayer
+from pbx.sip.transport import SipTransport
+from sdk.events import Event
+
+log = logging.getLogger("pbx")
+
+
+def new_tag() -> str:
+    """A To/From tag: 64 random bits (RFC 3261 19.3 asks for at least 32)."""
+    return secrets.token_hex(8)
+
+
+class Pbx:
+    """One running PBX node."""
+
+    def __init__(self, config: Config, *, clock=time.time, secret: bytes | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.bus = EventBus()
+        passwords = {number: extension.password for number, extension in config.extensions.items()}
+        self.registrar = Registrar(
+            RegistrarSettings(
+                min_expires=config.registrar.min_expires,
+                max_expires=config.registrar.max_expires,
+                default_expires=config.registrar.default_expires,
+                max_bindings=config.registrar.max_bindings,
+            ),
+            domain=config.realm,
+        )
+        self.authenticator = DigestAuthenticator(
+            config.realm,
+            secret or os.urandom(32),
+            passwords.get,
+            nonce_lifetime=config.auth.nonce_lifetime,
+            algorithms=tuple(config.auth.algorithms),
+        )
+        self.transactions = TransactionLayer(Timers(config.sip.t1, config.sip.t2, config.sip.t4))
+        self.endpoint = SipEndpoint(
+            EndpointSettings(realm=config.realm, user_agent=config.sip.user_agent),
+            transactions=self.transactions,
+            authenticator=self.authenticator,
+            registrar=self.registrar,
+            is_extension=passwords.__contains__,
+            new_tag=new_tag,
+        )
+        self.transport = SipTransport(self.endpoint, self.bus, clock, trace=config.log.sip_trace)
+        self._admin_runner: web.AppRunner | None = None
+        self.bus.subscribe(Event, self._log_event)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            **self.endpoint.status(),
+            "tcp_connections": self.transport.connection_count,
+            "events_published": self.bus.published,
+        }
+
+    async def start(self) -> None:
+        for listen in self.config.sip.listen:
+            if listen.transport == "udp":
+                host, port = await self.transport.listen_udp(listen.host, listen.port)
+            else:
+                host, port = await self.transport.listen_tcp(listen.host, listen.port)
+            log.info("event=listening transport=%s address=%s:%s", listen.transport, host, port)
+        admin = self.config.admin.listen
+        if admin is not None:
+            app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock)
+            self._admin_runner = web.AppRunner(app, access_log=None)
+            await self._admin_runner.setup()
+            site = web.TCPSite(self._admin_runner, admin.host, admin.port)
+            await site.start()
+            log.info("event=admin_listening address=http://%s:%s", admin.host, admin.port)
+        log.info("event=ready realm=%s extensions=%d", self.config.realm, len(self.config.extensions))
+
+    async def stop(self) -> None:
+        await self.transport.close()
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
+        log.info("event=stopped")
+
+    def _log_event(self, event: Event) -> None:
+        fields = " ".join(f"{name}={value!r}" for name, value in _struct_items(event) if name != "at")
+        log.info("event=%s %s", type(event).__name__, fields)
+
+
+def _struct_items(event: Event):
+    return ((name, getattr(event, name)) for name in event.__struct_fields__)
+
+
+async def serve(config: Config) -> None:
+    """Run until SIGINT or SIGTERM."""
+    pbx = Pbx(config)
+    await pbx.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await pbx.stop()
+
+
+def run(config: Config) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))

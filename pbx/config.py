@@ -1,0 +1,164 @@
+"""Typed configuration: YAML decoded into msgspec Structs at the edge.
+
+Unknown keys are errors (a typo must not be silently ignored), and every
+error names the key path and the file line it came from:
+`config.yaml:12: $.sip.listen[0].port: Expected int, got str`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+import yaml
+
+
+class ConfigError(Exception):
+    """A configuration file is unreadable or invalid; the message says where and why."""
+
+
+class Listen(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    transport: Literal["udp", "tcp"]
+    host: str = "127.0.0.1"
+    port: int = 5060
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port {self.port} is not between 0 and 65535")
+
+
+class SipConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    listen: list[Listen] = msgspec.field(
+        default_factory=lambda: [Listen("udp"), Listen("tcp")]
+    )
+    user_agent: str = "pbx/0.1"
+    # RFC 3261 17.1.1.1 timer values, in seconds.
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+
+
+class RegistrarConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    min_expires: int = 60
+    max_expires: int = 7200
+    default_expires: int = 3600
+    max_bindings: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_expires <= self.default_expires <= self.max_expires:
+            raise ValueError("need 0 < min_expires <= default_expires <= max_expires")
+
+
+class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    nonce_lifetime: int = 300
+    algorithms: list[Literal["MD5", "SHA-256", "SHA-512-256"]] = msgspec.field(
+        default_factory=lambda: ["MD5", "SHA-256"]
+    )
+
+
+class HostPort(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8088
+
+
+class AdminConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    listen: HostPort | None = msgspec.field(default_factory=HostPort)
+
+
+class LogConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+    sip_trace: bool = False
+
+
+class Extension(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    password: str
+    name: str | None = None
+
+
+_EXTENSION_NUMBER = re.compile(r"[0-9A-Za-z_.+\-]+\Z")
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    realm: str
+    sip: SipConfig = msgspec.field(default_factory=SipConfig)
+    registrar: RegistrarConfig = msgspec.field(default_factory=RegistrarConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
+    extensions: dict[str, Extension] = {}
+
+    def __post_init__(self) -> None:
+        for number in self.extensions:
+            if not _EXTENSION_NUMBER.match(number):
+                raise ValueError(f"extension {number!r} may hold only letters, digits and _.+-")
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, filename: str = "<config>") -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{filename}:1: the configuration must be a mapping of keys to values")
+    # YAML reads `1001:` as an integer; extension numbers are strings.
+    if isinstance(data.get("extensions"), dict):
+        data["extensions"] = {str(key): value for key, value in data["extensions"].items()}
+    try:
+        return msgspec.convert(data, Config)
+    except msgspec.ValidationError as error:
+        message = str(error)
+        path = _error_path(message)
+        line = _line_of(root, path)
+        where = f"{filename}:{line}" if line else filename
+        raise ConfigError(f"{where}: {message}") from None
+
+
+def _error_path(message: str) -> list[str | int]:
+    """`... - at `$.sip.listen[0].port`` into ['sip', 'listen', 0, 'port']."""
+    match = re.search(r"at `\$((?:\.[^.\[`]+|\[\d+\])*)`", message)
+    if not match:
+        return []
+    parts: list[str | int] = []
+    for name, index in re.findall(r"\.([^.\[`]+)|\[(\d+)\]", match.group(1)):
+        parts.append(int(index) if index else name)
+    unknown = re.search(r"Object contains unknown field `([^`]+)`", message)
+    if unknown:
+        parts.append(unknown.group(1))
+    return parts
+
+
+def _line_of(node: yaml.Node | None, path: list[str | int]) -> int | None:
+    """The 1-based line of the YAML node at `path`, or of its deepest existing parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if str(key.value) == str(part):
+                    # An unknown or wrong key is best shown at the key itself.
+                    line = key.start_mark.line + 1
+                    node = value
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

@@ -1,0 +1,46 @@
+"""Structured logging: `key=value` lines (or JSON objects) on stderr.
+
+Log calls write `event=<name> key=value ...` messages; this module only adds
+the timestamp, level and logger, and in JSON mode wraps the line in an
+object. `--sip-trace` turns on the `pbx.sip.trace` logger, which prints
+every SIP message sent and received.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        line = f"{stamp} level={record.levelname.lower()} logger={record.name} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": record.created,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str = "info", fmt: str = "text", *, sip_trace: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("pbx.sip.trace").setLevel(logging.INFO if sip_trace else logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

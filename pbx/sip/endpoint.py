@@ -1,0 +1,366 @@
+"""The SIP endpoint: bytes and `now` in, transmissions and events out.
+
+It is the UAS core of RFC 3261 section 8.2 sitting on the transaction layer:
+it parses what the transports received, answers malformed requests with a
+400 that says what is wrong (or drops what cannot be answered), stamps Via
+with received/rport (RFC 3261 18.2.1, RFC 3581 4), authenticates with
+digest, runs the registrar, answers OPTIONS, and hands other methods to
+handlers that later layers (calls, presence) register by method.
+
+Pure: no sockets, no clock, no randomness; tags and nonce secrets come from
+the composition root. The asyncio adapter (transport.py) feeds it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+from collections.abc import Callable
+from typing import Protocol
+
+import msgspec
+
+from sdk.events import AuthenticationFailed, Event
+
+from .digest import DigestAuthenticator, Verdict
+from .errors import RemoteProtocolError
+from .fields import Via
+from .message import Request, Response, parse_message
+from .registrar import Registrar
+from .status import REASON_PHRASES, make_response
+from .syntax import split_list
+from .transaction import (
+    AckReceived,
+    Peer,
+    RequestReceived,
+    ResponseReceived,
+    ServerTransaction,
+    TransactionLayer,
+    Transmit,
+)
+
+# RFC 3261 8.2.1: methods we know. Those a handler has not claimed get 405.
+KNOWN_METHODS = frozenset(
+    "INVITE ACK BYE CANCEL OPTIONS REGISTER INFO UPDATE PRACK SUBSCRIBE NOTIFY REFER MESSAGE PUBLISH".split()
+)
+# RFC 3261 22.1: CANCEL and ACK cannot be challenged; in-dialog requests are
+# authenticated by their dialog.
+_IN_DIALOG_ONLY = frozenset("BYE INFO UPDATE PRACK NOTIFY".split())
+SUPPORTED_EXTENSIONS = frozenset({"path", "outbound", "gruu"})
+
+
+class EndpointSettings(msgspec.Struct, frozen=True):
+    realm: str
+    user_agent: str = "pbx"
+
+
+class Publish(msgspec.Struct, frozen=True):
+    """An event for the bus."""
+
+    event: Event
+
+
+class Dropped(msgspec.Struct, frozen=True):
+    """Input we did not answer, and why (for the log)."""
+
+    peer: Peer
+    reason: str
+
+
+Action = Transmit | Publish | Dropped
+
+
+class RequestHandler(Protocol):
+    """What a layer above (calls, presence) implements for the methods it claims."""
+
+    def __call__(self, transaction: ServerTransaction, request: Request, user: str | None, now: float) -> list[Action]: ...
+
+
+class SipEndpoint:
+    def __init__(
+        self,
+        settings: EndpointSettings,
+        *,
+        transactions: TransactionLayer,
+        authenticator: DigestAuthenticator,
+        registrar: Registrar,
+        is_extension: Callable[[str], bool],
+        new_tag: Callable[[], str],
+    ) -> None:
+        self.settings = settings
+        self.transactions = transactions
+        self.authenticator = authenticator
+        self.registrar = registrar
+        self.is_extension = is_extension
+        self.new_tag = new_tag
+        self.handlers: dict[str, RequestHandler] = {}
+        self.ack_handler: Callable[[AckReceived, float], list[Action]] | None = None
+        self.stats = {"received": 0, "malformed": 0, "dropped": 0, "sent_stateless": 0}
+
+    # Entry points -------------------------------------------------------------------------
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> list[Action]:
+        """One datagram or one framed stream message from `peer`."""
+        self.stats["received"] += 1
+        try:
+            message = parse_message(data)
+        except RemoteProtocolError as error:
+            return self._reject_unparsed(error, peer)
+        if isinstance(message, Response):
+            return self._on_response(message, peer, now)
+        try:
+            self._validate(message)
+            message.source = peer
+            response_peer = self._stamp_via(message, peer)
+        except RemoteProtocolError as error:
+            return self._reject_unparsed(RemoteProtocolError(error.reason, error.status, message), peer)
+        actions: list[Action] = []
+        for action in self.transactions.receive_request(message, response_peer, now):
+            actions.extend(self._on_transaction_action(action, now))
+        return actions
+
+    def handle_timer(self, now: float) -> list[Action]:
+        actions: list[Action] = [Publish(event) for event in self.registrar.expire(now)]
+        for action in self.transactions.handle_timer(now):
+            actions.extend(self._on_transaction_action(action, now))
+        return actions
+
+    def next_deadline(self) -> float | None:
+        deadlines = [d for d in (self.transactions.next_deadline(), self.registrar.next_expiry()) if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def respond(self, transaction: ServerTransaction, response: Response, now: float) -> list[Action]:
+        if self.settings.user_agent and "Server" not in response.headers:
+            response.headers.add("Server", self.settings.user_agent)
+        return list(self.transactions.send_response(transaction, response, now))
+
+    def reply(self, transaction: ServerTransaction, status: int, reason: str | None, now: float, **kwargs) -> list[Action]:
+        response = make_response(transaction.request, status, reason, to_tag=self.new_tag(), **kwargs)
+        return self.respond(transaction, response, now)
+
+    # Requests -----------------------------------------------------------------------------
+
+    def _on_transaction_action(self, action, now: float) -> list[Action]:
+        if isinstance(action, RequestReceived):
+            return self._on_request(action.transaction, action.request, now)
+        if isinstance(action, AckReceived):
+            return self.ack_handler(action, now) if self.ack_handler else []
+        if isinstance(action, ResponseReceived):
+            return []
+        if isinstance(action, Transmit):
+            return [action]
+        return []
+
+    def _on_request(self, transaction: ServerTransaction, request: Request, now: float) -> list[Action]:
+        method = request.method
+        if method == "CANCEL":
+            return self._on_cancel(transaction, request, now)
+        unsupported = self._unsupported_extensions(request)
+        if unsupported:
+            # RFC 3261 8.2.2.3: 420 listing what we do not support.
+            return self._reply_with(transaction, request, 420, None, now, [("Unsupported", ", ".join(unsupported))])
+        if method == "OPTIONS":
+            return self._reply_with(transaction, request, 200, None, now, self._capabilities())
+        if method == "REGISTER":
+            return self._on_register(transaction, request, now)
+        if method not in KNOWN_METHODS:
+            # RFC 3261 21.5.2: 501 for a method we do not recognise.
+            return self._reply_with(transaction, request, 501, None, now, [("Allow", self._allow())])
+        handler = self.handlers.get(method)
+        if method in _IN_DIALOG_ONLY and (handler is None or request.to.tag is None):
+            return self.reply(transaction, 481, None, now)
+        if handler is None:
+            # RFC 3261 8.2.1: a method we know but do not offer gets 405 with Allow.
+            return self._reply_with(transaction, request, 405, None, now, [("Allow", self._allow())])
+        user = None
+        if method not in _IN_DIALOG_ONLY and request.to.tag is None:
+            verdict, user, actions = self._authenticate(transaction, request, now, proxy=True)
+            if verdict is not Verdict.ACCEPTED:
+                return actions
+        return handler(transaction, request, user, now)
+
+    def _on_cancel(self, transaction: ServerTransaction, request: Request, now: float) -> list[Action]:
+        handler = self.handlers.get("CANCEL")
+        if handler is None or self.transactions.find_invite(request) is None:
+            # RFC 3261 9.2: no matching INVITE transaction.
+            return self.reply(transaction, 481, None, now)
+        return handler(transaction, request, None, now)
+
+    def _on_register(self, transaction: ServerTransaction, request: Request, now: float) -> list[Action]:
+        verdict, user, actions = self._authenticate(transaction, request, now, proxy=False)
+        if verdict is not Verdict.ACCEPTED or user is None:
+            return actions
+        to_user = request.to.uri.user
+        if to_user != user:
+            # RFC 3261 10.3 step 4: a user may only register bindings for its own address.
+            return self.reply(transaction, 403, "Forbidden", now, warning=f"{user} may not register {to_user}")
+        outcome = self.registrar.register(request, user, request.source or transaction.peer, now)
+        headers = [("Contact", contact) for contact in outcome.contacts] + list(outcome.extra_headers)
+        if outcome.status == 200:
+            headers.append(("Date", email.utils.formatdate(now, usegmt=True)))
+        response_actions = self._reply_with(transaction, request, outcome.status, outcome.reason, now, headers)
+        return [Publish(event) for event in outcome.events] + response_actions
+
+    def _authenticate(
+        self, transaction: ServerTransaction, request: Request, now: float, *, proxy: bool
+    ) -> tuple[Verdict, str | None, list[Action]]:
+        """RFC 3261 22.2 (401, REGISTER) and 22.3 (407, requests a proxy-like core serves)."""
+        header = "Proxy-Authorization" if proxy else "Authorization"
+        result = self.authenticator.verify(request.method, request.headers.lines(header), now)
+        if result.verdict is Verdict.ACCEPTED:
+            return result.verdict, result.username, []
+        if result.verdict is Verdict.MALFORMED:
+            return result.verdict, None, self.reply(transaction, 400, f"Bad {header}", now, warning=result.reason)
+        if result.verdict is Verdict.REJECTED:
+            event = AuthenticationFailed(
+                at=now, username=result.username, method=request.method,
+                source=f"{transaction.peer.host}:{transaction.peer.port}", reason=result.reason,
+            )  # fmt: skip
+            return result.verdict, None, [Publish(event), *self.reply(transaction, 403, "Forbidden", now)]
+        status, challenge_header = (407, "Proxy-Authenticate") if proxy else (401, "WWW-Authenticate")
+        stale = result.verdict is Verdict.STALE
+        headers = [(challenge_header, value) for value in self.authenticator.challenges(now, stale=stale)]
+        return result.verdict, None, self._reply_with(transaction, request, status, None, now, headers)
+
+    def _reply_with(
+        self,
+        transaction: ServerTransaction,
+        request: Request,
+        status: int,
+        reason: str | None,
+        now: float,
+        headers: list[tuple[str, str]],
+    ) -> list[Action]:
+        response = make_response(request, status, reason, to_tag=self.new_tag())
+        for name, value in headers:
+            response.headers.add(name, value)
+        return self.respond(transaction, response, now)
+
+    def _capabilities(self) -> list[tuple[str, str]]:
+        # RFC 3261 11.2: OPTIONS answers say what we allow, accept and support.
+        return [
+            ("Allow", self._allow()),
+            ("Accept", "application/sdp"),
+            ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS))),
+        ]
+
+    def _allow(self) -> str:
+        return ", ".join(sorted({"OPTIONS", "REGISTER", "ACK", "CANCEL", *self.handlers}))
+
+    @staticmethod
+    def _unsupported_extensions(request: Request) -> list[str]:
+        if request.method in ("ACK", "CANCEL"):
+            return []
+        required = [tag for value in request.headers.get_all("Require") for tag in split_list(value)]
+        return [tag for tag in required if tag.lower() not in SUPPORTED_EXTENSIONS]
+
+    # Validation and Via ---------------------------------------------------------------------
+
+    def _validate(self, request: Request) -> None:
+        """RFC 3261 8.2 and 16.3: what every request must carry, each fault a 400 that names it."""
+        if not request.headers.get_all("Via"):
+            raise RemoteProtocolError("missing Via header")
+        request.top_via  # noqa: B018 - parses, raising on a bad Via
+        request.call_id  # noqa: B018
+        cseq = request.cseq
+        if cseq.method != request.method:
+            raise RemoteProtocolError(f"CSeq method {cseq.method} does not match request method {request.method}")
+        request.from_  # noqa: B018
+        request.to  # noqa: B018
+        max_forwards = request.int_header("Max-Forwards", 255)
+        if max_forwards == 0 and request.method not in ("OPTIONS", "REGISTER"):
+            raise RemoteProtocolError("Max-Forwards reached 0", 483)
+        if request.method == "REGISTER":
+            request.contacts  # noqa: B018
+            request.int_header("Expires")
+        if request.uri.scheme == "invalid":
+            raise RemoteProtocolError(f"bad Request-URI {request.uri}")
+        if request.uri.scheme not in ("sip", "sips", "tel"):
+            raise RemoteProtocolError(f"URI scheme {request.uri.scheme} not supported", 416)
+
+    @staticmethod
+    def _stamp_via(request: Request, peer: Peer) -> Peer:
+        """Add received/rport to the top Via and return where responses go.
+
+        RFC 3261 18.2.1: received= when sent-by is not the source address;
+        RFC 3581 4: rport= with the source port when the client asked for it.
+        Responses then go back per RFC 3261 18.2.2: on the same connection
+        for TCP, to received:rport for UDP, else to the sent-by port.
+        """
+        via = request.top_via
+        params = dict(via.params)
+        changed = False
+        if via.host.strip("[]") != peer.host or "rport" in params:
+            params["received"] = peer.host
+            changed = True
+        if "rport" in params and params["rport"] is None:
+            params["rport"] = str(peer.port)
+            changed = True
+        if changed:
+            stamped = Via(via.transport, via.host, via.port, params)
+            lines = request.headers.lines("Via")
+            first = split_list(lines[0])
+            first[0] = str(stamped)
+            rebuilt = [", ".join(first), *lines[1:]]
+            request.headers.remove("Via")
+            for value in reversed(rebuilt):
+                request.headers.prepend("Via", value)
+            via = stamped
+        if peer.reliable:
+            return peer
+        host = params.get("received") or via.host
+        rport = params.get("rport")
+        port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
+        if not _is_ip(host):
+            host = peer.host
+        return Peer(peer.transport, host, port)
+
+    # Faults and responses -------------------------------------------------------------------
+
+    def _reject_unparsed(self, error: RemoteProtocolError, peer: Peer) -> list[Action]:
+        """Answer a malformed request statelessly, or drop what cannot be answered."""
+        self.stats["malformed"] += 1
+        request = error.partial
+        if not isinstance(request, Request) or request.method == "ACK":
+            self.stats["dropped"] += 1
+            return [Dropped(peer, error.reason)]
+        destination = peer
+        try:
+            destination = self._stamp_via(request, peer)
+        except RemoteProtocolError:
+            pass  # no usable Via: answer the source address
+        reason = _reason_phrase(error)
+        response = make_response(
+            request, error.status, reason, to_tag=self.new_tag(), server=self.settings.user_agent, warning=error.reason
+        )
+        self.stats["sent_stateless"] += 1
+        return [Transmit(response.serialize(), destination, response)]
+
+    def _on_response(self, response: Response, peer: Peer, now: float) -> list[Action]:
+        try:
+            actions = self.transactions.receive_response(response, now)
+        except RemoteProtocolError as error:
+            return [Dropped(peer, f"bad response: {error.reason}")]
+        if not actions:
+            return [Dropped(peer, f"response {response.status} matches no transaction")]
+        result: list[Action] = []
+        for action in actions:
+            result.extend(self._on_transaction_action(action, now))
+        return result
+
+    def status(self) -> dict[str, int]:
+        return {"transactions": len(self.transactions), "registrations": len(self.registrar), **self.stats}
+
+
+def _reason_phrase(error: RemoteProtocolError) -> str:
+    """`Bad Request (missing Call-ID header)`: the standard phrase and what was wrong."""
+    detail = error.reason.replace("\r", " ").replace("\n", " ")[:120]
+    return f"{REASON_PHRASES.get(error.status, 'Bad Request')} ({detail})"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

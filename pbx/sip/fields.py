@@ -1,0 +1,114 @@
+"""Typed values of the header fields the stack itself reads (RFC 3261 20).
+
+Via, CSeq and the digest credentials/challenges. Everything else stays a
+string in `Headers` until someone needs it; parsing on demand keeps the hot
+path short.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Self
+
+import msgspec
+
+from .errors import RemoteProtocolError
+from .syntax import format_params, is_token, parse_params, quote, split_outside_quotes, unquote
+from .uri import split_host_port
+
+# RFC 3261 8.1.1.7: branches of RFC 3261 transactions start with the magic cookie.
+MAGIC_COOKIE = "z9hG4bK"
+
+_CSEQ = re.compile(r"\s*(\d{1,10})\s+(\S+)\s*\Z")
+_SENT_PROTOCOL = re.compile(r"\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/]+)\s+(.*)\Z", re.S)
+
+
+class Via(msgspec.Struct, frozen=True):
+    """RFC 3261 20.42: `SIP/2.0/UDP host:port;branch=z9hG4bK...;rport`."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = {}
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        match = _SENT_PROTOCOL.match(text)
+        if not match:
+            raise RemoteProtocolError(f"bad Via {text.strip()!r}: expected 'SIP/2.0/<transport> <host>'")
+        name, version, transport, rest = match.groups()
+        if name.upper() != "SIP" or version != "2.0":
+            raise RemoteProtocolError(f"bad Via {text.strip()!r}: protocol must be SIP/2.0")
+        sent_by, _, param_text = rest.partition(";")
+        host, port = split_host_port(sent_by.strip(), "Via")
+        return cls(transport.upper(), host, port, parse_params(param_text, "Via"))
+
+    def __str__(self) -> str:
+        port = f":{self.port}" if self.port is not None else ""
+        return f"SIP/2.0/{self.transport} {self.host}{port}{format_params(self.params)}"
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+    @property
+    def has_rfc3261_branch(self) -> bool:
+        return (self.branch or "").startswith(MAGIC_COOKIE)
+
+
+class CSeq(msgspec.Struct, frozen=True):
+    """RFC 3261 20.16: a sequence number below 2**31 and a method."""
+
+    number: int
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        match = _CSEQ.match(text)
+        if not match:
+            raise RemoteProtocolError(f"bad CSeq {text.strip()!r}: expected '<number> <method>'")
+        number = int(match.group(1))
+        if number >= 2**31:
+            raise RemoteProtocolError(f"CSeq number {number} is not below 2**31")
+        method = match.group(2)
+        if not is_token(method):
+            raise RemoteProtocolError(f"bad CSeq method {method!r}")
+        return cls(number, method)
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.method}"
+
+
+class AuthParams(msgspec.Struct, frozen=True):
+    """A digest challenge or credentials: `Digest name=value, ...` (RFC 3261 25.1, RFC 7616).
+
+    Names are lower-case; values are unquoted.
+    """
+
+    scheme: str
+    params: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        text = text.strip()
+        scheme, _, rest = text.partition(" ")
+        if not scheme or not is_token(scheme):
+            raise RemoteProtocolError(f"bad authentication scheme in {text!r}")
+        params: dict[str, str] = {}
+        for piece in split_outside_quotes(rest, ","):
+            piece = piece.strip()
+            if not piece:
+                continue
+            name, equals, value = piece.partition("=")
+            if not equals or not is_token(name.strip()):
+                raise RemoteProtocolError(f"bad auth-param {piece!r}")
+            params[name.strip().lower()] = unquote(value.strip())
+        return cls(scheme, params)
+
+    def get(self, name: str) -> str | None:
+        return self.params.get(name)
+
+
+def format_challenge(params: list[tuple[str, str, bool]]) -> str:
+    """`Digest realm="x", qop="auth", algorithm=MD5` from (name, value, quoted)."""
+    return "Digest " + ", ".join(f"{name}={quote(value) if quoted else value}" for name, value, quoted in params)

@@ -1,0 +1,366 @@
+"""SIP messages: parse bytes into requests and responses, serialize them back.
+
+RFC 3261 section 7 (message format), 20 (header fields), 25 (ABNF), with the
+tolerance RFC 4475 asks for: case-insensitive and compact header names,
+folded header lines, comma-separated multi-value headers, LF-only line ends,
+Content-Length framing of datagrams. Header values stay strings; typed views
+(Via, CSeq, name-addrs) are parsed when asked for.
+
+What it does not do: decide what a message means (transactions, dialogs and
+the registrar do), or frame TCP streams (see framing.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from .errors import RemoteProtocolError
+from .fields import CSeq, Via
+from .syntax import is_token, split_list
+from .uri import NameAddress, Uri
+
+SIP_VERSION = "SIP/2.0"
+
+# RFC 3261 7.3.3 plus the compact forms later RFCs registered (RFC 3265 o/u, RFC 3515 r,
+# RFC 3892 b, RFC 4028 x, RFC 3841 a/j/d, RFC 4474 y/n).
+COMPACT_FORMS = {
+    "i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length",
+    "c": "Content-Type", "f": "From", "s": "Subject", "k": "Supported", "t": "To",
+    "v": "Via", "o": "Event", "u": "Allow-Events", "r": "Refer-To", "b": "Referred-By",
+    "x": "Session-Expires", "a": "Accept-Contact", "j": "Reject-Contact",
+    "d": "Request-Disposition", "y": "Identity", "n": "Identity-Info",
+}  # fmt: skip
+
+_CANONICAL_NAMES = [
+    "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Allow-Events",
+    "Authentication-Info", "Authorization", "Call-ID", "Call-Info", "Contact", "Content-Disposition",
+    "Content-Encoding", "Content-Language", "Content-Length", "Content-Type", "CSeq", "Date",
+    "Error-Info", "Event", "Expires", "From", "In-Reply-To", "Max-Forwards", "Min-Expires",
+    "MIME-Version", "Min-SE", "Organization", "P-Asserted-Identity", "Path", "Priority",
+    "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require", "RAck", "Reason", "Record-Route",
+    "Refer-To", "Referred-By", "Replaces", "Reply-To", "Require", "Retry-After", "Route", "RSeq",
+    "Server", "Service-Route", "Session-Expires", "Subject", "Subscription-State", "Supported",
+    "Timestamp", "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
+]  # fmt: skip
+CANONICAL = {name.lower(): name for name in _CANONICAL_NAMES}
+CANONICAL.update(COMPACT_FORMS)
+
+# RFC 3261 7.3.1: only headers whose grammar is a comma-separated list may be
+# split on commas; WWW-Authenticate and friends have commas inside one value.
+LIST_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Allow-Events",
+        "Call-Info", "Contact", "Content-Encoding", "Content-Language", "Error-Info", "In-Reply-To",
+        "Path", "Proxy-Require", "Reason", "Record-Route", "Require", "Route", "Service-Route",
+        "Supported", "Unsupported", "Via", "Warning", "P-Asserted-Identity",
+    )
+)  # fmt: skip
+
+_STATUS_LINE = re.compile(r"(SIP/\d+\.\d+) (\d{3})(?: (.*))?\Z", re.I)
+_CONTENT_LENGTH = re.compile(r"\s*(\d+)\s*\Z")
+
+
+def canonical_name(name: str) -> str:
+    return CANONICAL.get(name.lower(), name)
+
+
+class Headers:
+    """An ordered, case-insensitive multimap of header fields.
+
+    Names are stored in their canonical form (compact forms expanded);
+    values as the peer wrote them (folding joined by one space).
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: list[tuple[str, str]] | None = None) -> None:
+        self._fields: list[tuple[str, str, str]] = []
+        for name, value in fields or ():
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        name = canonical_name(name)
+        self._fields.append((name.lower(), name, value))
+
+    def prepend(self, name: str, value: str) -> None:
+        name = canonical_name(name)
+        self._fields.insert(0, (name.lower(), name, value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field called `name` by one, kept where the first one was."""
+        name = canonical_name(name)
+        key = name.lower()
+        for index, field in enumerate(self._fields):
+            if field[0] == key:
+                self._fields[index] = (key, name, value)
+                self._fields = [f for i, f in enumerate(self._fields) if f[0] != key or i == index]
+                return
+        self._fields.append((key, name, value))
+
+    def remove(self, name: str) -> None:
+        key = canonical_name(name).lower()
+        self._fields = [field for field in self._fields if field[0] != key]
+
+    def get(self, name: str) -> str | None:
+        key = canonical_name(name).lower()
+        for field in self._fields:
+            if field[0] == key:
+                return field[2]
+        return None
+
+    def lines(self, name: str) -> list[str]:
+        """Each field line called `name`, unsplit."""
+        key = canonical_name(name).lower()
+        return [field[2] for field in self._fields if field[0] == key]
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of `name`, list headers split on commas (RFC 3261 7.3.1)."""
+        key = canonical_name(name).lower()
+        values: list[str] = []
+        for field in self._fields:
+            if field[0] == key:
+                if key in LIST_HEADERS:
+                    values.extend(split_list(field[2]))
+                else:
+                    values.append(field[2])
+        return values
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((field[1], field[2]) for field in self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def copy(self) -> Headers:
+        copied = Headers()
+        copied._fields = list(self._fields)
+        return copied
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self)!r})"
+
+
+class Message:
+    """What requests and responses share: headers, body and typed views."""
+
+    __slots__ = ("headers", "body")
+
+    def __init__(self, headers: Headers | None = None, body: bytes = b"") -> None:
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def serialize(self) -> bytes:
+        """Wire bytes; Content-Length always states the body length (RFC 3261 18.3)."""
+        self.headers.set("Content-Length", str(len(self.body)))
+        lines = [self.start_line()]
+        lines.extend(f"{name}: {value}" for name, value in self.headers)
+        head = "\r\n".join(lines) + "\r\n\r\n"
+        return head.encode("utf-8", "surrogateescape") + self.body
+
+    # Typed views of the headers every transaction needs.
+
+    @property
+    def call_id(self) -> str:
+        value = self.headers.get("Call-ID")
+        if not value or not value.strip():
+            raise RemoteProtocolError("missing Call-ID header")
+        return value.strip()
+
+    @property
+    def cseq(self) -> CSeq:
+        value = self.headers.get("CSeq")
+        if value is None:
+            raise RemoteProtocolError("missing CSeq header")
+        return CSeq.parse(value)
+
+    @property
+    def vias(self) -> list[Via]:
+        return [Via.parse(value) for value in self.headers.get_all("Via")]
+
+    @property
+    def top_via(self) -> Via:
+        values = self.headers.get_all("Via")
+        if not values:
+            raise RemoteProtocolError("missing Via header")
+        return Via.parse(values[0])
+
+    @property
+    def from_(self) -> NameAddress:
+        return self._name_address("From")
+
+    @property
+    def to(self) -> NameAddress:
+        return self._name_address("To")
+
+    def _name_address(self, name: str) -> NameAddress:
+        value = self.headers.get(name)
+        if value is None:
+            raise RemoteProtocolError(f"missing {name} header")
+        try:
+            return NameAddress.parse(value)
+        except RemoteProtocolError as error:
+            raise RemoteProtocolError(f"bad {name} header: {error.reason}") from None
+
+    @property
+    def contacts(self) -> list[NameAddress]:
+        """Contact values; `*` is returned as a NameAddress with scheme '*'."""
+        found = []
+        for value in self.headers.get_all("Contact"):
+            if value.strip() == "*":
+                found.append(NameAddress(Uri("*", opaque=""), raw="*"))
+                continue
+            try:
+                found.append(NameAddress.parse(value))
+            except RemoteProtocolError as error:
+                raise RemoteProtocolError(f"bad Contact header: {error.reason}") from None
+        return found
+
+    def int_header(self, name: str, limit: int = 2**32 - 1) -> int | None:
+        value = self.headers.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.isdigit() or int(value) > limit:
+            raise RemoteProtocolError(f"bad {name} {value!r}: expected a number up to {limit}")
+        return int(value)
+
+
+class Request(Message):
+    __slots__ = ("method", "uri", "version", "source")
+
+    def __init__(
+        self, method: str, uri: Uri, headers: Headers | None = None, body: bytes = b"", version: str = SIP_VERSION
+    ) -> None:
+        super().__init__(headers, body)
+        self.method = method
+        self.uri = uri
+        self.version = version
+        # Where the transport received it from (a transaction.Peer), set by the endpoint.
+        self.source = None
+
+    def start_line(self) -> str:
+        return f"{self.method} {self.uri} {self.version}"
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri}>"
+
+
+class Response(Message):
+    __slots__ = ("status", "reason", "version")
+
+    def __init__(
+        self, status: int, reason: str, headers: Headers | None = None, body: bytes = b"", version: str = SIP_VERSION
+    ) -> None:
+        super().__init__(headers, body)
+        self.status = status
+        self.reason = reason
+        self.version = version
+
+    def start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+def parse_message(data: bytes) -> Request | Response:
+    """One complete message (a datagram, or a frame cut from a stream).
+
+    Raises RemoteProtocolError. Its `partial` holds the message as far as it
+    could be read when the start line made sense, so the caller can answer a
+    request with the error's status; without `partial` the input is dropped.
+    """
+    head, body, separated = _split_head(data)
+    text = head.decode("utf-8", "surrogateescape")
+    lines = text.split("\n")
+    while lines and not lines[0].strip("\r"):
+        lines.pop(0)  # RFC 3261 7.5: ignore CRLFs before the start line
+    if not lines:
+        raise RemoteProtocolError("empty message")
+    start = lines[0].rstrip("\r")
+    message, problem, status = _parse_start_line(start)
+    fields: list[tuple[str, str]] = []
+    for number, raw_line in enumerate(lines[1:], start=2):
+        line = raw_line.rstrip("\r")
+        if not line:
+            continue
+        if line[0] in " \t":
+            # RFC 3261 7.3.1: a line starting with whitespace continues the previous one.
+            if fields:
+                name, value = fields[-1]
+                fields[-1] = (name, f"{value} {line.strip()}".strip())
+            continue
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not is_token(name):
+            if not problem:
+                problem, status = f"header line {number} is not 'Name: value': {line[:60]!r}", 400
+            continue
+        fields.append((name, value.strip()))
+    message.headers = Headers(fields)
+    if problem:
+        raise RemoteProtocolError(problem, status=status, partial=message)
+    message.body = _framed_body(message, body, separated)
+    return message
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        return data[:end], data[end + 4 :], True
+    end = data.find(b"\n\n")
+    if end >= 0:
+        return data[:end], data[end + 2 :], True
+    return data, b"", False
+
+
+def _parse_start_line(line: str) -> tuple[Request | Response, str | None, int]:
+    if line[:4].upper() == "SIP/":
+        match = _STATUS_LINE.match(line)
+        if not match:
+            raise RemoteProtocolError(f"unparseable status line {line[:60]!r}")
+        version, status, reason = match.groups()
+        return Response(int(status), reason or "", version=version.upper()), None, 0
+    parts = line.split(" ")
+    if len(parts) != 3 or not is_token(parts[0]) or not parts[2].upper().startswith("SIP/"):
+        raise RemoteProtocolError(f"unparseable request line {line[:60]!r}")
+    method, uri_text, version = parts
+    problem, status = None, 400
+    if version.upper() != SIP_VERSION:
+        # RFC 3261 8.2.2 / 21.5.6: 505 Version Not Supported.
+        problem, status = f"SIP version {version!r} not supported", 505
+    try:
+        uri = Uri.parse(uri_text)
+    except RemoteProtocolError as error:
+        uri = Uri("invalid", opaque=uri_text, raw=uri_text)
+        problem = problem or f"bad Request-URI: {error.reason}"
+    return Request(method, uri, version=version.upper()), problem, status
+
+
+def _framed_body(message: Message, body: bytes, separated: bool) -> bytes:
+    """RFC 3261 18.3: Content-Length frames the body inside a datagram."""
+    value = message.headers.get("Content-Length")
+    if value is None:
+        return body
+    match = _CONTENT_LENGTH.match(value)
+    if not match:
+        raise RemoteProtocolError(f"bad Content-Length {value!r}: expected a number", partial=message)
+    length = int(match.group(1))
+    if length > len(body):
+        raise RemoteProtocolError(
+            f"Content-Length {length} is larger than the {len(body)}-byte body", partial=message
+        )
+    if length and not separated:
+        raise RemoteProtocolError("no blank line between headers and body", partial=message)
+    return body[:length]

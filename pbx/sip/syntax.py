@@ -1,0 +1,114 @@
+"""Lexical helpers shared by the SIP header parsers (RFC 3261 section 25.1).
+
+Splitting on separators that may sit inside quoted strings or angle
+brackets, generic-param lists and quoting. Pure string functions; they know
+nothing of particular headers.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import RemoteProtocolError
+
+# RFC 3261 25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )
+TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+
+# Parameter values may also be IPv6 references or quoted strings; host-ish
+# values are checked by their consumers.
+_WORD_CHARS = re.compile(r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+\Z")
+
+
+def is_token(text: str) -> bool:
+    return TOKEN.match(text) is not None
+
+
+def split_outside_quotes(text: str, separator: str) -> list[str]:
+    """Split `text` on `separator`, ignoring separators inside "..." and <...>.
+
+    RFC 3261 7.3.1: a comma-separated list may hold quoted strings and
+    name-addrs whose URIs contain commas.
+    """
+    parts: list[str] = []
+    start = 0
+    in_quotes = False
+    in_angle = False
+    index = 0
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if in_quotes:
+            if char == "\\":
+                index += 1
+            elif char == '"':
+                in_quotes = False
+        elif char == '"':
+            in_quotes = True
+        elif char == "<":
+            in_angle = True
+        elif char == ">":
+            in_angle = False
+        elif char == separator and not in_angle:
+            parts.append(text[start:index])
+            start = index + 1
+        index += 1
+    if in_quotes:
+        raise RemoteProtocolError(f"unterminated quoted string in {text!r}")
+    parts.append(text[start:])
+    return parts
+
+
+def split_list(value: str) -> list[str]:
+    """The elements of a comma-separated header value, stripped, empties dropped."""
+    if "," not in value:
+        stripped = value.strip()
+        return [stripped] if stripped else []
+    return [part.strip() for part in split_outside_quotes(value, ",") if part.strip()]
+
+
+def unquote(text: str) -> str:
+    """RFC 3261 25.1 quoted-string to its content (quoted-pair unescaped)."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        inner = text[1:-1]
+        if "\\" not in inner:
+            return inner
+        return re.sub(r"\\(.)", r"\1", inner)
+    return text
+
+
+def quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_params(text: str, where: str) -> dict[str, str | None]:
+    """`;name=value;flag` into an ordered dict with lower-case names.
+
+    RFC 3261 25.1: generic-param = token [ EQUAL gen-value ] with
+    gen-value = token / host / quoted-string. Quoted values keep their
+    quotes so that serialization gives back what the peer sent.
+    """
+    params: dict[str, str | None] = {}
+    if not text.strip():
+        return params
+    for piece in split_outside_quotes(text, ";"):
+        piece = piece.strip()
+        if not piece:
+            continue
+        name, equals, value = piece.partition("=")
+        name = name.strip()
+        if not is_token(name):
+            raise RemoteProtocolError(f"bad parameter name {name!r} in {where}")
+        if equals:
+            value = value.strip()
+            if not value:
+                raise RemoteProtocolError(f"parameter {name!r} in {where} has no value")
+            if value[0] != '"' and not _WORD_CHARS.match(value):
+                raise RemoteProtocolError(f"bad value {value!r} for parameter {name!r} in {where}")
+            params[name.lower()] = value
+        else:
+            params[name.lower()] = None
+    return params
+
+
+def format_params(params: dict[str, str | None]) -> str:
+    return "".join(f";{name}" if value is None else f";{name}={value}" for name, value in params.items())

@@ -1,0 +1,210 @@
+"""The asyncio adapter around the sans-IO SIP endpoint: UDP and TCP sockets and one timer.
+
+Datagrams and framed stream messages go to `SipEndpoint.receive`; the
+actions it returns are carried out here (bytes written to the right socket,
+events published on the bus, drops logged). One `call_at` handle tracks the
+endpoint's earliest deadline, so a thousand transactions cost one timer.
+
+TCP connections are reused in both directions (RFC 3261 18.2.2: responses
+go back on the connection the request came in on) and keyed by the peer's
+address; a connection whose framing breaks is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+
+from pbx.bus import EventBus
+
+from .endpoint import Action, Dropped, Publish, SipEndpoint
+from .errors import RemoteProtocolError
+from .framing import KeepAlive, StreamFramer
+from .transaction import Peer, Transmit
+
+log = logging.getLogger("pbx.sip")
+trace_log = logging.getLogger("pbx.sip.trace")
+
+
+class SipTransport:
+    def __init__(
+        self, endpoint: SipEndpoint, bus: EventBus, clock: Callable[[], float], *, trace: bool = False
+    ) -> None:
+        self.endpoint = endpoint
+        self.bus = bus
+        self.clock = clock
+        self.trace = trace
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._servers: list[asyncio.base_events.Server] = []
+        self._connections: dict[Peer, _StreamConnection] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: float | None = None
+        self.bound: list[tuple[str, str, int]] = []
+
+    async def listen_udp(self, host: str, port: int) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _DatagramProtocol(self), local_addr=(host, port), reuse_port=False
+        )
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        self._udp.append(transport)
+        bound = transport.get_extra_info("sockname")[:2]
+        self.bound.append(("udp", bound[0], bound[1]))
+        return bound
+
+    async def listen_tcp(self, host: str, port: int) -> tuple[str, int]:
+        server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
+        self._servers.append(server)
+        bound = server.sockets[0].getsockname()[:2]
+        self.bound.append(("tcp", bound[0], bound[1]))
+        return bound
+
+    async def close(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        for transport in self._udp:
+            transport.close()
+        for server in self._servers:
+            server.close()
+        for connection in list(self._connections.values()):
+            connection.close()
+        for server in self._servers:
+            await server.wait_closed()
+
+    # Input ------------------------------------------------------------------------------------
+
+    def received(self, data: bytes, peer: Peer) -> None:
+        if self.trace:
+            trace_log.info("event=sip_received peer=%s:%s/%s bytes=%d\n%s", peer.host, peer.port, peer.transport,
+                           len(data), data.decode("utf-8", "replace"))
+        try:
+            actions = self.endpoint.receive(data, peer, self.clock())
+        except Exception:
+            # A bug of ours must not take the PBX down with it: log it, drop the message.
+            log.exception("event=receive_failed peer=%s:%s", peer.host, peer.port)
+            return
+        self.execute(actions)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = writer.get_extra_info("peername")[:2]
+        connection = _StreamConnection(self, Peer("tcp", host, port), reader, writer)
+        await connection.run()
+
+    # Output -----------------------------------------------------------------------------------
+
+    def execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Transmit):
+                self.send(action.data, action.peer)
+            elif isinstance(action, Publish):
+                self.bus.publish(action.event)
+            elif isinstance(action, Dropped):
+                log.info("event=sip_dropped peer=%s:%s reason=%r", action.peer.host, action.peer.port, action.reason)
+        self._schedule_timer()
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        if self.trace:
+            trace_log.info("event=sip_sent peer=%s:%s/%s bytes=%d\n%s", peer.host, peer.port, peer.transport,
+                           len(data), data.decode("utf-8", "replace"))
+        if peer.transport == "udp":
+            if self._udp:
+                self._udp[0].sendto(data, (peer.host, peer.port))
+            return
+        connection = self._connections.get(peer)
+        if connection is not None:
+            connection.write(data)
+        else:
+            asyncio.get_running_loop().create_task(self._connect_and_send(data, peer))
+
+    async def _connect_and_send(self, data: bytes, peer: Peer) -> None:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(peer.host, peer.port), 5)
+        except (OSError, asyncio.TimeoutError) as error:
+            log.info("event=tcp_connect_failed peer=%s:%s error=%r", peer.host, peer.port, error)
+            return
+        connection = _StreamConnection(self, peer, reader, writer)
+        connection.write(data)
+        await connection.run()
+
+    # The one timer ------------------------------------------------------------------------------
+
+    def _schedule_timer(self) -> None:
+        deadline = self.endpoint.next_deadline()
+        if deadline is None or (self._timer_deadline is not None and self._timer_deadline <= deadline):
+            return
+        if self._timer:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, deadline - self.clock())
+        self._timer_deadline = deadline
+        self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_deadline = None
+        try:
+            actions = self.endpoint.handle_timer(self.clock())
+        except Exception:
+            log.exception("event=timer_failed")
+            actions = []
+        self.execute(actions)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+
+class _DatagramProtocol(asyncio.DatagramProtocol):
+    def __init__(self, transport: SipTransport) -> None:
+        self.owner = transport
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if len(data) < 4 or not data.strip(b"\r\n\x00 "):
+            return  # keep-alives (RFC 5626 4.4.2 uses STUN; phones also send bare CRLF)
+        self.owner.received(data, Peer("udp", addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("event=udp_error error=%r", exc)
+
+
+class _StreamConnection:
+    def __init__(self, owner: SipTransport, peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.owner = owner
+        self.peer = peer
+        self.reader = reader
+        self.writer = writer
+        self.framer = StreamFramer()
+
+    async def run(self) -> None:
+        self.owner._connections[self.peer] = self
+        try:
+            while True:
+                data = await self.reader.read(65536)
+                if not data:
+                    break
+                try:
+                    frames = self.framer.feed(data)
+                except RemoteProtocolError as error:
+                    log.info("event=tcp_framing_error peer=%s:%s reason=%r", self.peer.host, self.peer.port, error.reason)
+                    break
+                for frame in frames:
+                    if isinstance(frame, KeepAlive):
+                        self.write(KeepAlive.PONG)
+                    else:
+                        self.owner.received(frame, self.peer)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.close()
+
+    def write(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+    def close(self) -> None:
+        if self.owner._connections.get(self.peer) is self:
+            del self.owner._connections[self.peer]
+        self.writer.close()

@@ -1,0 +1,1 @@
+"""Built-in plugins (recording, CRM, dialer, KPI). Each imports only `sdk`."""

@@ -1,0 +1,70 @@
+"""Typed events published on the PBX event bus.
+
+Frozen msgspec Structs, named in the past tense, tagged by class name so a
+stream of them encodes to JSON and decodes back into the same types. The PBX
+publishes them; plugins, CDR/KPI folds and the admin stream consume them.
+This module depends on nothing of the PBX: plugins import it freely.
+
+Later issues add call, media, IVR and queue events to the `Event` union.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """Base of every event; `at` is the PBX clock (seconds since the epoch)."""
+
+    at: float
+
+
+class RegistrationAdded(Event, frozen=True, kw_only=True):
+    """A new contact was bound to an address of record (RFC 3261 10.3)."""
+
+    aor: str
+    extension: str
+    contact: str
+    instance: str | None
+    expires: int
+    transport: str
+    source: str
+    user_agent: str | None
+
+
+class RegistrationRefreshed(Event, frozen=True, kw_only=True):
+    """An existing binding was renewed by a new REGISTER."""
+
+    aor: str
+    extension: str
+    contact: str
+    expires: int
+
+
+class RegistrationRemoved(Event, frozen=True, kw_only=True):
+    """A binding ended: `reason` is "unregistered" (Expires: 0 or `*`) or "replaced"."""
+
+    aor: str
+    extension: str
+    contact: str
+    reason: str
+
+
+class RegistrationExpired(Event, frozen=True, kw_only=True):
+    """A binding reached its expiry without being refreshed."""
+
+    aor: str
+    extension: str
+    contact: str
+
+
+class AuthenticationFailed(Event, frozen=True, kw_only=True):
+    """Credentials were wrong (or the user unknown) after a challenge."""
+
+    username: str | None
+    method: str
+    source: str
+    reason: str
+
+
+AnyEvent = RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
