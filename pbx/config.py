@@ -53,9 +53,9 @@ class RegistrarConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     nonce_lifetime: int = 300
-    algorithms: list[Literal["MD5", "SHA-256", "SHA-512-256"]] = msgspec.field(
-        default_factory=lambda: ["MD5", "SHA-256"]
-    )
+    # One challenge per algorithm, in this order (RFC 8760 2.4). MD5 alone by default:
+    # baresip 1.0.0 gives up when offered SHA-256 too, and sipp 3.6.1 answers only the first.
+    algorithms: list[Literal["MD5", "SHA-256", "SHA-512-256"]] = msgspec.field(default_factory=lambda: ["MD5"])
 
 
 class HostPort(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -123,6 +123,8 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         return msgspec.convert(data, Config)
     except msgspec.ValidationError as error:
         message = str(error)
+        if " - at `$" not in message:
+            message += " - at `$`"
         path = _error_path(message)
         line = _line_of(root, path)
         where = f"{filename}:{line}" if line else filename
@@ -132,10 +134,8 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
 def _error_path(message: str) -> list[str | int]:
     """`... - at `$.sip.listen[0].port`` into ['sip', 'listen', 0, 'port']."""
     match = re.search(r"at `\$((?:\.[^.\[`]+|\[\d+\])*)`", message)
-    if not match:
-        return []
     parts: list[str | int] = []
-    for name, index in re.findall(r"\.([^.\[`]+)|\[(\d+)\]", match.group(1)):
+    for name, index in re.findall(r"\.([^.\[`]+)|\[(\d+)\]", match.group(1) if match else ""):
         parts.append(int(index) if index else name)
     unknown = re.search(r"Object contains unknown field `([^`]+)`", message)
     if unknown:

@@ -19,7 +19,8 @@ from .uri import split_host_port
 # RFC 3261 8.1.1.7: branches of RFC 3261 transactions start with the magic cookie.
 MAGIC_COOKIE = "z9hG4bK"
 
-_CSEQ = re.compile(r"\s*(\d{1,10})\s+(\S+)\s*\Z")
+# RFC 3261 25.1: CSeq = 1*DIGIT LWS Method, ASCII digits only.
+_CSEQ = re.compile(r"\s*([0-9]+)\s+(\S+)\s*\Z")
 _SENT_PROTOCOL = re.compile(r"\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/]+)\s+(.*)\Z", re.S)
 
 
@@ -67,9 +68,12 @@ class CSeq(msgspec.Struct, frozen=True):
         match = _CSEQ.match(text)
         if not match:
             raise RemoteProtocolError(f"bad CSeq {text.strip()!r}: expected '<number> <method>'")
-        number = int(match.group(1))
-        if number >= 2**31:
-            raise RemoteProtocolError(f"CSeq number {number} is not below 2**31")
+        digits = match.group(1).lstrip("0") or "0"
+        # Length first: int() refuses strings over 4300 digits (RFC 4475 scalar02).
+        if len(digits) > 10 or int(digits) >= 2**31:
+            shown = digits if len(digits) <= 20 else digits[:20] + "..."
+            raise RemoteProtocolError(f"CSeq number {shown} is not below 2**31")
+        number = int(digits)
         method = match.group(2)
         if not is_token(method):
             raise RemoteProtocolError(f"bad CSeq method {method!r}")

@@ -45,8 +45,10 @@ class StreamFramer:
         if buffer.startswith(b"\r\n\r\n"):
             del buffer[:4]
             return KeepAlive()
-        while buffer.startswith(b"\r\n") and len(buffer) > 2 and buffer[2:4] != b"\r\n":
-            del buffer[:2]  # RFC 3261 7.5: stray CRLF before a start line
+        # RFC 3261 7.5: skip a stray CRLF before a start line, but not one that a "\r" follows:
+        # that may be a ping whose second CRLF is still on its way (RFC 5626 4.4.1).
+        while buffer.startswith(b"\r\n") and len(buffer) > 2 and buffer[2:3] != b"\r":
+            del buffer[:2]
         if buffer in (b"\r\n", b"\r\n\r"):
             return None
         end = buffer.find(b"\r\n\r\n")
@@ -59,8 +61,9 @@ class StreamFramer:
         length = 0
         if match:
             value = match.group(1).strip()
-            if not value.isdigit():
-                raise RemoteProtocolError(f"bad Content-Length {value.decode(errors='replace')!r} on a stream")
+            # bytes.isdigit() is ASCII-only; the length check keeps int() from refusing 4300+ digits.
+            if not value.isdigit() or len(value) > 10:
+                raise RemoteProtocolError(f"bad Content-Length {value[:40].decode(errors='replace')!r} on a stream")
             length = int(value)
             if length > MAX_BODY_BYTES:
                 raise RemoteProtocolError(f"Content-Length {length} is over the 1 MiB limit")

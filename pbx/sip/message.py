@@ -58,8 +58,12 @@ LIST_HEADERS = frozenset(
     )
 )  # fmt: skip
 
-_STATUS_LINE = re.compile(r"(SIP/\d+\.\d+) (\d{3})(?: (.*))?\Z", re.I)
-_CONTENT_LENGTH = re.compile(r"\s*(\d+)\s*\Z")
+_STATUS_LINE = re.compile(r"(SIP/[0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?\Z", re.I)
+# RFC 3261 20.14: Content-Length = 1*DIGIT. ASCII only, and short enough for int().
+_NUMBER = re.compile(r"\s*([0-9]{1,10})\s*\Z")
+
+# RFC 3261 7.3.1: these may appear once only; a second one is a 400 (RFC 4475 3.3.9 multi01).
+SINGLE_HEADERS = frozenset({"call-id", "cseq", "from", "to", "max-forwards", "expires"})
 
 
 def canonical_name(name: str) -> str:
@@ -170,16 +174,23 @@ class Message:
 
     # Typed views of the headers every transaction needs.
 
+    def single(self, name: str) -> str | None:
+        """The value of a header that may appear once; a second one is the peer's fault."""
+        lines = self.headers.lines(name)
+        if len(lines) > 1:
+            raise RemoteProtocolError(f"more than one {canonical_name(name)} header")
+        return lines[0] if lines else None
+
     @property
     def call_id(self) -> str:
-        value = self.headers.get("Call-ID")
+        value = self.single("Call-ID")
         if not value or not value.strip():
             raise RemoteProtocolError("missing Call-ID header")
         return value.strip()
 
     @property
     def cseq(self) -> CSeq:
-        value = self.headers.get("CSeq")
+        value = self.single("CSeq")
         if value is None:
             raise RemoteProtocolError("missing CSeq header")
         return CSeq.parse(value)
@@ -204,7 +215,7 @@ class Message:
         return self._name_address("To")
 
     def _name_address(self, name: str) -> NameAddress:
-        value = self.headers.get(name)
+        value = self.single(name)
         if value is None:
             raise RemoteProtocolError(f"missing {name} header")
         try:
@@ -227,13 +238,14 @@ class Message:
         return found
 
     def int_header(self, name: str, limit: int = 2**32 - 1) -> int | None:
-        value = self.headers.get(name)
+        value = self.single(name) if name.lower() in SINGLE_HEADERS else self.headers.get(name)
         if value is None:
             return None
-        value = value.strip()
-        if not value.isdigit() or int(value) > limit:
-            raise RemoteProtocolError(f"bad {name} {value!r}: expected a number up to {limit}")
-        return int(value)
+        match = _NUMBER.match(value)
+        # ASCII digits only: str.isdigit() accepts "²", which int() then refuses.
+        if not match or int(match.group(1)) > limit:
+            raise RemoteProtocolError(f"bad {name} {value.strip()[:40]!r}: expected a number up to {limit}")
+        return int(match.group(1))
 
 
 class Request(Message):
@@ -316,12 +328,13 @@ def parse_message(data: bytes) -> Request | Response:
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
-    end = data.find(b"\r\n\r\n")
-    if end >= 0:
-        return data[:end], data[end + 4 :], True
-    end = data.find(b"\n\n")
-    if end >= 0:
-        return data[:end], data[end + 2 :], True
+    """Headers and body split at the first empty line, CRLF or (RFC 4475 tolerance) LF."""
+    crlf = data.find(b"\r\n\r\n")
+    lf = data.find(b"\n\n")
+    if lf >= 0 and (crlf < 0 or lf < crlf):
+        return data[:lf], data[lf + 2 :], True  # an LF-only head may carry a CRLF body
+    if crlf >= 0:
+        return data[:crlf], data[crlf + 4 :], True
     return data, b"", False
 
 
@@ -332,12 +345,25 @@ def _parse_start_line(line: str) -> tuple[Request | Response, str | None, int]:
             raise RemoteProtocolError(f"unparseable status line {line[:60]!r}")
         version, status, reason = match.groups()
         return Response(int(status), reason or "", version=version.upper()), None, 0
+    # RFC 3261 7.1: Request-Line = Method SP Request-URI SP SIP-Version CRLF
     parts = line.split(" ")
-    if len(parts) != 3 or not is_token(parts[0]) or not parts[2].upper().startswith("SIP/"):
+    at = next((i for i, part in enumerate(parts) if i and part[:4].upper() == "SIP/"), None)
+    if not is_token(parts[0]) or at is None:
         raise RemoteProtocolError(f"unparseable request line {line[:60]!r}")
-    method, uri_text, version = parts
+    method, version = parts[0], parts[at]
+    uri_text = " ".join(parts[1:at])
     problem, status = None, 400
-    if version.upper() != SIP_VERSION:
+    if len(parts) != 3 or at != 2:
+        # Readable enough to answer (RFC 4475 3.1.2.7-9: lwsruri, lwsstart, trws).
+        if at != len(parts) - 1 and any(parts[at + 1 :]):
+            problem = f"unexpected text after the SIP version in request line {line[:60]!r}"
+        elif not uri_text.strip():
+            problem = f"missing Request-URI in request line {line[:60]!r}"
+        elif len(line.split()) == 3:
+            problem = f"extra whitespace in request line {line[:60]!r}"
+        else:
+            problem = f"whitespace inside the Request-URI {uri_text.strip()[:60]!r}"
+    elif version.upper() != SIP_VERSION:
         # RFC 3261 8.2.2 / 21.5.6: 505 Version Not Supported.
         problem, status = f"SIP version {version!r} not supported", 505
     try:
@@ -345,17 +371,24 @@ def _parse_start_line(line: str) -> tuple[Request | Response, str | None, int]:
     except RemoteProtocolError as error:
         uri = Uri("invalid", opaque=uri_text, raw=uri_text)
         problem = problem or f"bad Request-URI: {error.reason}"
+    if uri.headers is not None and not problem:
+        # RFC 3261 19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 3.1.2.10 escruri).
+        problem = f"Request-URI {uri_text[:60]!r} must not contain headers"
     return Request(method, uri, version=version.upper()), problem, status
 
 
 def _framed_body(message: Message, body: bytes, separated: bool) -> bytes:
     """RFC 3261 18.3: Content-Length frames the body inside a datagram."""
-    value = message.headers.get("Content-Length")
-    if value is None:
+    values = message.headers.lines("Content-Length")
+    if not values:
         return body
-    match = _CONTENT_LENGTH.match(value)
+    if len({value.strip() for value in values}) > 1:
+        # RFC 4475 3.3.8 (mcl01): no way to know which one frames the body.
+        raise RemoteProtocolError(f"conflicting Content-Length headers {values[:4]!r}", partial=message)
+    value = values[0]
+    match = _NUMBER.match(value)
     if not match:
-        raise RemoteProtocolError(f"bad Content-Length {value!r}: expected a number", partial=message)
+        raise RemoteProtocolError(f"bad Content-Length {value[:40]!r}: expected a number", partial=message)
     length = int(match.group(1))
     if length > len(body):
         raise RemoteProtocolError(

@@ -93,7 +93,8 @@ def parse_params(text: str, where: str) -> dict[str, str | None]:
     for piece in split_outside_quotes(text, ";"):
         piece = piece.strip()
         if not piece:
-            continue
+            # RFC 3261 25.1: *( SEMI generic-param ); RFC 4475 3.1.2.1 (badinv01) wants a 400.
+            raise RemoteProtocolError(f"empty parameter (';;') in {where}")
         name, equals, value = piece.partition("=")
         name = name.strip()
         if not is_token(name):

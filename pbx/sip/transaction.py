@@ -538,17 +538,20 @@ def _tag(tag: str | None) -> str | None:
     return tag.lower() if tag is not None else None
 
 
-def _server_key(request: Request, method: str, to_tag: str | None = None, *, use_to_tag: bool = False) -> tuple:
+_OWN_TO_TAG = "the request's own To tag"
+
+
+def _server_key(request: Request, method: str, to_tag: str | None = _OWN_TO_TAG) -> tuple:
     """The key of the server transaction `request` belongs to, taken as a request of `method`.
 
     RFC 3261 17.2.3: with a magic-cookie branch, branch + sent-by + method.
     Otherwise (RFC 2543 peers) Request-URI, To tag, From tag, Call-ID, CSeq
-    number and top Via; `to_tag` overrides the request's To tag (ACK matching).
+    number and top Via; `to_tag` replaces the request's To tag (ACK matching).
     """
     via = request.top_via
     if via.has_rfc3261_branch:
         return ("rfc3261", _tag(via.branch), *_sent_by(via), method)
-    if not use_to_tag:
+    if to_tag is _OWN_TO_TAG:
         to_tag = request.to.tag
     return (
         "rfc2543",
@@ -766,7 +769,7 @@ class TransactionLayer:
         # it was sent inside a dialog.
         ack_tag = _tag(ack.to.tag)
         for invite_tag in dict.fromkeys((ack_tag, None)):
-            transaction = self._servers.get(_server_key(ack, "INVITE", invite_tag, use_to_tag=True))
+            transaction = self._servers.get(_server_key(ack, "INVITE", invite_tag))
             if transaction is not None and transaction.last_response is not None:
                 if _tag(transaction.last_response.to.tag) == ack_tag:
                     return transaction

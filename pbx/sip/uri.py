@@ -17,8 +17,16 @@ import msgspec
 from .errors import RemoteProtocolError
 from .syntax import format_params, parse_params, unquote
 
-# RFC 3261 25.1: hostname / IPv4address / IPv6reference
-_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-_]*[A-Za-z0-9])?\.?)+\Z|\[[0-9A-Fa-f:.]+\]\Z")
+# RFC 3261 25.1: hostname / IPv4address / IPv6reference. Labels are separated by
+# mandatory dots so that a long run of letters has one parse only (a pattern like
+# `(label\.?)+` backtracks exponentially on a hostname with a bad last character).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-_]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?\Z|\[[0-9A-Fa-f:.]+\]\Z")
+# RFC 3261 25.1: port = 1*DIGIT, ASCII digits only (str.isdigit also accepts "²").
+_PORT = re.compile(r"[0-9]{1,5}\Z")
+# RFC 3261 25.1: display-name = *(token LWS) / quoted-string. Non-ASCII is let
+# through unquoted because phones send raw UTF-8 names; separators are not.
+_UNQUOTED_DISPLAY = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t\x80-\U0010ffff]+\Z")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 # RFC 3261 25.1: user = 1*( unreserved / escaped / user-unreserved )
 _USER = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+\Z")
@@ -109,7 +117,8 @@ class Uri(msgspec.Struct, frozen=True):
         for name, value in self.params.items():
             if name in other.params and (value or "").lower() != (other.params[name] or "").lower():
                 return False
-        return True
+        # RFC 3261 19.1.4: header components are never ignored; they match as a set.
+        return _header_set(self.headers) == _header_set(other.headers)
 
 
 class NameAddress(msgspec.Struct, frozen=True):
@@ -131,19 +140,23 @@ class NameAddress(msgspec.Struct, frozen=True):
             if close_angle < 0:
                 raise RemoteProtocolError(f"missing '>' in {text!r}")
             display = text[:open_angle].strip()
-            display_name = unquote(display) if display else None
+            display_name = _display_name(display, text) if display else None
             uri = Uri.parse(text[open_angle + 1 : close_angle])
             param_text = text[close_angle + 1 :].strip()
             if param_text and not param_text.startswith(";"):
                 raise RemoteProtocolError(f"unexpected {param_text!r} after '>' in {text!r}")
+            param_text = param_text[1:]  # one SEMI; ";;" is an empty parameter (RFC 4475 3.1.2.1)
         else:
             # RFC 3261 20.10: without <>, parameters after the URI belong to the header.
             uri_text, _, param_text = text.partition(";")
             if " " in uri_text.strip():
                 raise RemoteProtocolError(f"URI with a display name must be in <> in {text!r}")
+            if "?" in uri_text:
+                # RFC 3261 20.10: a URI with a comma, question mark or semicolon must be in <>.
+                raise RemoteProtocolError(f"URI with headers must be in <> in {text!r}")
             display_name = None
             uri = Uri.parse(uri_text)
-        params = parse_params(param_text.lstrip(";"), f"header value {text!r}")
+        params = parse_params(param_text, f"header value {text!r}")
         return cls(uri, display_name, params, raw=text)
 
     def __str__(self) -> str:
@@ -174,7 +187,7 @@ def split_host_port(hostport: str, where: str) -> tuple[str, int | None]:
         raise RemoteProtocolError(f"bad host {host!r} in {where!r}")
     if not port_text:
         return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not _PORT.match(port_text) or not 0 < int(port_text) < 65536:
         raise RemoteProtocolError(f"bad port {port_text!r} in {where!r}")
     return host, int(port_text)
 
@@ -184,6 +197,13 @@ def unescape(text: str | None) -> str | None:
     if text is None or "%" not in text:
         return text
     return re.sub(r"%([0-9A-Fa-f]{2})", lambda match: chr(int(match.group(1), 16)), text)
+
+
+def _header_set(headers: str | None) -> frozenset[tuple[str, str | None]]:
+    if not headers:
+        return frozenset()
+    pairs = (part.partition("=") for part in headers.split("&") if part)
+    return frozenset((unescape(name).lower(), unescape(value)) for name, _, value in pairs)
 
 
 def _find_unquoted(text: str, char: str) -> int:
@@ -200,4 +220,21 @@ def _find_unquoted(text: str, char: str) -> int:
             in_quotes = not in_quotes
         elif current == char and not in_quotes:
             return index
+    if in_quotes:
+        raise RemoteProtocolError(f"unterminated quoted string in {text!r}")
     return -1
+
+
+def _display_name(display: str, text: str) -> str:
+    """The display name before `<`: one quoted-string, or tokens (RFC 3261 25.1)."""
+    if display[0] == '"':
+        index = 1
+        while index < len(display) and display[index] != '"':
+            index += 2 if display[index] == "\\" else 1  # quoted-pair
+        if index != len(display) - 1:
+            raise RemoteProtocolError(f"text after the quoted display name in {text!r}")
+        return unquote(display)
+    if not _UNQUOTED_DISPLAY.match(display):
+        # RFC 4475 3.1.2.15 (baddn): `Bell, Alexander <sip:...>` needs quotes.
+        raise RemoteProtocolError(f"display name {display!r} has separators and must be quoted")
+    return display

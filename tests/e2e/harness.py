@@ -3,7 +3,7 @@
 Starts the PBX as a real subprocess (``python -m pbx run``) on free loopback ports, runs peers
 (sipp, baresip, svwar, pyVoIP scripts) in the foreground under a hard timeout with their output
 in files, and reads the admin API.  It deliberately knows nothing about SIP: raw SIP lives in
-``sipmsg.py``, sipp command lines in ``sipp.py``, baresip in ``baresip.py``.
+``sipmsg.py``, sipp command lines in ``sipp_runner.py``, baresip in ``baresip.py``.
 
 Everything binds 127.0.0.1.  Ports come from the kernel (bind to port 0), never 5060 and never
 sipp's default control port 8888.
@@ -11,6 +11,7 @@ sipp's default control port 8888.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import yaml
@@ -93,6 +94,21 @@ def _is_free(port: int, kind: int) -> bool:
 # peers
 
 
+# Linux prctl, looked up once in the parent so the child runs no import or library lookup.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGKILL it when the test process dies (PR_SET_PDEATHSIG).
+
+    Our own teardown normally stops every child; this covers pytest itself being killed, so a
+    PBX or a peer never outlives the run and keeps its ports.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def require_binary(name: str, apt_package: str) -> str:
     """Path of a peer binary; skip the test (fail under CI) when it is not installed."""
     path = shutil.which(name)
@@ -161,6 +177,7 @@ def run_peer(
             stderr=err,
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - the test process starts no threads
         )
         timed_out = False
         try:
@@ -291,6 +308,7 @@ class PbxProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - the test process starts no threads
             )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
@@ -357,7 +375,9 @@ class BackgroundPeer:
     ``with`` block) ends it, and ``wait()`` never waits longer than what is left of the lifetime.
     """
 
-    def __init__(self, command: list[str], *, workdir: Path, name: str, lifetime: float, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, command: list[str], *, workdir: Path, name: str, lifetime: float, env: dict[str, str] | None = None
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.command = list(command)
         self.name = name
@@ -368,9 +388,10 @@ class BackgroundPeer:
             self.process = subprocess.Popen(
                 self.command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 env=env, start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - the test process starts no threads
             )  # fmt: skip
 
-    def __enter__(self) -> BackgroundPeer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:

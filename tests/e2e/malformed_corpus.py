@@ -43,11 +43,11 @@ class Case:
 
     def build(self, target: Target, ids: dict[str, str], cseq: int = 1, authorization: str | None = None) -> bytes:
         """The request bytes; ``ids`` keeps Call-ID and tags stable across an auth round."""
-        uri = self.request_uri or (
-            f"sip:{target.server}" if self.method == "REGISTER" else f"sip:1002@{target.server}"
-        )
+        uri = self.request_uri or (f"sip:{target.server}" if self.method == "REGISTER" else f"sip:1002@{target.server}")
         uri = uri.format(server=target.server, local=target.local)
-        start = self.start_line.format(server=target.server) if self.start_line else f"{self.method} {uri} {self.version}"
+        start = (
+            self.start_line.format(server=target.server) if self.start_line else f"{self.method} {uri} {self.version}"
+        )
         headers = {
             "Via": f"SIP/2.0/UDP {target.local};branch={ids['branch']}{cseq};rport",
             "Max-Forwards": "70",
@@ -85,7 +85,7 @@ CASES: list[Case] = [
     Case("missing-cseq", 400, drop=("CSeq",)),
     Case("missing-from", 400, drop=("From",)),
     Case("missing-to", 400, drop=("To",)),
-    Case("cseq-method-mismatch", 400, replace={"CSeq": "{cseq} INVITE"}, why="RFC 3261 8.1.1.5: CSeq method must match"),
+    Case("cseq-method-mismatch", 400, replace={"CSeq": "{cseq} INVITE"}, why="RFC 3261 8.1.1.5: method must match"),
     Case("cseq-not-a-number", 400, replace={"CSeq": "one REGISTER"}),
     Case("cseq-out-of-range", 400, replace={"CSeq": "4294967296 REGISTER"}, why="RFC 3261 8.1.1.5: CSeq < 2**31"),
     Case("content-length-beyond-body", 400, method="OPTIONS", body=SDP, content_length="400",
@@ -97,9 +97,11 @@ CASES: list[Case] = [
     Case("request-uri-missing", 400, start_line="REGISTER  SIP/2.0"),
     Case("request-line-extra-token", 400, start_line="REGISTER sip:{server} SIP/2.0 trailing-junk"),
     Case("max-forwards-not-a-number", 400, replace={"Max-Forwards": "lots"}),
-    Case("max-forwards-zero-invite", 483, method="INVITE", replace={"Max-Forwards": "0", "Content-Type": "application/sdp"},
-         body=SDP, auth_first=True, why="RFC 3261 16.3 step 3: a request that would be forwarded gets 483"),
-    Case("sip-version-3", 505, version="SIP/3.0", why="RFC 3261 8.2.1 and 21.5.6: 505 Version Not Supported"),
+    Case("max-forwards-zero-invite", 483, method="INVITE", body=SDP, auth_first=True,
+         replace={"Max-Forwards": "0", "Content-Type": "application/sdp"},
+         why="RFC 3261 16.3 step 3: a request that would be forwarded gets 483"),
+    Case("sip-version-3", 505, version="SIP/3.0",
+         why="RFC 3261 8.2.1 and 21.5.6: 505 Version Not Supported"),
     Case("header-without-colon", 400, extra_lines=("This line has no colon",)),
     Case("duplicate-call-id", 400, extra_lines=("Call-ID: a-second-call-id@e2e.test",),
          why="Call-ID is single-valued (RFC 3261 20.8)"),

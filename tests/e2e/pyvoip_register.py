@@ -46,7 +46,7 @@ def main() -> int:
     )  # fmt: skip
     try:
         phone.start()
-    except Exception as error:  # pyVoIP raises several unrelated types; report them all
+    except Exception as error:  # noqa: BLE001 - pyVoIP raises many unrelated types; report any of them
         print(f"REGISTER-FAILED {type(error).__name__}: {error}", flush=True)
         _stop_bounded(phone, options.stop_timeout)
         return 3

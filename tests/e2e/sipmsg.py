@@ -14,6 +14,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Self
 
 # RFC 3261 7.3.3: compact header forms
 COMPACT_FORMS = {
@@ -83,7 +84,9 @@ def new_call_id() -> str:
     return secrets.token_hex(12) + "@e2e.test"
 
 
-def build_request(start_line: str, headers: list[tuple[str, str]], body: bytes = b"", content_length: bool = True) -> bytes:
+def build_request(
+    start_line: str, headers: list[tuple[str, str]], body: bytes = b"", content_length: bool = True
+) -> bytes:
     """Serialize a request; appends ``Content-Length`` unless ``content_length`` is False."""
     lines = [start_line] + [f"{name}: {value}" for name, value in headers]
     if content_length:
@@ -196,10 +199,57 @@ def digest_authorization(
 
 
 # --------------------------------------------------------------------------------------------
-# a UDP endpoint
+# clients
 
 
-class UdpSipClient:
+class _Client:
+    """What the UDP and TCP clients share: a digest REGISTER built on their ``request``."""
+
+    transport = "UDP"
+    server: tuple[str, int]
+    local_host: str
+    local_port: int
+
+    def request(self, data: bytes) -> SipResponse | None:
+        raise NotImplementedError
+
+    def register(
+        self,
+        user: str,
+        password: str,
+        *,
+        domain: str = "127.0.0.1",
+        expires: int | None = 3600,
+        contact: str | None = None,
+        extra_headers: list[tuple[str, str]] = (),
+        algorithm: str = "MD5",
+        use_qop: bool = True,
+    ) -> tuple[SipResponse | None, SipResponse | None]:
+        """REGISTER, answer a 401 with digest credentials; returns (first response, final response)."""
+        exchange = Dialogish(self.local_host, self.local_port, user, domain)
+        request_uri = f"sip:{self.server[0]}:{self.server[1]}"
+        uri_params = ";transport=tcp" if self.transport == "TCP" else ""
+        contact = contact or f"<sip:{user}@{self.local_host}:{self.local_port}{uri_params}>"
+
+        def build(authorization: str | None) -> bytes:
+            headers = exchange.headers("REGISTER", transport=self.transport) + [("Contact", contact)]
+            if expires is not None:
+                headers.append(("Expires", str(expires)))
+            if authorization:
+                headers.append(("Authorization", authorization))
+            return build_request(f"REGISTER {request_uri} SIP/2.0", headers + list(extra_headers))
+
+        first = self.request(build(None))
+        if first is None or first.status != 401:
+            return first, first
+        credentials = digest_authorization(
+            pick_challenge(first, algorithm),
+            username=user, password=password, method="REGISTER", uri=request_uri, use_qop=use_qop,
+        )  # fmt: skip
+        return first, self.request(build(credentials))
+
+
+class UdpSipClient(_Client):
     """One UDP socket on 127.0.0.1 talking to the PBX."""
 
     def __init__(self, server: tuple[str, int]) -> None:
@@ -211,7 +261,7 @@ class UdpSipClient:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> UdpSipClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -257,36 +307,85 @@ class UdpSipClient:
                 return response
         return None
 
-    def register(
-        self,
-        user: str,
-        password: str,
-        *,
-        domain: str = "127.0.0.1",
-        expires: int | None = 3600,
-        contact: str | None = None,
-        extra_headers: list[tuple[str, str]] = (),
-        algorithm: str = "MD5",
-        use_qop: bool = True,
-    ) -> tuple[SipResponse | None, SipResponse | None]:
-        """REGISTER, answer a 401 with digest credentials; returns (first response, final response)."""
-        exchange = Dialogish(self.local_host, self.local_port, user, domain)
-        request_uri = f"sip:{self.server[0]}:{self.server[1]}"
-        contact = contact or f"<sip:{user}@{self.local_host}:{self.local_port}>"
 
-        def build(authorization: str | None) -> bytes:
-            headers = exchange.headers("REGISTER") + [("Contact", contact)]
-            if expires is not None:
-                headers.append(("Expires", str(expires)))
-            if authorization:
-                headers.append(("Authorization", authorization))
-            return build_request(f"REGISTER {request_uri} SIP/2.0", headers + list(extra_headers))
+class TcpSipClient(_Client):
+    """One TCP connection to the PBX; responses are framed by Content-Length (RFC 3261 18.3)."""
 
-        first = self.request(build(None))
-        if first is None or first.status != 401:
-            return first, first
-        credentials = digest_authorization(
-            pick_challenge(first, algorithm),
-            username=user, password=password, method="REGISTER", uri=request_uri, use_qop=use_qop,
-        )  # fmt: skip
-        return first, self.request(build(credentials))
+    transport = "TCP"
+
+    def __init__(self, server: tuple[str, int], timeout: float = 5.0) -> None:
+        self.server = server
+        self.sock = socket.create_connection(server, timeout=timeout)
+        self.local_host, self.local_port = self.sock.getsockname()
+        self._buffer = b""
+        self.closed = False
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def receive(self, timeout: float) -> SipResponse | None:
+        """The next final response within ``timeout``; None on silence or when the PBX closed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self._take_message()
+            if response is not None and response.status >= 200:
+                return response
+            if response is not None:
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.closed:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65535)
+            except TimeoutError:
+                return None
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                self.closed = True
+            self._buffer += chunk
+
+    def wait_closed(self, timeout: float) -> bool:
+        """True when the PBX closes the connection within ``timeout`` (data that arrives is kept)."""
+        deadline = time.monotonic() + timeout
+        while not self.closed and (remaining := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65535)
+            except TimeoutError:
+                break
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                self.closed = True
+            self._buffer += chunk
+        return self.closed
+
+    def request(self, data: bytes, timeout: float = 2.0) -> SipResponse | None:
+        self.send(data)
+        return self.receive(timeout)
+
+    def _take_message(self) -> SipResponse | None:
+        while self._buffer.startswith(b"\r\n"):
+            self._buffer = self._buffer[2:]  # RFC 5626 3.5.1 keep-alive CRLFs
+        head_end = self._buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        head = self._buffer[:head_end].decode("utf-8", errors="replace")
+        match = re.search(r"(?im)^(?:content-length|l)\s*:\s*(\d+)\s*$", head)
+        length = int(match[1]) if match else 0
+        end = head_end + 4 + length
+        if len(self._buffer) < end:
+            return None
+        data, self._buffer = self._buffer[:end], self._buffer[end:]
+        return SipResponse.parse(data)

@@ -15,10 +15,6 @@ from .harness import LOOPBACK, BackgroundPeer, PeerResult, PortPicker, require_b
 
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 
-# sipp's exit codes (sipp(1), "EXIT STATUS")
-EXIT_ALL_CALLS_OK = 0
-EXIT_SOME_CALLS_FAILED = 1
-
 
 def write_users_csv(path: Path, users: dict[str, str], order: str = "SEQUENTIAL") -> Path:
     """An ``-inf`` file for reg_uac_*.xml: ``USER;[authentication username=USER password=PW]``.
@@ -26,7 +22,9 @@ def write_users_csv(path: Path, users: dict[str, str], order: str = "SEQUENTIAL"
     The whole keyword sits in the field because sipp 3.6.1 does not expand ``[field0]`` inside
     ``[authentication ...]``.
     """
-    lines = [order] + [f"{user};[authentication username={user} password={password}]" for user, password in users.items()]
+    lines = [order] + [
+        f"{user};[authentication username={user} password={password}]" for user, password in users.items()
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import LOOPBACK, extensions_config
+from .harness import LOOPBACK, extensions_config, wait_for
 from .sipp_runner import SCENARIOS, run_sipp, write_users_csv
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,14 @@ def test_sipp_registers_100_users(start_pbx, ports, tmp_path, transport, sipp_tr
         assert entry["source"].startswith(f"{LOOPBACK}:"), entry
         assert entry["user_agent"] == "sipp-e2e", entry
         assert 0 < entry["expires_in"] <= 3600, entry
-    assert pbx.api("/api/status")["registrations"] == 100
+    status = pbx.api("/api/status")
+    assert status["registrations"] == 100, status
+    if transport == "tcp":
+        # RFC 3261 17.2.2: Timer J is 0 on reliable transports, so nothing may linger
+        wait_for(lambda: pbx.api("/api/status")["transactions"] == 0, timeout=3, what="TCP transactions to end")
+    else:
+        # UDP server transactions stay Completed for Timer J (64*T1 = 32 s): at most one per request
+        assert status["transactions"] <= 2 * len(EXTENSIONS) + stats.retransmissions, status
 
 
 @pytest.mark.timeout(60)

@@ -30,7 +30,9 @@ def _svwar(peer, ports, pbx, tmp_path, *extra: str):
         "-e", "1000-1010", "-m", "REGISTER", "-p", str(pbx.sip_port), *extra, LOOPBACK,
     ]  # fmt: skip
     # HOME in tmp_path: sipvicious keeps session state under ~/.sipvicious
-    result = peer(command, timeout=30, name="svwar" + "".join(extra).replace("-", "_"), env={**os.environ, "HOME": str(tmp_path)})
+    result = peer(
+        command, timeout=30, name="svwar" + "".join(extra).replace("-", "_"), env={**os.environ, "HOME": str(tmp_path)}
+    )
     output = result.stdout + result.stderr
     found = set(FOUND_ROW.findall(output)) | set(FOUND_LOG.findall(output))
     return result, output, found
@@ -46,7 +48,7 @@ def test_svwar_refuses_to_enumerate(pbx, ports, tmp_path, peer):
 
 @pytest.mark.timeout(60)
 def test_svwar_forced_finds_no_extension(pbx, ports, tmp_path, peer):
-    result, output, found = _svwar(peer, ports, pbx, tmp_path, "--force")
+    result, _, found = _svwar(peer, ports, pbx, tmp_path, "--force")
     assert not result.timed_out, result.describe()
     assert not found & {str(n) for n in range(1001, 1006)}, result.describe()
     assert found == set(), result.describe()

@@ -1,0 +1,152 @@
+"""REGISTER + digest auth throughput, in process and over UDP with sipp, with sipp's own stub as the yardstick.
+
+1. In process: the pure SipEndpoint answers REGISTER -> 401 -> REGISTER with
+   credentials -> 200 for rotating users; registrations (two transactions
+   each) per second of one core.
+2. Over UDP: sipp (the shipped reg_uac_auth.xml scenario, N users from CSV)
+   against `pbx run`, then the same sipp run against a sipp registrar stub
+   that also verifies the digest (reg_uas_stub.xml). Printed: completed
+   registrations per second for both, and the ratio PBX / sipp stub.
+
+    .venv/bin/python benchmarks/bench_register.py [--calls 5000] [--rate 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.unit.sipkit import authorization, challenge_params, make_endpoint, only_response, register, wire  # noqa: E402
+from pbx.sip.transaction import Peer  # noqa: E402
+
+SIPP_DIR = ROOT / "tests" / "e2e" / "sipp"
+
+
+def in_process(seconds: float) -> float:
+    endpoint = make_endpoint(max_bindings=1000)
+    users = [f"1001", "1002"]
+    now = 1_000_000.0
+    count = 0
+    start = time.perf_counter()
+    for number in itertools.count():
+        user = users[number % 2]
+        call_id = f"bench-{number}"
+        peer = Peer("udp", "127.0.0.1", 10000 + number % 50000)
+        first = only_response(endpoint.receive(wire(register(user, call_id=call_id)), peer, now))
+        extra = authorization(challenge_params(first), user, f"secret{user}")
+        second = only_response(endpoint.receive(wire(register(user, call_id=call_id, cseq=2, extra=extra)), peer, now))
+        assert second.status == 200, second
+        count += 1
+        if number % 200 == 0:
+            now += 1.0
+            endpoint.handle_timer(now)
+            if time.perf_counter() - start > seconds:
+                break
+    rate = count / (time.perf_counter() - start)
+    print(f"in-process REGISTER+auth: {rate:,.0f} registrations/s ({2 * rate:,.0f} transactions/s)")
+    return rate
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+        with socket.socket() as tcp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+def write_users(directory: Path, count: int) -> tuple[Path, Path]:
+    numbers = [str(3000 + index) for index in range(count)]
+    uac = directory / "users.csv"
+    uac.write_text("SEQUENTIAL\n" + "".join(f"{n};[authentication username={n} password=secret{n}];\n" for n in numbers))
+    stub = directory / "registrar_users.csv"
+    stub.write_text("RANDOM\n" + "".join(f"{n};secret{n}\n" for n in numbers))
+    config = directory / "pbx.yaml"
+    config.write_text("realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\nregistrar: {max_bindings: 1000}\n"
+                      "extensions:\n" + "".join(f'  "{n}": {{password: secret{n}}}\n' for n in numbers))
+    return uac, stub
+
+
+def run_sipp_uac(port: int, users: Path, calls: int, rate: int, workdir: Path) -> float:
+    command = [
+        "sipp", f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "reg_uac_auth.xml"), "-inf", str(users),
+        "-i", "127.0.0.1", "-p", str(free_port()), "-cp", str(free_port()), "-m", str(calls), "-r", str(rate),
+        "-l", "400", "-nostdin", "-timeout", "120s", "-trace_screen", "-screen_file", str(workdir / "screen.log"),
+    ]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=180)
+    elapsed = time.perf_counter() - start
+    screen = (workdir / "screen.log").read_text(errors="replace") if (workdir / "screen.log").exists() else result.stdout
+    failed = re.search(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", screen)
+    if result.returncode != 0:
+        raise SystemExit(f"sipp failed (rc {result.returncode}, failed calls {failed.group(1) if failed else '?'})")
+    return calls / elapsed
+
+
+def over_udp(calls: int, rate: int) -> None:
+    if not shutil.which("sipp"):
+        print("sipp not installed: skipping the over-the-wire measurement (apt-get install sip-tester)")
+        return
+    with tempfile.TemporaryDirectory() as name:
+        workdir = Path(name)
+        users, stub_users = write_users(workdir, min(calls, 1000))
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        pbx = subprocess.Popen([sys.executable, "-m", "pbx", "run", "--config", str(workdir / "pbx.yaml"),
+                                "--sip-listen", f"127.0.0.1:{port}"], env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            for line in pbx.stderr:
+                if "event=ready" in line:
+                    break
+            pbx_rate = run_sipp_uac(port, users, calls, rate, workdir)
+        finally:
+            pbx.send_signal(signal.SIGTERM)
+            pbx.wait(10)
+        stub_port = free_port()
+        stub = subprocess.Popen(
+            ["sipp", "-sf", str(SIPP_DIR / "reg_uas_stub.xml"), "-inf", str(stub_users), "-infindex",
+             "registrar_users.csv", "0", "-i", "127.0.0.1", "-p", str(stub_port), "-cp", str(free_port()),
+             "-nostdin", "-timeout", "150s"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(0.5)
+            stub_rate = run_sipp_uac(stub_port, users, calls, rate, workdir)
+        finally:
+            stub.kill()
+            stub.wait(10)
+    print(f"sipp -> pbx      REGISTER+auth: {pbx_rate:,.0f} registrations/s ({calls} calls at -r {rate}, 0 failed)")
+    print(f"sipp -> sipp stub REGISTER+auth: {stub_rate:,.0f} registrations/s")
+    print(f"ratio pbx / sipp stub: {pbx_rate / stub_rate:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--rate", type=int, default=3000)
+    args = parser.parse_args()
+    in_process(args.seconds)
+    over_udp(args.calls, args.rate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The architecture, enforced (STYLE.md rule 12): who may import what.
+
+- sdk depends on nothing of ours; ivr_dsl on nothing in pbx; plugins only on sdk.
+- The sans-IO cores import no asyncio, socket, time or random.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IO_MODULES = {"asyncio", "socket", "time", "random", "selectors", "threading", "uvloop"}
+# Pure protocol cores: bytes, events and `now` in; actions out.
+PURE = [
+    "pbx/sip/message.py", "pbx/sip/uri.py", "pbx/sip/fields.py", "pbx/sip/syntax.py", "pbx/sip/sdp.py",
+    "pbx/sip/transaction.py", "pbx/sip/digest.py", "pbx/sip/registrar.py", "pbx/sip/endpoint.py",
+    "pbx/sip/framing.py", "pbx/sip/status.py", "pbx/sip/errors.py", "pbx/bus.py",
+]
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def top_levels(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imports_of(path)}
+
+
+def python_files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_cores_do_no_io(module):
+    assert not top_levels(ROOT / module) & IO_MODULES, f"{module} imports I/O"
+
+
+def test_sdk_depends_on_nothing_of_ours():
+    for path in python_files("sdk"):
+        assert not top_levels(path) & {"pbx", "ivr_dsl", "plugins"}, path
+
+
+def test_ivr_dsl_does_not_import_pbx():
+    for path in python_files("ivr_dsl"):
+        assert "pbx" not in top_levels(path), path
+
+
+def test_plugins_import_only_sdk():
+    for path in python_files("plugins"):
+        assert not top_levels(path) & {"pbx", "ivr_dsl"}, path
