@@ -37,7 +37,7 @@ SIPP_DIR = ROOT / "tests" / "e2e" / "sipp"
 
 def in_process(seconds: float) -> float:
     endpoint = make_endpoint(max_bindings=1000)
-    users = [f"1001", "1002"]
+    users = ["1001", "1002"]
     now = 1_000_000.0
     count = 0
     start = time.perf_counter()
@@ -80,7 +80,7 @@ def write_users(directory: Path, count: int) -> tuple[Path, Path]:
     stub = directory / "registrar_users.csv"
     stub.write_text("RANDOM\n" + "".join(f"{n};secret{n}\n" for n in numbers))
     config = directory / "pbx.yaml"
-    config.write_text("realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\nregistrar: {max_bindings: 1000}\n"
+    config.write_text("realm: pbx.test\nadmin: {listen: null}\nregistrar: {max_bindings: 1000}\n"
                       "extensions:\n" + "".join(f'  "{n}": {{password: secret{n}}}\n' for n in numbers))
     return uac, stub
 
@@ -110,12 +110,16 @@ def over_udp(calls: int, rate: int) -> None:
         users, stub_users = write_users(workdir, min(calls, 1000))
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        pbx = subprocess.Popen([sys.executable, "-m", "pbx", "run", "--config", str(workdir / "pbx.yaml"),
-                                "--sip-listen", f"127.0.0.1:{port}"], env=env, stderr=subprocess.PIPE, text=True)
+        log_path = workdir / "pbx.log"
+        with log_path.open("w") as log:
+            pbx = subprocess.Popen([sys.executable, "-m", "pbx", "run", "--config", str(workdir / "pbx.yaml"),
+                                    "--sip-listen", f"127.0.0.1:{port}"], env=env, stderr=log)
         try:
-            for line in pbx.stderr:
-                if "event=ready" in line:
-                    break
+            deadline = time.monotonic() + 15
+            while "event=ready" not in log_path.read_text():
+                if time.monotonic() > deadline or pbx.poll() is not None:
+                    raise SystemExit(f"the PBX did not start:\n{log_path.read_text()[-2000:]}")
+                time.sleep(0.1)
             pbx_rate = run_sipp_uac(port, users, calls, rate, workdir)
         finally:
             pbx.send_signal(signal.SIGTERM)
