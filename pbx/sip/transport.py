@@ -110,14 +110,23 @@ class SipTransport:
             trace_log.info("event=sip_sent peer=%s:%s/%s bytes=%d\n%s", peer.host, peer.port, peer.transport,
                            len(data), data.decode("utf-8", "replace"))
         if peer.transport == "udp":
-            if self._udp:
-                self._udp[0].sendto(data, (peer.host, peer.port))
+            sender = self._udp_for(peer.host)
+            if sender is not None:
+                sender.sendto(data, (peer.host, peer.port))
             return
         connection = self._connections.get(peer)
         if connection is not None:
             connection.write(data)
         else:
             asyncio.get_running_loop().create_task(self._connect_and_send(data, peer))
+
+    def _udp_for(self, host: str) -> asyncio.DatagramTransport | None:
+        """The UDP socket of the peer's address family (IPv6 hosts contain a colon)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for transport in self._udp:
+            if transport.get_extra_info("socket").family == family:
+                return transport
+        return None
 
     async def _connect_and_send(self, data: bytes, peer: Peer) -> None:
         try:
