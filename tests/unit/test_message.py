@@ -307,9 +307,9 @@ INVALID: dict[str, Invalid] = {
     "rfc4475_lwsruri": Invalid("parse", "whitespace inside the Request-URI 'sip:user@example.com; lr'"),
     "rfc4475_lwsstart": Invalid("parse", "extra whitespace in request line"),
     "rfc4475_trws": Invalid("parse", "extra whitespace in request line"),
-    "rfc4475_escruri": Invalid("parse", "Request-URI 'sip:user@example.com?Route=%3Csip:example.com%3E' must not contain headers"),
+    "rfc4475_escruri": Invalid("parse", "'sip:user@example.com?Route=%3Csip:example.com%3E' must not contain headers"),
     "rfc4475_regbadct": Invalid("contacts", "bad Contact header: URI with headers must be in <>"),
-    "rfc4475_baddn": Invalid("from_", "bad From header: display name 'Bell, Alexander' has separators and must be quoted"),
+    "rfc4475_baddn": Invalid("from_", "bad From header: display name 'Bell, Alexander' has separators"),
     "rfc4475_badvers": Invalid("parse", "SIP version 'SIP/7.0' not supported", status=505),
     "rfc4475_bigcode": Invalid("parse", "unparseable status line 'SIP/2.0 4294967301", partial=False),
     "rfc4475_insuf": Invalid("call_id", "missing Call-ID header"),
@@ -772,7 +772,8 @@ def test_uri_equals_rfc3261_unequal_pairs(left, right):
 
 def test_uri_parse_parts_and_raw_text():
     uri = Uri.parse("sips:alice:secret@[2001:db8::1]:5061;maddr=239.255.255.1;ttl=15;lr?subject=x")
-    assert (uri.scheme, uri.user, uri.password, uri.host, uri.port) == ("sips", "alice", "secret", "[2001:db8::1]", 5061)
+    parts = (uri.scheme, uri.user, uri.password, uri.host, uri.port)
+    assert parts == ("sips", "alice", "secret", "[2001:db8::1]", 5061)
     assert uri.params == {"maddr": "239.255.255.1", "ttl": "15", "lr": None}
     assert uri.headers == "subject=x"
     assert str(uri) == "sips:alice:secret@[2001:db8::1]:5061;maddr=239.255.255.1;ttl=15;lr?subject=x"
