@@ -67,7 +67,22 @@ SINGLE_HEADERS = frozenset({"call-id", "cseq", "from", "to", "max-forwards", "ex
 
 
 def canonical_name(name: str) -> str:
-    return CANONICAL.get(name.lower(), name)
+    return _name_key(name)[1]
+
+
+# Header names as written -> (lower-case key, canonical name). Phones repeat the
+# same few dozen names, so this saves a lower() and a lookup per header.
+_NAME_CACHE: dict[str, tuple[str, str]] = {}
+
+
+def _name_key(name: str) -> tuple[str, str]:
+    cached = _NAME_CACHE.get(name)
+    if cached is None:
+        canonical = CANONICAL.get(name.lower(), name)
+        cached = (canonical.lower(), canonical)
+        if len(_NAME_CACHE) < 4096:
+            _NAME_CACHE[name] = cached
+    return cached
 
 
 class Headers:
@@ -77,25 +92,25 @@ class Headers:
     values as the peer wrote them (folding joined by one space).
     """
 
-    __slots__ = ("_fields",)
+    __slots__ = ("_fields", "version")
 
     def __init__(self, fields: list[tuple[str, str]] | None = None) -> None:
-        self._fields: list[tuple[str, str, str]] = []
-        for name, value in fields or ():
-            self.add(name, value)
+        self._fields: list[tuple[str, str, str]] = [(*_name_key(name), value) for name, value in fields or ()]
+        # Bumped by every change, so messages can cache what they parsed from the headers.
+        self.version = 0
 
     def add(self, name: str, value: str) -> None:
-        name = canonical_name(name)
-        self._fields.append((name.lower(), name, value))
+        self._fields.append((*_name_key(name), value))
+        self.version += 1
 
     def prepend(self, name: str, value: str) -> None:
-        name = canonical_name(name)
-        self._fields.insert(0, (name.lower(), name, value))
+        self._fields.insert(0, (*_name_key(name), value))
+        self.version += 1
 
     def set(self, name: str, value: str) -> None:
         """Replace every field called `name` by one, kept where the first one was."""
-        name = canonical_name(name)
-        key = name.lower()
+        key, name = _name_key(name)
+        self.version += 1
         for index, field in enumerate(self._fields):
             if field[0] == key:
                 self._fields[index] = (key, name, value)
@@ -104,11 +119,12 @@ class Headers:
         self._fields.append((key, name, value))
 
     def remove(self, name: str) -> None:
-        key = canonical_name(name).lower()
+        key = _name_key(name)[0]
         self._fields = [field for field in self._fields if field[0] != key]
+        self.version += 1
 
     def get(self, name: str) -> str | None:
-        key = canonical_name(name).lower()
+        key = _name_key(name)[0]
         for field in self._fields:
             if field[0] == key:
                 return field[2]
@@ -116,12 +132,12 @@ class Headers:
 
     def lines(self, name: str) -> list[str]:
         """Each field line called `name`, unsplit."""
-        key = canonical_name(name).lower()
+        key = _name_key(name)[0]
         return [field[2] for field in self._fields if field[0] == key]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of `name`, list headers split on commas (RFC 3261 7.3.1)."""
-        key = canonical_name(name).lower()
+        key = _name_key(name)[0]
         values: list[str] = []
         for field in self._fields:
             if field[0] == key:
@@ -155,11 +171,23 @@ class Headers:
 class Message:
     """What requests and responses share: headers, body and typed views."""
 
-    __slots__ = ("headers", "body")
+    __slots__ = ("headers", "body", "_views")
 
     def __init__(self, headers: Headers | None = None, body: bytes = b"") -> None:
         self.headers = headers if headers is not None else Headers()
         self.body = body
+        self._views: dict[str, tuple[Headers, int, object]] = {}
+
+    def _view(self, name: str, parse):
+        """`parse(self)`, computed once per state of the headers (the endpoint,
+        transaction layer and registrar all read the same Via, CSeq, From, To)."""
+        headers = self.headers
+        cached = self._views.get(name)
+        if cached is not None and cached[0] is headers and cached[1] == headers.version:
+            return cached[2]
+        value = parse(self)
+        self._views[name] = (headers, headers.version, value)
+        return value
 
     def start_line(self) -> str:
         raise NotImplementedError
@@ -183,6 +211,9 @@ class Message:
 
     @property
     def call_id(self) -> str:
+        return self._view("call_id", Message._parse_call_id)
+
+    def _parse_call_id(self) -> str:
         value = self.single("Call-ID")
         if not value or not value.strip():
             raise RemoteProtocolError("missing Call-ID header")
@@ -190,6 +221,9 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
+        return self._view("cseq", Message._parse_cseq)
+
+    def _parse_cseq(self) -> CSeq:
         value = self.single("CSeq")
         if value is None:
             raise RemoteProtocolError("missing CSeq header")
@@ -201,6 +235,9 @@ class Message:
 
     @property
     def top_via(self) -> Via:
+        return self._view("top_via", Message._parse_top_via)
+
+    def _parse_top_via(self) -> Via:
         values = self.headers.get_all("Via")
         if not values:
             raise RemoteProtocolError("missing Via header")
@@ -208,11 +245,11 @@ class Message:
 
     @property
     def from_(self) -> NameAddress:
-        return self._name_address("From")
+        return self._view("from", lambda message: message._name_address("From"))
 
     @property
     def to(self) -> NameAddress:
-        return self._name_address("To")
+        return self._view("to", lambda message: message._name_address("To"))
 
     def _name_address(self, name: str) -> NameAddress:
         value = self.single(name)
