@@ -25,6 +25,9 @@ from pbx.sip.endpoint import EndpointSettings, SipEndpoint
 from pbx.sip.registrar import Registrar, RegistrarSettings
 from pbx.sip.transaction import Timers, TransactionLayer
 from pbx.sip.transport import SipTransport
+from pbx.calls.manager import CallManager
+from pbx.calls.router import Router
+from pbx.media import MediaRelay
 from sdk.events import Event
 
 log = logging.getLogger("pbx")
@@ -68,13 +71,38 @@ class Pbx:
             is_extension=passwords.__contains__,
             new_tag=new_tag,
         )
+        invite_challenges = {number: extension.invite_challenge for number, extension in config.extensions.items()}
+        self.endpoint.challenge_status = lambda user: invite_challenges.get(user or "", 407)
         self.transport = SipTransport(self.endpoint, self.bus, clock, trace=config.log.sip_trace)
+        ports = config.media.rtp_ports
+        self.relay = MediaRelay(config.media.rtp_host, ports.low, ports.high, clock=clock)
+        names = {number: extension.name for number, extension in config.extensions.items()}
+        self.calls = CallManager(
+            self.endpoint,
+            Router(self.registrar, set(config.extensions)),
+            self.relay,
+            domain=config.realm,
+            media_host=config.media.rtp_host,
+            local_address=self._local_address,
+            new_id=lambda: secrets.token_hex(8),
+            ring_timeout=config.calls.ring_timeout,
+            display_name=names.get,
+        )
         self._admin_runner: web.AppRunner | None = None
         self.bus.subscribe(Event, self._log_event)
+
+    def _local_address(self, transport: str) -> tuple[str, int]:
+        """Our address on a transport, for Via and Contact (the first listener bound for it)."""
+        for kind, host, port in self.transport.bound:
+            if kind == transport:
+                return host, port
+        kind, host, port = self.transport.bound[0]
+        return host, port
 
     def status(self) -> dict[str, Any]:
         return {
             **self.endpoint.status(),
+            **self.calls.status(),
             "tcp_connections": self.transport.connection_count,
             "events_published": self.bus.published,
         }
@@ -88,7 +116,7 @@ class Pbx:
             log.info("event=listening transport=%s address=%s:%s", listen.transport, host, port)
         admin = self.config.admin.listen
         if admin is not None:
-            app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock)
+            app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock, calls=self.calls)
             self._admin_runner = web.AppRunner(app, access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, admin.host, admin.port)
@@ -98,6 +126,7 @@ class Pbx:
 
     async def stop(self) -> None:
         await self.transport.close()
+        self.relay.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
         log.info("event=stopped")

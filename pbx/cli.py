@@ -63,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     from pbx.logs import configure_logging
 
     configure_logging(config.log.level, config.log.format, sip_trace=config.log.sip_trace)
-    run(config)
+    try:
+        run(config)
+    except OSError as error:
+        # Typically a port already in use: say which, without a traceback.
+        print(f"error: cannot start: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

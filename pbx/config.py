@@ -76,6 +76,31 @@ class LogConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Extension(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     password: str
     name: str | None = None
+    # How an INVITE from this extension is challenged: 407 (RFC 3261 22.3, the default) or
+    # 401 (22.2) for phones that only answer 401, such as pyVoIP 1.6.
+    invite_challenge: Literal[401, 407] = 407
+
+
+class CallsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    ring_timeout: float = 30.0  # seconds of ringing before the caller hears 480 (no answer)
+
+    def __post_init__(self) -> None:
+        if self.ring_timeout <= 0:
+            raise ValueError("ring_timeout must be positive")
+
+
+class PortRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    low: int = 20000
+    high: int = 20999
+
+    def __post_init__(self) -> None:
+        if not 1024 <= self.low < self.high < 65536:
+            raise ValueError(f"need 1024 <= low < high < 65536, got {self.low}..{self.high}")
+
+
+class MediaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    rtp_host: str = "127.0.0.1"  # the address put in SDP and bound for RTP (an IP address)
+    rtp_ports: PortRange = msgspec.field(default_factory=PortRange)
 
 
 _EXTENSION_NUMBER = re.compile(r"[0-9A-Za-z_.+\-]+\Z")
@@ -88,6 +113,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+    calls: CallsConfig = msgspec.field(default_factory=CallsConfig)
+    media: MediaConfig = msgspec.field(default_factory=MediaConfig)
     extensions: dict[str, Extension] = {}
 
     def __post_init__(self) -> None:

@@ -67,4 +67,72 @@ class AuthenticationFailed(Event, frozen=True, kw_only=True):
     reason: str
 
 
-AnyEvent = RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
+
+
+class CallStarted(Event, frozen=True, kw_only=True):
+    """A caller's INVITE was accepted for routing (after authentication)."""
+
+    call_id: str
+    caller: str
+    callee: str
+    caller_name: str | None = None
+
+
+class CallRinging(Event, frozen=True, kw_only=True):
+    """The callee's phone rings (180/183 from at least one contact)."""
+
+    call_id: str
+    callee: str
+    early_media: bool
+
+
+class CallAnswered(Event, frozen=True, kw_only=True):
+    call_id: str
+    callee: str
+    codec: str
+    ring_seconds: float
+
+
+class CallHeld(Event, frozen=True, kw_only=True):
+    """`by` put the other party on hold (re-INVITE with sendonly/inactive)."""
+
+    call_id: str
+    by: str
+
+
+class CallResumed(Event, frozen=True, kw_only=True):
+    call_id: str
+    by: str
+
+
+class CallTransferred(Event, frozen=True, kw_only=True):
+    """`transferor` handed `transferee` to `target`; kind is "blind" or "attended"."""
+
+    call_id: str
+    kind: str
+    transferor: str
+    transferee: str
+    target: str
+
+
+class CallEnded(Event, frozen=True, kw_only=True):
+    """The call is over. `cause` is a pbx.calls Cause value ("normal", "busy", "no_answer",
+    "cancelled", "not_found", "unavailable", "rejected", "failure", "timeout"); `hangup_by` is
+    "caller", "callee" or "system"; durations in seconds (talk is 0 when never answered)."""
+
+    call_id: str
+    caller: str
+    callee: str
+    cause: str
+    status: int
+    hangup_by: str
+    answered: bool
+    total_seconds: float
+    ring_seconds: float
+    talk_seconds: float
+
+
+AnyEvent = (
+    RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
+    | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
+)

@@ -16,16 +16,41 @@ from pbx.sip.registrar import Registrar
 STATUS = web.AppKey("status", Callable[[], dict[str, Any]])
 REGISTRAR = web.AppKey("registrar", Registrar)
 CLOCK = web.AppKey("clock", Callable[[], float])
+CALLS = web.AppKey("calls", Any)
 
 
-def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar, clock: Callable[[], float]) -> web.Application:
+def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar, clock: Callable[[], float],
+                   calls: Any = None) -> web.Application:
     app = web.Application(middlewares=[_json_errors])
     app[STATUS] = status
     app[REGISTRAR] = registrar
     app[CLOCK] = clock
+    app[CALLS] = calls
     app.router.add_get("/api/status", _status)
     app.router.add_get("/api/registrations", _registrations)
+    app.router.add_get("/api/calls", _calls)
     return app
+
+
+async def _calls(request: web.Request) -> web.Response:
+    manager = request.app[CALLS]
+    now = request.app[CLOCK]()
+    rows = [
+        {
+            "id": call.id,
+            "caller": call.caller.number,
+            "callee": call.callee,
+            "state": call.state.value,
+            "started_at": call.started_at,
+            "answered_at": call.answered_at,
+            "duration": round(now - call.started_at, 3),
+            "on_hold_by": call.on_hold_by,
+            "legs": [{"id": leg.id, "role": leg.role, "party": leg.party.number, "state": leg.state.value}
+                     for leg in call.legs],
+        }
+        for call in (manager.calls.values() if manager is not None else [])
+    ]
+    return web.json_response(rows)
 
 
 @web.middleware

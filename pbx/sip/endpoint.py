@@ -14,6 +14,7 @@ the composition root. The asyncio adapter (transport.py) feeds it.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import ipaddress
 from collections.abc import Callable
 from typing import Protocol
@@ -36,7 +37,10 @@ from .transaction import (
     ResponseReceived,
     ServerTransaction,
     TransactionLayer,
+    TransactionTerminated,
+    TransactionTimedOut,
     Transmit,
+    TransportFailed,
 )
 
 # RFC 3261 8.2.1: methods we know. Those a handler has not claimed get 405.
@@ -93,8 +97,15 @@ class SipEndpoint:
         self.registrar = registrar
         self.is_extension = is_extension
         self.new_tag = new_tag
+        self._tag_key = new_tag().encode()
         self.handlers: dict[str, RequestHandler] = {}
         self.ack_handler: Callable[[AckReceived, float], list[Action]] | None = None
+        # Responses, timeouts and terminations of client transactions (the call layer's).
+        self.client_handler: Callable[[object, float], list[Action]] | None = None
+        # Other pure timer queues to run from the one adapter timer (call timers, ...).
+        self.timer_sources: list = []
+        # RFC 3261 22.2 / 22.3: 407 by default; 401 for UAs (pyVoIP) that cannot answer a 407.
+        self.challenge_status: Callable[[str | None], int] = lambda user: 407
         self.stats = {"received": 0, "malformed": 0, "dropped": 0, "sent_stateless": 0}
 
     # Entry points -------------------------------------------------------------------------
@@ -121,12 +132,16 @@ class SipEndpoint:
 
     def handle_timer(self, now: float) -> list[Action]:
         actions: list[Action] = [Publish(event) for event in self.registrar.expire(now)]
+        for source in self.timer_sources:
+            actions.extend(source.fire(now))
         for action in self.transactions.handle_timer(now):
             actions.extend(self._on_transaction_action(action, now))
         return actions
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (self.transactions.next_deadline(), self.registrar.next_expiry()) if d is not None]
+        candidates = [self.transactions.next_deadline(), self.registrar.next_expiry()]
+        candidates += [source.next_deadline() for source in self.timer_sources]
+        deadlines = [d for d in candidates if d is not None]
         return min(deadlines) if deadlines else None
 
     def respond(self, transaction: ServerTransaction, response: Response, now: float) -> list[Action]:
@@ -134,8 +149,22 @@ class SipEndpoint:
             response.headers.add("Server", self.settings.user_agent)
         return list(self.transactions.send_response(transaction, response, now))
 
+    def tag_for(self, request: Request) -> str:
+        """The To tag we answer `request` with: the same for every INVITE of one call attempt.
+
+        A 407 and the 200 to the re-sent INVITE share Call-ID and From tag, so
+        they get the same tag: sipp's caller scenarios keep the first tag they
+        see and send it in their BYE. RFC 3261 19.3 only asks tags to be unique
+        per dialog, which this is (a keyed hash of Call-ID and From tag).
+        """
+        try:
+            seed = f"{request.call_id}\x00{request.from_.tag}".encode()
+        except RemoteProtocolError:
+            return self.new_tag()
+        return hashlib.blake2b(seed, key=self._tag_key[:64], digest_size=8).hexdigest()
+
     def reply(self, transaction: ServerTransaction, status: int, reason: str | None, now: float, **kwargs) -> list[Action]:
-        response = make_response(transaction.request, status, reason, to_tag=self.new_tag(), **kwargs)
+        response = make_response(transaction.request, status, reason, to_tag=self.tag_for(transaction.request), **kwargs)
         return self.respond(transaction, response, now)
 
     # Requests -----------------------------------------------------------------------------
@@ -145,10 +174,12 @@ class SipEndpoint:
             return self._on_request(action.transaction, action.request, now)
         if isinstance(action, AckReceived):
             return self.ack_handler(action, now) if self.ack_handler else []
-        if isinstance(action, ResponseReceived):
-            return []
         if isinstance(action, Transmit):
             return [action]
+        if self.client_handler is not None and isinstance(
+            action, (ResponseReceived, TransactionTimedOut, TransportFailed, TransactionTerminated)
+        ):
+            return self.client_handler(action, now)
         return []
 
     def _on_request(self, transaction: ServerTransaction, request: Request, now: float) -> list[Action]:
@@ -206,7 +237,9 @@ class SipEndpoint:
     ) -> tuple[Verdict, str | None, list[Action]]:
         """RFC 3261 22.2 (401, REGISTER) and 22.3 (407, requests a proxy-like core serves)."""
         header = "Proxy-Authorization" if proxy else "Authorization"
-        result = self.authenticator.verify(request.method, request.headers.lines(header), now)
+        # A UAS challenged with 401 answers in Authorization: read both (RFC 3261 22.2, 22.3).
+        credentials = request.headers.lines("Proxy-Authorization") + request.headers.lines("Authorization")
+        result = self.authenticator.verify(request.method, credentials if proxy else request.headers.lines(header), now)
         if result.verdict is Verdict.ACCEPTED:
             return result.verdict, result.username, []
         if result.verdict is Verdict.MALFORMED:
@@ -217,7 +250,8 @@ class SipEndpoint:
                 source=f"{transaction.peer.host}:{transaction.peer.port}", reason=result.reason,
             )  # fmt: skip
             return result.verdict, None, [Publish(event), *self.reply(transaction, 403, "Forbidden", now)]
-        status, challenge_header = (407, "Proxy-Authenticate") if proxy else (401, "WWW-Authenticate")
+        status = self.challenge_status(request.from_.uri.user) if proxy else 401
+        challenge_header = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
         stale = result.verdict is Verdict.STALE
         headers = [(challenge_header, value) for value in self.authenticator.challenges(now, stale=stale)]
         return result.verdict, None, self._reply_with(transaction, request, status, None, now, headers)
@@ -231,7 +265,7 @@ class SipEndpoint:
         now: float,
         headers: list[tuple[str, str]],
     ) -> list[Action]:
-        response = make_response(request, status, reason, to_tag=self.new_tag())
+        response = make_response(request, status, reason, to_tag=self.tag_for(request))
         for name, value in headers:
             response.headers.add(name, value)
         return self.respond(transaction, response, now)

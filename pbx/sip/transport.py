@@ -45,9 +45,12 @@ class SipTransport:
 
     async def listen_udp(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _DatagramProtocol(self), local_addr=(host, port), reuse_port=False
-        )
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _DatagramProtocol(self), local_addr=(host, port), reuse_port=False
+            )
+        except OSError as error:
+            raise OSError(error.errno, f"SIP over UDP on {host}:{port}: {error.strerror}") from None
         sock = transport.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         self._udp.append(transport)
@@ -56,7 +59,10 @@ class SipTransport:
         return bound
 
     async def listen_tcp(self, host: str, port: int) -> tuple[str, int]:
-        server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
+        try:
+            server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
+        except OSError as error:
+            raise OSError(error.errno, f"SIP over TCP on {host}:{port}: {error.strerror}") from None
         self._servers.append(server)
         bound = server.sockets[0].getsockname()[:2]
         self.bound.append(("tcp", bound[0], bound[1]))

@@ -36,7 +36,7 @@ def test_register_is_challenged_with_md5_and_sha256():
     challenges = response.headers.lines("WWW-Authenticate")
     assert [c.split("algorithm=")[1].split(",")[0] for c in challenges] == ["MD5", "SHA-256"]
     assert all('realm="pbx.test"' in c and 'qop="auth"' in c for c in challenges)
-    assert response.to.tag == "tag1"
+    assert len(response.to.tag) == 16  # keyed hash of Call-ID and From tag
     # RFC 3581: rport filled in, received added.
     assert response.top_via.params["rport"] == "5062"
     assert response.top_via.params["received"] == "127.0.0.1"
@@ -266,3 +266,15 @@ def test_transactions_drain_to_zero_after_timers():
     assert len(endpoint.transactions) == 2
     endpoint.handle_timer(NOW + 40)
     assert len(endpoint.transactions) == 0
+
+
+def test_to_tag_is_the_same_for_the_challenge_and_the_retry():
+    """sipp callers keep the first To tag they see (the 407's) for their BYE."""
+    endpoint = make_endpoint()
+    text = register(call_id="same").replace("tag=from1", "tag=caller")
+    first = only_response(endpoint.receive(wire(text), PHONE, NOW))
+    second_text = register(call_id="same", cseq=2).replace("tag=from2", "tag=caller")
+    second = only_response(endpoint.receive(wire(second_text), PHONE, NOW))
+    assert first.to.tag == second.to.tag
+    other = only_response(endpoint.receive(wire(register(call_id="other")), PHONE, NOW))
+    assert other.to.tag != first.to.tag

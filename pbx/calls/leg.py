@@ -1,0 +1,62 @@
+"""Legs: one party's side of a call, speaking the call-control vocabulary.
+
+`Leg` is what controllers see: a party, a state, an anchored media endpoint
+and `send(signal, now)`. Protocol-specific legs (sip_leg.py now, WebRTC
+later) translate their protocol into signals reported with `report()` and
+carry out the signals they are sent.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any
+
+from .signals import Party, Signal
+
+if TYPE_CHECKING:
+    from pbx.sip.sdp import SessionDescription
+
+    from .call import Call
+
+
+class LegState(enum.Enum):
+    NEW = "new"
+    CALLING = "calling"  # we sent or received the INVITE, no answer yet
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class Leg:
+    """Base class: what every leg has, whatever its protocol."""
+
+    def __init__(self, leg_id: str, role: str, party: Party) -> None:
+        self.id = leg_id
+        self.role = role  # "caller" or "callee"
+        self.party = party
+        self.call: Call | None = None
+        self.state = LegState.NEW
+        self.media: Any = None  # a pbx.media RelayEndpoint, or None for legs without anchored media
+        self.phone_sdp: SessionDescription | None = None  # the last SDP the phone sent us
+        self.local_sdp: SessionDescription | None = None  # the last SDP we sent the phone
+        self.answered_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self.role} {self.party.number} {self.state.value}>"
+
+    @property
+    def is_ended(self) -> bool:
+        return self.state is LegState.ENDED
+
+    @property
+    def is_answered(self) -> bool:
+        return self.state is LegState.ANSWERED
+
+    def send(self, signal: Signal, now: float) -> list[Any]:
+        raise NotImplementedError
+
+    def report(self, signal: Signal, now: float) -> list[Any]:
+        """Hand a signal from this leg's party to the call's controller."""
+        if self.call is None:
+            return []
+        return self.call.on_signal(self, signal, now)

@@ -1,0 +1,309 @@
+"""The call manager: the B2BUA's transaction user, owning every call, leg and dialog.
+
+It claims INVITE, ACK, BYE, CANCEL, INFO, UPDATE, REFER and NOTIFY on the
+SIP endpoint, finds the leg each message belongs to (by INVITE transaction,
+dialog or client transaction) and lets the leg translate it. It is the
+`SipContext` legs use to send and the `CallServices` controllers use to
+route, originate and bridge. Counters for calls, legs, dialogs and relay
+ports are exposed so tests can prove everything is released.
+
+No sockets or clocks here: the relay is injected (its calls are synchronous
+bind/close), time arrives as `now`, ids come from the composition root.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from sdk.events import CallStarted, Event
+
+from pbx.scheduler import Scheduler, TimerHandle
+from pbx.sip.dialog import Dialog, DialogTable
+from pbx.sip.endpoint import Publish, SipEndpoint
+from pbx.sip.errors import RemoteProtocolError
+from pbx.sip.fields import MAGIC_COOKIE
+from pbx.sip.message import Request, Response
+from pbx.sip.sdp import SdpError
+from pbx.sip.status import make_response
+from pbx.sip.transaction import (
+    AckReceived,
+    Peer,
+    ResponseReceived,
+    ServerTransaction,
+    Timers,
+    TransactionTerminated,
+    TransactionTimedOut,
+    Transmit,
+    TransportFailed,
+)
+
+from .bridge import BridgeController
+from .call import Call
+from .leg import Leg
+from .router import Route, Router
+from .signals import Cause, Hangup, Party, Try
+from .sip_leg import SipLeg, check_sdp
+
+
+class CallManager:
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        router: Router,
+        relay: Any,
+        *,
+        domain: str,
+        media_host: str,
+        local_address: Callable[[str], tuple[str, int]],
+        new_id: Callable[[], str],
+        ring_timeout: float = 30.0,
+        display_name: Callable[[str], str | None] = lambda number: None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.router = router
+        self.relay = relay
+        self.domain = domain
+        self.media_host = media_host
+        self.local_address = local_address
+        self.new_id = new_id
+        self.ring_timeout = ring_timeout
+        self.display_name = display_name
+        self.timers: Timers = endpoint.transactions.timers
+        self.scheduler = Scheduler()
+        self.calls: dict[str, Call] = {}
+        self.dialogs = DialogTable()
+        self._leg_of_dialog: dict[Any, SipLeg] = {}
+        self._leg_of_invite: dict[int, SipLeg] = {}  # id(server transaction) -> inbound leg
+        self._client: dict[int, tuple[SipLeg, str, Request]] = {}  # id(client transaction) -> leg, purpose, request
+        self._ring_timers: dict[str, TimerHandle] = {}
+        self._session_ids = itertools.count(1)
+        for method in ("INVITE", "BYE", "CANCEL", "INFO", "UPDATE", "REFER", "NOTIFY"):
+            endpoint.handlers[method] = self._on_request
+        endpoint.ack_handler = self._on_ack
+        endpoint.client_handler = self._on_client_event
+        endpoint.timer_sources.append(self.scheduler)
+
+    def status(self) -> dict[str, int]:
+        legs = sum(len(call.live_legs()) for call in self.calls.values())
+        return {
+            "calls": len(self.calls),
+            "legs": legs,
+            "dialogs": len(self.dialogs),
+            "rtp_ports": self.relay.ports_in_use,
+            "call_timers": len(self.scheduler),
+        }
+
+    # SIP requests ------------------------------------------------------------------------------
+
+    def _on_request(self, transaction: ServerTransaction, request: Request, user: str | None, now: float) -> list[Any]:
+        try:
+            return self._dispatch(transaction, request, user, now)
+        except (RemoteProtocolError, SdpError) as error:
+            status = getattr(error, "status", 400)
+            reason = getattr(error, "reason", str(error))
+            response = make_response(request, status, f"Bad Request ({reason})" if status == 400 else None,
+                                     to_tag=self.endpoint.tag_for(request), warning=reason)
+            return self.endpoint.respond(transaction, response, now)
+
+    def _dispatch(self, transaction: ServerTransaction, request: Request, user: str | None, now: float) -> list[Any]:
+        method = request.method
+        if method == "CANCEL":
+            invite = self.endpoint.transactions.find_invite(request)
+            leg = self._leg_of_invite.get(id(invite)) if invite is not None else None
+            if leg is None:
+                return self._reply(transaction, request, 481, now)
+            return leg.on_cancel(transaction, request, now)
+        if method == "INVITE" and request.to.tag is None:
+            return self._new_call(transaction, request, user, now)
+        dialog = self.dialogs.find_for_request(request)
+        leg = self._leg_of_dialog.get(dialog.id) if dialog is not None else None
+        if dialog is None or leg is None:
+            return self._reply(transaction, request, 481, now)
+        dialog.receive_request(request)
+        handler = {
+            "INVITE": leg.on_reinvite, "BYE": leg.on_bye, "INFO": leg.on_info, "UPDATE": leg.on_update,
+            "REFER": leg.on_refer,
+        }.get(method)  # fmt: skip
+        if handler is None:  # NOTIFY for a subscription we never made, or other chatter
+            return self._reply(transaction, request, 200 if method == "NOTIFY" else 405, now)
+        return handler(transaction, request, now)
+
+    def _new_call(self, transaction: ServerTransaction, request: Request, user: str | None, now: float) -> list[Any]:
+        problem = check_sdp(request)
+        if problem is not None:
+            return self._reply(transaction, request, 400, now, f"Bad SDP ({problem})")
+        if not request.body:
+            # Late offer (INVITE without SDP) is not supported yet: say so instead of failing later.
+            return self._reply(transaction, request, 488, now, "INVITE without SDP not supported")
+        number = user or request.from_.uri.user or "anonymous"
+        caller = Party(number, self.display_name(number) or request.from_.display_name)
+        callee = request.uri.user or request.to.uri.user or ""
+        call = Call(self.new_id(), caller, callee, BridgeController(self), now)
+        try:
+            leg = self._new_leg(call, "caller", caller, request.source or transaction.peer)
+        except Exception as error:  # noqa: BLE001 - no relay ports left is the one expected failure
+            return self._reply(transaction, request, 503, now, f"Service Unavailable ({error})")
+        self.calls[call.id] = call
+        self._leg_of_invite[id(transaction)] = leg
+        actions: list[Any] = [Publish(CallStarted(
+            at=now, call_id=call.id, caller=caller.number, callee=callee, caller_name=caller.name
+        ))]  # fmt: skip
+        return actions + leg.accept_invite(transaction, request, now)
+
+    def _on_ack(self, ack: AckReceived, now: float) -> list[Any]:
+        dialog = self.dialogs.find_for_request(ack.request)
+        leg = self._leg_of_dialog.get(dialog.id) if dialog is not None else None
+        return leg.on_ack(ack.request, now) if leg is not None else []
+
+    def _reply(self, transaction: ServerTransaction, request: Request, status: int, now: float,
+               reason: str | None = None) -> list[Any]:
+        response = make_response(request, status, reason, to_tag=self.endpoint.tag_for(request))
+        return self.endpoint.respond(transaction, response, now)
+
+    # Responses to what we sent --------------------------------------------------------------------
+
+    def _on_client_event(self, event: Any, now: float) -> list[Any]:
+        entry = self._client.get(id(event.transaction))
+        if entry is None:
+            return []
+        leg, purpose, request = entry
+        if isinstance(event, ResponseReceived):
+            if event.response.status >= 200 and purpose != "invite":
+                del self._client[id(event.transaction)]
+            if purpose == "invite":
+                if event.response.status >= 200 and not 200 <= event.response.status < 300:
+                    del self._client[id(event.transaction)]
+                return leg.on_invite_response(event.response, now)
+            if purpose == "cancel":
+                return []
+            return leg.on_in_dialog_response(request, event.response, now)
+        if isinstance(event, TransactionTerminated):
+            self._client.pop(id(event.transaction), None)
+            return []
+        if isinstance(event, (TransactionTimedOut, TransportFailed)):
+            del self._client[id(event.transaction)]
+            if purpose == "invite":
+                return leg.on_invite_timeout(now)
+            if purpose in ("bye", "cancel", "notify"):
+                return []
+            timeout = Response(408, "Request Timeout")
+            return leg.on_in_dialog_response(request, timeout, now) if leg.dialog else []
+        return []
+
+    # SipContext ---------------------------------------------------------------------------------
+
+    def send_request(self, leg: SipLeg, request: Request, purpose: str, now: float) -> list[Any]:
+        if request.method != "CANCEL":
+            request.headers.prepend("Via", self._via(leg.peer))
+        transaction, actions = self.endpoint.transactions.send_request(request, leg.peer, now)
+        self._client[id(transaction)] = (leg, purpose, request)
+        return list(actions)
+
+    def send_ack(self, leg: SipLeg, ack: Request, now: float) -> list[Any]:
+        """RFC 3261 13.2.2.4: the ACK for a 2xx is its own transaction-less request."""
+        ack.headers.prepend("Via", self._via(leg.peer))
+        return [Transmit(ack.serialize(), leg.peer, ack)]
+
+    def respond(self, transaction: ServerTransaction, response: Response, now: float) -> list[Any]:
+        return self.endpoint.respond(transaction, response, now)
+
+    def dialog_created(self, leg: SipLeg, dialog: Dialog) -> None:
+        if dialog.id not in self._leg_of_dialog:
+            self.dialogs.add(dialog)
+        self._leg_of_dialog[dialog.id] = leg
+
+    def leg_ended(self, leg: SipLeg, now: float) -> list[Any]:
+        """Release what a finished leg held: relay ports and (soon after) its dialog."""
+        if leg.media is not None:
+            leg.media.close()
+        for key, value in list(self._leg_of_invite.items()):
+            if value is leg:
+                del self._leg_of_invite[key]
+        if leg.dialog is not None and self._leg_of_dialog.get(leg.dialog.id) is leg:
+            # The leg keeps its Dialog object for the BYE's answer; the table forgets it, so a
+            # late request in it gets 481 (RFC 3261 12.2.2).
+            del self._leg_of_dialog[leg.dialog.id]
+            self.dialogs.remove(leg.dialog)
+        return []
+
+    def contact_for(self, peer: Peer) -> str:
+        host, port = self.local_address(peer.transport)
+        transport = "" if peer.transport == "udp" else f";transport={peer.transport}"
+        return f"<sip:pbx@{host}:{port}{transport}>"
+
+    def new_tag(self) -> str:
+        return self.endpoint.new_tag()
+
+    def tag_for(self, request: Request) -> str:
+        return self.endpoint.tag_for(request)
+
+    def _via(self, peer: Peer) -> str:
+        host, port = self.local_address(peer.transport)
+        return f"SIP/2.0/{peer.transport.upper()} {host}:{port};branch={MAGIC_COOKIE}{self.new_id()};rport"
+
+    # CallServices --------------------------------------------------------------------------------
+
+    def route(self, number: str, now: float) -> Route:
+        return self.router.route(number, now)
+
+    def originate(self, call: Call, route: Route, caller: Party, sdp: Any, now: float,
+                  only: list[str] | None = None) -> list[Any]:
+        actions: list[Any] = []
+        for binding in route.contacts:
+            party = Party(route.number, self.display_name(route.number))
+            leg = self._new_leg(call, "callee", party, binding.source)
+            leg.only_formats = only
+            actions += leg.send(Try(caller, str(binding.uri), sdp), now)
+        return actions
+
+    def bridge(self, a: Leg, b: Leg) -> None:
+        if a.media is not None and b.media is not None:
+            self.relay.link(a.media, b.media)
+
+    def start_ring_timer(self, call: Call, now: float) -> None:
+        def expire(fire_now: float) -> list[Any]:
+            self._ring_timers.pop(call.id, None)
+            return call.controller.on_ring_timeout(call, fire_now)
+
+        self._ring_timers[call.id] = self.scheduler.call_at(now + self.ring_timeout, expire)
+
+    def stop_ring_timer(self, call: Call) -> None:
+        handle = self._ring_timers.pop(call.id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def end_call(self, call: Call, cause: Cause, status: int, hangup_by: str, now: float) -> list[Any]:
+        self.stop_ring_timer(call)
+        events = call.end(cause, status, hangup_by, now)
+        self.calls.pop(call.id, None)
+        actions: list[Any] = [Publish(event) for event in events]
+        for leg in call.live_legs():
+            actions += leg.send(Hangup(cause), now)
+        return actions
+
+    def publish(self, event: Event) -> Any:
+        return Publish(event)
+
+    def find_leg(self, call_id: str, tags: tuple[str, str]) -> Leg | None:
+        wanted = {tag for tag in tags if tag}
+        for dialog_id, leg in self._leg_of_dialog.items():
+            if dialog_id.call_id == call_id and {dialog_id.local_tag, dialog_id.remote_tag} >= wanted:
+                return leg
+        return None
+
+    def adopt(self, call: Call, leg: Leg) -> None:
+        """Move a leg into `call` (attended transfer joins the target's leg to the transferee's call)."""
+        old = leg.call
+        if old is not None and leg in old.legs:
+            old.legs.remove(leg)
+        call.add_leg(leg)
+
+    # Helpers ---------------------------------------------------------------------------------
+
+    def _new_leg(self, call: Call, role: str, party: Party, peer: Peer) -> SipLeg:
+        leg = SipLeg(self, self.new_id(), role, party, peer, next(self._session_ids))
+        leg.media = self.relay.open_endpoint(f"{call.id}:{role}:{party.number}")
+        call.add_leg(leg)
+        return leg

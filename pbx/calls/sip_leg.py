@@ -1,0 +1,501 @@
+"""A SIP leg: one INVITE dialog of the B2BUA, translated to and from call-control signals.
+
+Inbound legs are the caller's dialog (we are the UAS); outbound legs are
+the ones we originate (we are the UAC). Both follow RFC 3261 13-15: the
+INVITE transaction, 2xx retransmission until ACK (13.3.1.4), ACK for 2xx
+(13.2.2.4), CANCEL (9), BYE (15) and re-INVITE (14), plus INFO (RFC 6086)
+and the REFER/NOTIFY pair of RFC 3515. Each SDP is re-addressed to this
+leg's relay endpoint (anchor.py), so both phones send RTP to the PBX.
+
+The leg never touches sockets or clocks: it asks its `SipContext` (the
+call manager) to send, respond and schedule, and returns the actions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pbx.scheduler import Scheduler, TimerHandle
+from pbx.sip.dialog import Dialog, DialogState
+from pbx.sip.message import Headers, Request, Response
+from pbx.sip.sdp import SdpError, SessionDescription
+from pbx.sip.status import make_response
+from pbx.sip.transaction import Peer, ServerTransaction, Timers
+from pbx.sip.uri import NameAddress, Uri
+
+from . import anchor
+from .leg import Leg, LegState
+from .signals import (
+    STATUS_OF_CAUSE,
+    Answer,
+    Cause,
+    Hangup,
+    Info,
+    Party,
+    Ringing,
+    Signal,
+    Transfer,
+    Try,
+    Update,
+    UpdateAnswer,
+    cause_of_status,
+)
+
+SDP = "application/sdp"
+
+
+class SipContext(Protocol):
+    """What a SIP leg needs from the call manager."""
+
+    scheduler: Scheduler
+    timers: Timers
+    media_host: str
+    domain: str
+
+    def send_request(self, leg: SipLeg, request: Request, purpose: str, now: float) -> list[Any]: ...
+    def send_ack(self, leg: SipLeg, ack: Request, now: float) -> list[Any]: ...
+    def respond(self, transaction: ServerTransaction, response: Response, now: float) -> list[Any]: ...
+    def dialog_created(self, leg: SipLeg, dialog: Dialog) -> None: ...
+    def leg_ended(self, leg: SipLeg, now: float) -> list[Any]: ...
+    def contact_for(self, peer: Peer) -> str: ...
+    def new_tag(self) -> str: ...
+    def tag_for(self, request: Request) -> str: ...
+
+
+class SipLeg(Leg):
+    def __init__(self, context: SipContext, leg_id: str, role: str, party: Party, peer: Peer, session_id: int) -> None:
+        super().__init__(leg_id, role, party)
+        self.context = context
+        self.peer = peer  # where requests to this phone go (its registration source, or where its INVITE came from)
+        self.session = anchor.LegSession(session_id)
+        self.dialog: Dialog | None = None
+        self.invite: Request | None = None  # the INVITE that created the leg (received or sent)
+        self.invite_transaction: ServerTransaction | None = None  # inbound legs
+        self.local_tag = context.new_tag()
+        self.final_status: int | None = None
+        self.cancel_wanted = False
+        self.provisional_seen = False
+        self.pending_reinvite: tuple[ServerTransaction, Request] | None = None  # the phone's re-offer awaiting an answer
+        self.outgoing_reinvite = False
+        self.session_expires: str | None = None
+        self.only_formats: list[str] | None = None  # payload types a transfer target may use
+        self._retransmit: TimerHandle | None = None
+
+    # Signals from the controller --------------------------------------------------------------
+
+    def send(self, signal: Signal, now: float) -> list[Any]:
+        if self.is_ended:
+            return []
+        if isinstance(signal, Try):
+            return self._originate(signal, now)
+        if isinstance(signal, Ringing):
+            return self._ring(signal, now)
+        if isinstance(signal, Answer):
+            return self._answer(signal, now)
+        if isinstance(signal, Hangup):
+            return self._hang_up(signal, now)
+        if isinstance(signal, Update):
+            return self._reoffer(signal, now)
+        if isinstance(signal, UpdateAnswer):
+            return self._answer_reoffer(signal, now)
+        if isinstance(signal, Info):
+            return self._in_dialog("INFO", now, body=signal.body, content_type=signal.content_type)
+        raise TypeError(f"a SIP leg cannot carry {type(signal).__name__}")
+
+    # Outbound: we are the UAC ------------------------------------------------------------------
+
+    def _originate(self, signal: Try, now: float) -> list[Any]:
+        """RFC 3261 8.1.1 / 13.2.1: an INVITE to the phone, with an offer pointing at our relay."""
+        assert self.invite is None, "a leg sends one initial INVITE"
+        target = Uri.parse(signal.callee)
+        offer = self._local_offer(signal.sdp, self.only_formats)
+        headers = Headers()
+        headers.add("Max-Forwards", "70")
+        caller = signal.caller
+        display = f'"{caller.name}" ' if caller.name else ""
+        headers.add("From", f"{display}<sip:{caller.number}@{self.context.domain}>;tag={self.local_tag}")
+        headers.add("To", f"<sip:{self.party.number}@{self.context.domain}>")
+        headers.add("Call-ID", f"{self.id}@{self.context.domain}")
+        headers.add("CSeq", "1 INVITE")
+        headers.add("Contact", self.context.contact_for(self.peer))
+        headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY")
+        headers.add("Supported", "replaces, timer")
+        if offer is not None:
+            headers.add("Content-Type", SDP)
+        invite = Request("INVITE", target, headers, offer.serialize() if offer else b"")
+        self.invite = invite
+        self.state = LegState.CALLING
+        return self.context.send_request(self, invite, "invite", now)
+
+    def on_invite_response(self, response: Response, now: float) -> list[Any]:
+        status = response.status
+        if self.is_ended and not 200 <= status < 300:
+            return []
+        if status < 200:
+            return self._on_provisional(response, now)
+        if status < 300:
+            return self._on_success(response, now)
+        self.final_status = status
+        return self._ended_by_phone(Hangup(cause_of_status(status), status, response.reason), now)
+
+    def _on_provisional(self, response: Response, now: float) -> list[Any]:
+        if response.status == 100:
+            return []
+        self.provisional_seen = True
+        if self.cancel_wanted:
+            return self._send_cancel(now)
+        sdp = self._sdp_of(response)
+        if sdp is not None:
+            self._remember_phone_sdp(sdp)
+        first = self.state is LegState.CALLING
+        self.state = LegState.RINGING
+        if first or sdp is not None:
+            return self.report(Ringing(sdp), now)
+        return []
+
+    def _on_success(self, response: Response, now: float) -> list[Any]:
+        """RFC 3261 13.2.2.4: every 2xx is ACKed; the first one confirms the dialog."""
+        assert self.invite is not None
+        actions: list[Any] = []
+        if self.dialog is None or self.dialog.remote_tag != (response.to.tag or ""):
+            if self.dialog is not None:
+                # A second 2xx from a forked branch downstream: ACK and BYE it (RFC 3261 13.2.2.4).
+                stray = Dialog.as_uac(self.invite, response)
+                actions += self.context.send_ack(self, stray.create_ack(response), now)
+                actions += self.context.send_request(self, stray.create_request("BYE"), "bye", now)
+                return actions
+            self.dialog = Dialog.as_uac(self.invite, response)
+            self.context.dialog_created(self, self.dialog)
+        actions += self.context.send_ack(self, self.dialog.create_ack(response), now)
+        if self.state is LegState.ANSWERED:
+            return actions  # a retransmitted 2xx: the ACK above was all it needed
+        if self.is_ended or self.cancel_wanted:
+            # Our CANCEL crossed the 2xx: the call is already over for us (RFC 3261 9.1).
+            return actions + self._bye(now)
+        sdp = self._sdp_of(response)
+        if sdp is not None:
+            self._remember_phone_sdp(sdp)
+        self.state = LegState.ANSWERED
+        self.answered_at = now
+        return actions + self.report(Answer(self.phone_sdp), now)
+
+    def on_invite_timeout(self, now: float) -> list[Any]:
+        """Timer B or a transport failure: the phone never answered the INVITE (RFC 3261 17.1.1.2)."""
+        return self._ended_by_phone(Hangup(Cause.TIMEOUT, 408, "no response"), now)
+
+    def _send_cancel(self, now: float) -> list[Any]:
+        """RFC 3261 9.1: CANCEL copies the INVITE's Request-URI, Call-ID, From, To, CSeq number and Via."""
+        assert self.invite is not None
+        headers = Headers()
+        for name in ("Via", "Route"):
+            for value in self.invite.headers.lines(name)[:1] if name == "Via" else self.invite.headers.lines(name):
+                headers.add(name, value)
+        for name in ("Max-Forwards", "From", "To", "Call-ID"):
+            headers.add(name, self.invite.headers.get(name) or "")
+        headers.add("CSeq", f"{self.invite.cseq.number} CANCEL")
+        cancel = Request("CANCEL", self.invite.uri, headers)
+        return self.context.send_request(self, cancel, "cancel", now)
+
+    # Inbound: we are the UAS -------------------------------------------------------------------
+
+    def accept_invite(self, transaction: ServerTransaction, request: Request, now: float) -> list[Any]:
+        """Take the caller's INVITE: 100 Trying at once, then ask the controller to route it."""
+        self.invite = request
+        self.invite_transaction = transaction
+        self.local_tag = self.context.tag_for(request)
+        self.state = LegState.CALLING
+        self.session_expires = request.headers.get("Session-Expires")
+        actions = self.context.respond(transaction, make_response(request, 100), now)
+        sdp = self._sdp_of(request)
+        if sdp is not None:
+            self._remember_phone_sdp(sdp)
+        return actions + self.report(Try(self.party, request.uri.user or "", self.phone_sdp), now)
+
+    def _ring(self, signal: Ringing, now: float) -> list[Any]:
+        if self.invite_transaction is None or self.state not in (LegState.CALLING, LegState.RINGING):
+            return []
+        self.state = LegState.RINGING
+        if signal.sdp is not None and self.phone_sdp is not None:
+            # Early media (RFC 3960): 183 with our answer, so the caller hears the far end ringing.
+            body = self._local_answer(signal.sdp).serialize()
+            return self._respond_invite(183, now, body)
+        return self._respond_invite(180, now)
+
+    def _answer(self, signal: Answer, now: float) -> list[Any]:
+        if self.invite_transaction is None or self.state is LegState.ANSWERED:
+            return []
+        body = b""
+        if signal.sdp is not None and self.phone_sdp is not None:
+            body = self._local_answer(signal.sdp).serialize()
+        extra = []
+        if self.session_expires:
+            # RFC 4028 9: echo the interval and let the caller refresh; we answer refreshes locally.
+            interval = self.session_expires.split(";")[0].strip()
+            extra = [("Session-Expires", f"{interval};refresher=uac"), ("Require", "timer")]
+        self.state = LegState.ANSWERED
+        self.answered_at = now
+        actions = self._respond_invite(200, now, body, extra)
+        response = self.invite_transaction.last_response
+        assert self.invite is not None and response is not None
+        self.dialog = Dialog.as_uas(self.invite, response, local_contact=self.context.contact_for(self.peer))
+        self.context.dialog_created(self, self.dialog)
+        self._retransmit_2xx(self.invite_transaction, response, now, self.context.timers.t1)
+        return actions
+
+    def _respond_invite(self, status: int, now: float, body: bytes = b"",
+                        extra: list[tuple[str, str]] | None = None) -> list[Any]:
+        assert self.invite is not None and self.invite_transaction is not None
+        response = make_response(self.invite, status, to_tag=self.local_tag)
+        if 100 < status < 300:
+            response.headers.add("Contact", self.context.contact_for(self.peer))
+        if status == 200:
+            response.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY")
+            response.headers.add("Supported", "replaces, timer")
+        for name, value in extra or ():
+            response.headers.add(name, value)
+        if body:
+            response.headers.add("Content-Type", SDP)
+            response.body = body
+        return self.context.respond(self.invite_transaction, response, now)
+
+    def _retransmit_2xx(self, transaction: ServerTransaction, response: Response, now: float, interval: float) -> None:
+        """RFC 3261 13.3.1.4: resend the 2xx at T1, 2T1, ... up to T2 until the ACK; give up after 64*T1."""
+        timers = self.context.timers
+        started = now
+
+        def again(fire_now: float, interval: float = interval) -> list[Any]:
+            if self.is_ended:
+                return []
+            if fire_now - started >= 64 * timers.t1:
+                self._retransmit = None
+                return self._ended_by_phone(Hangup(Cause.TIMEOUT, 408, "no ACK for our 2xx"), fire_now, bye=True)
+            next_interval = min(2 * interval, timers.t2)
+            self._retransmit = self.context.scheduler.call_at(
+                fire_now + next_interval, lambda t: again(t, next_interval)
+            )
+            return self.context.respond(transaction, response, fire_now)
+
+        # Done on every transport: a proxy between us and the phone may use UDP (13.3.1.4).
+        self._retransmit = self.context.scheduler.call_at(now + interval, again)
+
+    def on_ack(self, request: Request, now: float) -> list[Any]:
+        if self._retransmit is not None:
+            self._retransmit.cancel()
+            self._retransmit = None
+        if self.dialog is not None and self.dialog.state is DialogState.EARLY:
+            self.dialog.confirm()
+        return []
+
+    def on_cancel(self, transaction: ServerTransaction, request: Request, now: float) -> list[Any]:
+        """RFC 3261 9.2: 200 to the CANCEL, 487 to the INVITE if it is still pending."""
+        actions = self.context.respond(transaction, make_response(request, 200, to_tag=self.local_tag), now)
+        if self.state in (LegState.CALLING, LegState.RINGING) and self.invite_transaction is not None:
+            actions += self._respond_invite(487, now)
+            actions += self._ended_by_phone(Hangup(Cause.CANCELLED, 487, "caller cancelled"), now)
+        return actions
+
+    # In-dialog requests from the phone ----------------------------------------------------------
+
+    def on_bye(self, transaction: ServerTransaction, request: Request, now: float) -> list[Any]:
+        actions = self.context.respond(transaction, make_response(request, 200), now)
+        return actions + self._ended_by_phone(Hangup(Cause.NORMAL, 200, "BYE"), now)
+
+    def on_reinvite(self, transaction: ServerTransaction, request: Request, now: float) -> list[Any]:
+        """RFC 3261 14.2: a new offer from the phone; answered locally for a session refresh."""
+        if self.pending_reinvite is not None or self.outgoing_reinvite:
+            # RFC 3261 14.2: an offer crossing ours gets 491 Request Pending.
+            return self.context.respond(transaction, make_response(request, 491), now)
+        sdp = self._sdp_of(request)
+        unchanged = sdp is None or (
+            self.phone_sdp is not None and sdp.origin.session_version == self.phone_sdp.origin.session_version
+        )
+        if unchanged:
+            # RFC 4028 / RFC 3264 8: a refresh with the same SDP version changes nothing.
+            return self._reply_with_sdp(transaction, request, self.local_sdp, now)
+        self.pending_reinvite = (transaction, request)
+        self._remember_phone_sdp(sdp)
+        return self.report(Update(sdp), now)
+
+    def _answer_reoffer(self, signal: UpdateAnswer, now: float) -> list[Any]:
+        if self.pending_reinvite is None:
+            return []
+        transaction, request = self.pending_reinvite
+        self.pending_reinvite = None
+        if signal.status != 200 or signal.sdp is None:
+            return self.context.respond(transaction, make_response(request, signal.status or 488), now)
+        answer = self._local_answer(signal.sdp)
+        return self._reply_with_sdp(transaction, request, answer, now)
+
+    def _reply_with_sdp(self, transaction: ServerTransaction, request: Request,
+                        sdp: SessionDescription | None, now: float) -> list[Any]:
+        response = make_response(request, 200)
+        response.headers.add("Contact", self.context.contact_for(self.peer))
+        if sdp is not None and (request.method == "INVITE" or request.body):
+            response.headers.add("Content-Type", SDP)
+            response.body = sdp.serialize()
+        actions = self.context.respond(transaction, response, now)
+        if request.method == "INVITE":
+            self._retransmit_2xx(transaction, response, now, self.context.timers.t1)
+        return actions
+
+    def on_update(self, transaction: ServerTransaction, request: Request, now: float) -> list[Any]:
+        """RFC 3311 UPDATE, used by session timers (RFC 4028) to refresh: answered locally."""
+        return self._reply_with_sdp(transaction, request, self.local_sdp if request.body else None, now)
+
+    def on_info(self, transaction: ServerTransaction, request: Request, now: float) -> list[Any]:
+        actions = self.context.respond(transaction, make_response(request, 200), now)
+        content_type = request.headers.get("Content-Type") or ""
+        return actions + self.report(Info(content_type, request.body), now)
+
+    def on_refer(self, transaction: ServerTransaction, request: Request, now: float) -> list[Any]:
+        """RFC 3515 2.4: accept with 202, report 100 Trying in a NOTIFY, hand the transfer to the controller."""
+        refer_to = request.headers.get("Refer-To")
+        try:
+            target = NameAddress.parse(refer_to or "")
+        except Exception:  # noqa: BLE001 - a bad Refer-To is the peer's fault
+            return self.context.respond(transaction, make_response(request, 400, "Bad Refer-To"), now)
+        replaces = _replaces_of(target.uri)
+        actions = self.context.respond(transaction, make_response(request, 202), now)
+        actions += self.notify_transfer(100, "Trying", now)
+        number = target.uri.user or ""
+        return actions + self.report(Transfer(number, replaces), now)
+
+    def notify_transfer(self, status: int, reason: str, now: float) -> list[Any]:
+        """RFC 3515 2.4.4: the progress of the transfer as a message/sipfrag NOTIFY."""
+        if self.dialog is None or self.dialog.state is DialogState.TERMINATED:
+            return []
+        final = status >= 200
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        body = f"SIP/2.0 {status} {reason}\r\n".encode()
+        return self._in_dialog("NOTIFY", now, body=body, content_type="message/sipfrag;version=2.0",
+                               extra=[("Event", "refer"), ("Subscription-State", state)])
+
+    def on_in_dialog_response(self, request: Request, response: Response, now: float) -> list[Any]:
+        """Responses to what we sent inside the dialog (re-INVITE, BYE, INFO, NOTIFY)."""
+        if self.dialog is None:
+            return []
+        if response.status >= 200:
+            self.dialog.receive_response(request, response)
+        if request.method != "INVITE" or response.status < 200:
+            if response.status in (408, 481) and not self.is_ended:
+                return self._ended_by_phone(Hangup(Cause.FAILURE, response.status, "dialog gone"), now)
+            return []
+        actions: list[Any] = []
+        self.outgoing_reinvite = False
+        if 200 <= response.status < 300:
+            actions += self.context.send_ack(self, self.dialog.create_ack(response), now)
+            sdp = self._sdp_of(response)
+            if sdp is not None:
+                self._remember_phone_sdp(sdp)
+            return actions + self.report(UpdateAnswer(sdp), now)
+        return actions + self.report(UpdateAnswer(None, response.status), now)
+
+    # Ending --------------------------------------------------------------------------------------
+
+    def _hang_up(self, signal: Hangup, now: float) -> list[Any]:
+        if self.state is LegState.ANSWERED:
+            actions = self._bye(now)
+        elif self.invite_transaction is not None:
+            status = signal.status or STATUS_OF_CAUSE.get(signal.cause, 480)
+            actions = self._respond_invite(max(status, 300), now)
+        elif self.provisional_seen:
+            actions = self._send_cancel(now)
+        else:
+            # RFC 3261 9.1: no provisional yet, so no CANCEL; send it when one arrives.
+            self.cancel_wanted = True
+            actions = []
+        self.cancel_wanted = self.cancel_wanted or self.state in (LegState.CALLING, LegState.RINGING)
+        return actions + self._finish(now)
+
+    def _bye(self, now: float) -> list[Any]:
+        if self.dialog is None or self.dialog.state is DialogState.TERMINATED:
+            return []
+        bye = self.dialog.create_request("BYE")
+        return self.context.send_request(self, bye, "bye", now)
+
+    def _ended_by_phone(self, signal: Hangup, now: float, *, bye: bool = False) -> list[Any]:
+        if self.is_ended:
+            return []
+        actions = self._bye(now) if bye else []
+        if self.dialog is not None and not bye:
+            self.dialog.terminate()
+        actions += self._finish(now)
+        return actions + self.report(signal, now)
+
+    def _finish(self, now: float) -> list[Any]:
+        self.state = LegState.ENDED
+        if self._retransmit is not None:
+            self._retransmit.cancel()
+            self._retransmit = None
+        return self.context.leg_ended(self, now)
+
+    # SDP ---------------------------------------------------------------------------------------
+
+    def _in_dialog(self, method: str, now: float, *, body: bytes = b"", content_type: str | None = None,
+                   extra: list[tuple[str, str]] | None = None) -> list[Any]:
+        if self.dialog is None or self.dialog.state is DialogState.TERMINATED:
+            return []
+        request = self.dialog.create_request(method, body=body, content_type=content_type, extra_headers=extra or ())
+        return self.context.send_request(self, request, method.lower(), now)
+
+    def _reoffer(self, signal: Update, now: float) -> list[Any]:
+        """Relay the other party's new offer (hold, resume) as a re-INVITE to this phone."""
+        if self.dialog is None or self.outgoing_reinvite:
+            return self.report(UpdateAnswer(None, 491), now)
+        offer = self._local_offer(signal.sdp)
+        if offer is None:
+            return self.report(UpdateAnswer(None, 488), now)
+        self.outgoing_reinvite = True
+        return self._in_dialog("INVITE", now, body=offer.serialize(), content_type=SDP)
+
+    def _local_offer(self, far: SessionDescription | None, only: list[str] | None = None) -> SessionDescription | None:
+        if far is None:
+            return None
+        offer = anchor.offer_for_leg(far, host=self.context.media_host, port=self.media.port, session=self.session,
+                                     only=only)
+        self.local_sdp = offer
+        return offer
+
+    def _local_answer(self, far: SessionDescription) -> SessionDescription:
+        assert self.phone_sdp is not None
+        answer = anchor.answer_for_leg(self.phone_sdp, far, host=self.context.media_host, port=self.media.port,
+                                       session=self.session)
+        self.local_sdp = answer
+        return answer
+
+    def _remember_phone_sdp(self, sdp: SessionDescription) -> None:
+        self.phone_sdp = sdp
+        address = anchor.media_address(sdp)
+        if address is not None and self.media is not None and address.host != "0.0.0.0":
+            self.media.expect(address.host, address.port, address.rtcp_port)
+
+    @staticmethod
+    def _sdp_of(message: Request | Response) -> SessionDescription | None:
+        content_type = (message.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if not message.body or content_type != SDP:
+            return None
+        return SessionDescription.parse(message.body)
+
+
+def _replaces_of(uri: Uri) -> tuple[str, str, str] | None:
+    """RFC 3891 in a Refer-To URI header: `?Replaces=callid%3Bto-tag%3Dx%3Bfrom-tag%3Dy`."""
+    from urllib.parse import unquote
+
+    if not uri.headers:
+        return None
+    for part in uri.headers.split("&"):
+        name, _, value = part.partition("=")
+        if name.lower() == "replaces":
+            call_id, *params = unquote(value).split(";")
+            tags = dict(p.split("=", 1) for p in params if "=" in p)
+            return call_id, tags.get("to-tag", ""), tags.get("from-tag", "")
+    return None
+
+
+def check_sdp(message: Request | Response) -> str | None:
+    """The reason an SDP body is unreadable, or None when it is fine (or absent)."""
+    try:
+        SipLeg._sdp_of(message)
+    except SdpError as error:
+        return str(error)
+    return None

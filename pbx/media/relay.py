@@ -1,0 +1,388 @@
+"""The anchored-media relay: one RTP/RTCP socket pair per call leg, packets copied between linked legs.
+
+The B2BUA rewrites SDP so each phone sends to a port of ours (`open_endpoint`
+gives the pair to advertise). `link` joins two legs: what phone A sends to
+A's endpoint leaves B's endpoint towards B, byte for byte, and back; RTCP
+goes the same way on the ports above (RFC 3550 11), or on the RTP port when
+a leg multiplexes (RFC 5761). Packets go to where the phone really sends
+from (symmetric RTP, RFC 4961), decided by a `Latch` per socket.
+
+The API is synchronous so the call layer can use it from plain functions:
+sockets are bound at once and read with `loop.add_reader`, each wakeup
+draining what the socket holds. The media engine listens to a leg with
+`add_tap` and plays into it with `send`.
+
+It does not transcode, reorder, buffer, or look past the fixed RTP header;
+it does not resolve host names (give it IP addresses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from .latching import Address, Latch
+from .ports import PortPool, PortsExhausted
+from .rtp_header import is_rtcp, is_valid_rtcp, peek
+
+log = logging.getLogger("pbx.media.relay")
+
+MAX_DATAGRAM = 8192
+# A bound on one wakeup, so a flooded socket cannot starve the others; the
+# readers are level-triggered, so what is left is read on the next turn.
+PACKETS_PER_WAKEUP = 256
+MAX_SSRCS_REMEMBERED = 64
+# RFC 4594 2.3 and RFC 3246: telephony media is marked Expedited Forwarding.
+DSCP_EXPEDITED_FORWARDING = 46 << 2
+BUSY_ERRNOS = {errno.EADDRINUSE, errno.EACCES}
+
+Tap = Callable[[bytes, float], None]
+
+
+class EndpointClosed(RuntimeError):
+    """Our misuse: the endpoint (or the relay) was used after it was closed."""
+
+
+@dataclass(slots=True)
+class EndpointStats:
+    """Counters of one endpoint. ``packets_in`` counts every datagram that arrived, RTP and RTCP."""
+
+    packets_in: int = 0
+    packets_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    rtcp_in: int = 0
+    rtcp_out: int = 0
+    malformed: int = 0  # too short, or not RTP/RTCP version 2
+    unlatched: int = 0  # from a source the latch refused
+    unrouted: int = 0  # accepted, but no linked peer with a known destination and no tap
+    send_errors: int = 0  # could not be sent: no destination yet, or the OS refused
+    ssrcs_seen: set[int] = field(default_factory=set)
+    last_source: Address | None = None
+
+    @property
+    def dropped(self) -> int:
+        return self.malformed + self.unlatched + self.unrouted
+
+
+class RelayEndpoint:
+    """One call leg's RTP and RTCP sockets; made by `MediaRelay.open_endpoint`."""
+
+    def __init__(
+        self, relay: MediaRelay, label: str, rtp_socket: socket.socket, rtcp_socket: socket.socket
+    ) -> None:
+        self.label = label
+        self.host: str = rtp_socket.getsockname()[0]
+        self.port: int = rtp_socket.getsockname()[1]
+        self.rtcp_port: int = rtcp_socket.getsockname()[1]
+        self.rtcp_mux = False
+        self.stats = EndpointStats()
+        self._relay = relay
+        self._clock = relay.clock
+        self._rtp_socket = rtp_socket
+        self._rtcp_socket = rtcp_socket
+        self._rtp_latch = Latch()
+        self._rtcp_latch = Latch()
+        self._peer: RelayEndpoint | None = None
+        self._taps: tuple[Tap, ...] = ()
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<RelayEndpoint {self.label or '-'} {self.host}:{self.port}>"
+
+    @property
+    def peer(self) -> RelayEndpoint | None:
+        return self._peer
+
+    @property
+    def destination(self) -> Address | None:
+        """Where this leg's RTP goes: the latched source, else the SDP address."""
+        return self._rtp_latch.destination
+
+    @property
+    def rtcp_destination(self) -> Address | None:
+        return self._rtp_latch.destination if self.rtcp_mux else self._rtcp_latch.destination
+
+    def expect(
+        self,
+        host: str,
+        port: int,
+        rtcp_port: int | None = None,
+        *,
+        rtcp_host: str | None = None,
+        rtcp_mux: bool = False,
+    ) -> None:
+        """The remote address from the peer's SDP: c= and m= lines; RFC 3605 a=rtcp gives
+        ``rtcp_port`` (and maybe ``rtcp_host``), else RTCP is port + 1 (RFC 3550 11);
+        ``rtcp_mux`` when a=rtcp-mux was agreed (RFC 5761 5.1.1). Call it again for every new
+        offer or answer: it opens the latches' learning window."""
+        self._check_open()
+        for address in (host, rtcp_host or host):
+            if not _is_ip_address(address):
+                raise ValueError(f"{self!r}: expects an IP address, not {address!r}; resolve it first")
+        if not 0 < port < 65535:
+            raise ValueError(f"{self!r}: RTP port {port} out of range")
+        now = self._clock()
+        self.rtcp_mux = rtcp_mux
+        self._rtp_latch.expect(host, port, now)
+        if not rtcp_mux:
+            self._rtcp_latch.expect(rtcp_host or host, rtcp_port if rtcp_port is not None else port + 1, now)
+
+    def add_tap(self, callback: Tap) -> Callable[[], None]:
+        """Hand every accepted RTP packet of this leg (not RTCP) to ``callback(data, now)``.
+
+        Returns the function that removes the tap. A tap that raises is removed and logged.
+        """
+        self._check_open()
+        self._taps = (*self._taps, callback)
+
+        def remove() -> None:
+            self._taps = tuple(tap for tap in self._taps if tap is not callback)
+
+        return remove
+
+    def send(self, data: bytes) -> None:
+        """Send an RTP packet (e.g. a prompt) from this leg's RTP port to the phone."""
+        self._check_open()
+        destination = self._rtp_latch.destination
+        if destination is None:
+            self.stats.send_errors += 1
+            return
+        self._transmit(self._rtp_socket, data, destination, False)
+
+    def close(self) -> None:
+        """Unlink, stop reading, close both sockets and give the ports back. Idempotent."""
+        if not self.closed:
+            self._relay._close_endpoint(self)
+
+    # Receiving --------------------------------------------------------------------------------
+
+    def _drain(self, sock: socket.socket, latch: Latch, on_rtcp_port: bool) -> None:
+        stats = self.stats
+        clock = self._clock
+        for _ in range(PACKETS_PER_WAKEUP):
+            try:
+                data, source = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                if self.closed:  # a tap closed this leg
+                    return
+                # An ICMP error queued on the socket (e.g. port unreachable), not a packet.
+                continue
+            now = clock()
+            stats.packets_in += 1
+            stats.bytes_in += len(data)
+            rtcp = on_rtcp_port or is_rtcp(data)
+            header = None if rtcp else peek(data)
+            if (rtcp and not is_valid_rtcp(data)) or (not rtcp and header is None):
+                stats.malformed += 1
+                continue
+            source = source[:2]  # an IPv6 address comes with flowinfo and scope id
+            if not latch.accept(source, now):
+                stats.unlatched += 1
+                continue
+            if not on_rtcp_port and source != stats.last_source:
+                self._source_changed(source)
+            if rtcp:
+                stats.rtcp_in += 1
+                if not self._forward(data, True):
+                    stats.unrouted += 1
+                continue
+            if len(stats.ssrcs_seen) < MAX_SSRCS_REMEMBERED:
+                stats.ssrcs_seen.add(header.ssrc)
+            if self._taps:
+                self._run_taps(data, now)
+            if not self._forward(data, False) and not self._taps:
+                stats.unrouted += 1
+
+    def _forward(self, data: bytes, rtcp: bool) -> bool:
+        peer = self._peer
+        if peer is None:
+            return False
+        if rtcp and not peer.rtcp_mux:
+            sock, destination = peer._rtcp_socket, peer._rtcp_latch.destination
+        else:
+            sock, destination = peer._rtp_socket, peer._rtp_latch.destination
+        if destination is None:
+            return False
+        peer._transmit(sock, data, destination, rtcp)
+        return True
+
+    def _transmit(self, sock: socket.socket, data: bytes, destination: Address, rtcp: bool) -> None:
+        try:
+            sock.sendto(data, destination)
+        except OSError:
+            # A full send buffer or an ICMP error from an earlier packet: media is lossy, go on.
+            self.stats.send_errors += 1
+            return
+        stats = self.stats
+        stats.packets_out += 1
+        stats.bytes_out += len(data)
+        if rtcp:
+            stats.rtcp_out += 1
+
+    def _run_taps(self, data: bytes, now: float) -> None:
+        for tap in self._taps:
+            try:
+                tap(data, now)
+            except Exception:
+                log.exception("%r: tap %r raised; removing it", self, tap)
+                self._taps = tuple(other for other in self._taps if other is not tap)
+
+    def _source_changed(self, source: Address) -> None:
+        if self.stats.last_source is None:
+            log.debug("%r: latched to %s:%d (SDP said %s)", self, *source, self._rtp_latch.expected)
+        else:
+            log.info("%r: media moved from %s:%d to %s:%d", self, *self.stats.last_source, *source)
+        self.stats.last_source = source
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise EndpointClosed(f"{self!r} is closed")
+
+
+class MediaRelay:
+    """All relay endpoints on one local address, with ports from ``low..high``."""
+
+    def __init__(
+        self,
+        host: str,
+        low: int,
+        high: int,
+        *,
+        clock: Callable[[], float],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not _is_ip_address(host):
+            raise ValueError(f"the media relay binds an IP address, not {host!r}")
+        self.host = host
+        self.clock = clock
+        self._family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        self._pool = PortPool(low, high)
+        self._loop = loop
+        self._endpoints: set[RelayEndpoint] = set()
+        self._closed = False
+
+    @property
+    def ports_in_use(self) -> int:
+        """UDP ports bound (RTP and RTCP)."""
+        return 2 * len(self._endpoints)
+
+    @property
+    def endpoint_count(self) -> int:
+        return len(self._endpoints)
+
+    def open_endpoint(self, label: str = "") -> RelayEndpoint:
+        """Bind the next free RTP/RTCP pair; pairs another program holds are skipped.
+
+        Raises `PortsExhausted` when no pair in the range can be had.
+        """
+        if self._closed:
+            raise EndpointClosed("the media relay is closed")
+        loop = self._loop = self._loop or asyncio.get_running_loop()
+        attempts = max(self._pool.free, 1)  # each free pair once; with none, allocate() explains
+        for _ in range(attempts):
+            port = self._pool.allocate()
+            sockets = self._bind_pair(port)
+            if sockets is None:
+                self._pool.skip(port)
+                continue
+            endpoint = RelayEndpoint(self, label, *sockets)
+            rtp_socket, rtcp_socket = sockets
+            loop.add_reader(rtp_socket.fileno(), endpoint._drain, rtp_socket, endpoint._rtp_latch, False)
+            loop.add_reader(rtcp_socket.fileno(), endpoint._drain, rtcp_socket, endpoint._rtcp_latch, True)
+            self._endpoints.add(endpoint)
+            return endpoint
+        raise PortsExhausted(
+            f"no RTP/RTCP port pair could be bound in {self._pool.low}-{self._pool.high}: "
+            f"{self._pool.in_use} in use by this relay, {self._pool.free} held by other programs on the host"
+        )
+
+    def link(self, a: RelayEndpoint, b: RelayEndpoint) -> None:
+        """Relay between two legs; each leaves any previous link first."""
+        for endpoint in (a, b):
+            self._check_mine(endpoint)
+        if a is b:
+            raise ValueError(f"cannot link {a!r} to itself")
+        for endpoint, other in ((a, b), (b, a)):
+            if endpoint._peer not in (None, other):
+                self.unlink(endpoint)
+        a._peer, b._peer = b, a
+
+    def unlink(self, endpoint: RelayEndpoint) -> None:
+        """Stop relaying between ``endpoint`` and its peer; no-op if it has none."""
+        peer = endpoint._peer
+        if peer is not None:
+            peer._peer = None
+        endpoint._peer = None
+
+    def close(self) -> None:
+        """Close every endpoint; the relay cannot be used afterwards."""
+        for endpoint in list(self._endpoints):
+            endpoint.close()
+        self._closed = True
+
+    # Internals --------------------------------------------------------------------------------
+
+    def _bind_pair(self, port: int) -> tuple[socket.socket, socket.socket] | None:
+        """Both sockets, or None when either port is busy; other errors (a bad host) propagate."""
+        bound: list[socket.socket] = []
+        try:
+            for number in (port, port + 1):
+                bound.append(self._bind(number))
+        except OSError as error:
+            for sock in bound:
+                sock.close()
+            if error.errno in BUSY_ERRNOS:
+                log.debug("media port %d busy on the host, skipped", port)
+                return None
+            self._pool.release(port)
+            raise
+        return bound[0], bound[1]
+
+    def _bind(self, port: int) -> socket.socket:
+        sock = socket.socket(self._family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            with suppress(OSError, AttributeError):
+                if self._family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, DSCP_EXPEDITED_FORWARDING)
+                else:
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, DSCP_EXPEDITED_FORWARDING)
+            sock.bind((self.host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _close_endpoint(self, endpoint: RelayEndpoint) -> None:
+        self.unlink(endpoint)
+        endpoint.closed = True
+        endpoint._taps = ()
+        for sock in (endpoint._rtp_socket, endpoint._rtcp_socket):
+            # A loop already closed at shutdown has no readers left to remove.
+            with suppress(RuntimeError):
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._endpoints.discard(endpoint)
+        self._pool.release(endpoint.port)
+
+    def _check_mine(self, endpoint: RelayEndpoint) -> None:
+        if endpoint._relay is not self:
+            raise ValueError(f"{endpoint!r} belongs to another media relay")
+        endpoint._check_open()
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,53 @@
+"""A pure timer queue: callbacks due at given times, fired when the owner is told `now`.
+
+The asyncio adapter asks `next_deadline()` and calls `fire(now)`; nothing
+here reads a clock. Cancelled entries stay in the heap and are skipped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+
+class TimerHandle:
+    __slots__ = ("deadline", "callback", "cancelled")
+
+    def __init__(self, deadline: float, callback: Callable[[float], list[Any]]) -> None:
+        self.deadline = deadline
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, TimerHandle]] = []
+        self._order = itertools.count()
+
+    def call_at(self, deadline: float, callback: Callable[[float], list[Any]]) -> TimerHandle:
+        handle = TimerHandle(deadline, callback)
+        heapq.heappush(self._heap, (deadline, next(self._order), handle))
+        return handle
+
+    def next_deadline(self) -> float | None:
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def fire(self, now: float) -> list[Any]:
+        """Run every callback due by `now`, in deadline order; return what they returned."""
+        actions: list[Any] = []
+        while self._heap and self._heap[0][0] <= now:
+            _, _, handle = heapq.heappop(self._heap)
+            if not handle.cancelled:
+                handle.cancelled = True
+                actions.extend(handle.callback(now))
+        return actions
+
+    def __len__(self) -> int:
+        return sum(1 for _, _, handle in self._heap if not handle.cancelled)
