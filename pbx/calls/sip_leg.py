@@ -156,22 +156,17 @@ class SipLeg(Leg):
     def _on_success(self, response: Response, now: float) -> list[Any]:
         """RFC 3261 13.2.2.4: every 2xx is ACKed; the first one confirms the dialog."""
         assert self.invite is not None
-        actions: list[Any] = []
-        if self.dialog is None or self.dialog.remote_tag != (response.to.tag or ""):
-            if self.dialog is not None:
-                # A second 2xx from a forked branch downstream: ACK and BYE it (RFC 3261 13.2.2.4).
-                stray = Dialog.as_uac(self.invite, response)
-                actions += self.context.send_ack(self, stray.create_ack(response), now)
-                actions += self.context.send_request(self, stray.create_request("BYE"), "bye", now)
-                return actions
-            self.dialog = Dialog.as_uac(self.invite, response)
-            self.context.dialog_created(self, self.dialog)
-        actions += self.context.send_ack(self, self.dialog.create_ack(response), now)
-        if self.state is LegState.ANSWERED:
-            return actions  # a retransmitted 2xx: the ACK above was all it needed
-        if self.is_ended or self.cancel_wanted:
-            # Our CANCEL crossed the 2xx: the call is already over for us (RFC 3261 9.1).
-            return actions + self._bye(now)
+        tag = response.to.tag or ""
+        if self.dialog is not None and self.dialog.remote_tag == tag:
+            return self.context.send_ack(self, self.dialog.create_ack(response), now)  # a retransmission
+        dialog = Dialog.as_uac(self.invite, response)
+        actions = self.context.send_ack(self, dialog.create_ack(response), now)
+        if self.dialog is not None or self.is_ended:
+            # A second 2xx from a fork downstream, or our CANCEL crossed the 2xx (RFC 3261 9.1,
+            # 13.2.2.4): ACK it and end that dialog at once; it never joins the call.
+            return actions + self.context.send_request(self, dialog.create_request("BYE"), "bye", now)
+        self.dialog = dialog
+        self.context.dialog_created(self, dialog)
         sdp = self._sdp_of(response)
         if sdp is not None:
             self._remember_phone_sdp(sdp)
