@@ -126,13 +126,16 @@ class RelayEndpoint:
         for address in (host, rtcp_host or host):
             if not _is_ip_address(address):
                 raise ValueError(f"{self!r}: expects an IP address, not {address!r}; resolve it first")
-        if not 0 < port < 65535:
-            raise ValueError(f"{self!r}: RTP port {port} out of range")
+        if rtcp_port is None:
+            rtcp_port = port + 1
+        for number in (port, rtcp_port):
+            if not 0 < number <= 65535:
+                raise ValueError(f"{self!r}: port {number} out of range")
         now = self._clock()
         self.rtcp_mux = rtcp_mux
         self._rtp_latch.expect(host, port, now)
         if not rtcp_mux:
-            self._rtcp_latch.expect(rtcp_host or host, rtcp_port if rtcp_port is not None else port + 1, now)
+            self._rtcp_latch.expect(rtcp_host or host, rtcp_port, now)
 
     def add_tap(self, callback: Tap) -> Callable[[], None]:
         """Hand every accepted RTP packet of this leg (not RTCP) to ``callback(data, now)``.

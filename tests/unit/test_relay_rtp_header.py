@@ -15,7 +15,8 @@ RECEIVER_REPORT = bytes.fromhex("80c90001") + struct.pack("!I", 0x11223344)
 
 
 def test_peek_reads_the_fixed_header():
-    assert peek(rtp(8, 65535, 0xFFFFFFFF, 0xDEADBEEF, marker=True)) == RtpHeader(2, 8, 65535, 0xFFFFFFFF, 0xDEADBEEF, True)
+    header = peek(rtp(8, 65535, 0xFFFFFFFF, 0xDEADBEEF, marker=True))
+    assert header == RtpHeader(2, 8, 65535, 0xFFFFFFFF, 0xDEADBEEF, True)
 
 
 def test_peek_of_a_header_alone():
@@ -43,7 +44,9 @@ def test_rtcp_packet_types_are_rtcp(packet_type):
     assert is_rtcp(bytes([0x80, packet_type]) + b"\x00" * 6)
 
 
-@pytest.mark.parametrize(("payload_type", "marker"), [(0, False), (0, True), (8, True), (96, False), (101, True), (127, True)])
+@pytest.mark.parametrize(
+    ("payload_type", "marker"), [(0, False), (0, True), (8, True), (96, False), (101, True), (127, True)]
+)
 def test_rtp_payload_types_are_not_rtcp(payload_type, marker):
     # RFC 5761 4: only payload types 64-95 with the marker bit collide, and they are not used.
     assert not is_rtcp(rtp(payload_type, marker=marker))
