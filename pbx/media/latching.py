@@ -18,7 +18,9 @@ later, could steal the stream ("RTP bleed"). So a `Latch` follows these rules:
 - Until something latches, the destination is the SDP address.
 
 An SDP address different from the previous one means a different phone
-(e.g. after a transfer), so it also forgets the latched source.
+(e.g. after a transfer), so it also forgets the latched source. The
+unspecified address (c=0.0.0.0, the RFC 2543 way to hold, RFC 3264 8.4)
+is no address at all: the previous one stays.
 
 Pure: addresses and `now` in, decisions out. It does not know about RTP,
 SSRCs or sockets: a phone that changes SSRC from the same address is
@@ -32,6 +34,7 @@ Address = tuple[str, int]
 LEARNING_WINDOW = 1.0
 SILENCE_BEFORE_MOVE = 0.5
 PACKETS_TO_MOVE = 3
+UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 
 
 class Latch:
@@ -64,7 +67,9 @@ class Latch:
     def expect(self, host: str, port: int, now: float) -> None:
         """The address the peer's SDP gives; opens the learning window."""
         address = (host, port)
-        if self.expected is not None and address != self.expected:
+        if host in UNSPECIFIED:
+            address = self.expected
+        elif self.expected is not None and address != self.expected:
             self.source = None
         self.expected = address
         self._learning_until = now + self.learning_window

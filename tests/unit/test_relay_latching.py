@@ -167,6 +167,24 @@ def test_a_new_sdp_address_forgets_the_latched_source():
     assert latch.destination == ("203.0.113.9", 40000)
 
 
+@pytest.mark.parametrize("unspecified", ["0.0.0.0", "::"])
+def test_hold_with_the_unspecified_address_keeps_where_to_send(unspecified):
+    # RFC 3264 8.4: c=0.0.0.0 is the RFC 2543 way to hold; sending there would reach ourselves.
+    latch = latched_after_window()
+    latch.expect(unspecified, 4000, AFTER_WINDOW + 10.0)
+    assert (latch.expected, latch.destination) == (SDP, NAT)
+    latch.expect(*SDP, AFTER_WINDOW + 20.0)  # taken off hold
+    assert latch.destination == NAT
+
+
+def test_hold_with_the_unspecified_address_before_any_address():
+    latch = Latch()
+    latch.expect("0.0.0.0", 4000, T0)
+    assert latch.destination is None
+    assert latch.accept(NAT, T0 + 0.1)
+    assert latch.destination == NAT
+
+
 def test_expect_clears_a_half_counted_candidate():
     latch = latched_after_window()
     start = AFTER_WINDOW + 1.0
