@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.peers import SIPP_DIR, free_port, run_sipp, running_pbx  # noqa: E402
 from tests.unit.sipkit import authorization, challenge_params, make_endpoint, only_response, register, wire  # noqa: E402
 from pbx.sip.transaction import Peer  # noqa: E402
 
-SIPP_DIR = ROOT / "tests" / "e2e" / "sipp"
 
 
 def in_process(seconds: float) -> float:
@@ -73,19 +69,6 @@ def in_process(seconds: float) -> float:
     return rate
 
 
-def free_port() -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = udp.getsockname()[1]
-        with socket.socket() as tcp:
-            try:
-                tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-
-
 def write_users(directory: Path, count: int) -> tuple[Path, Path]:
     numbers = [str(3000 + index) for index in range(count)]
     uac = directory / "users.csv"
@@ -98,41 +81,13 @@ def write_users(directory: Path, count: int) -> tuple[Path, Path]:
     return uac, stub
 
 
-def wait_until_answering(port: int, pbx: subprocess.Popen, log_path: Path) -> None:
-    """Send OPTIONS until the PBX answers (it logs at warning level here, so no ready line)."""
-    probe = (
-        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{n};rport\r\n"
-        "From: <sip:bench@127.0.0.1>;tag=b\r\nTo: <sip:127.0.0.1>\r\nCall-ID: probe{n}\r\nCSeq: 1 OPTIONS\r\n"
-        "Content-Length: 0\r\n\r\n"
-    )
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(0.2)
-        for attempt in range(75):
-            if pbx.poll() is not None:
-                break
-            sock.sendto(probe.format(n=attempt).encode(), ("127.0.0.1", port))
-            try:
-                sock.recv(65535)
-                return
-            except TimeoutError:
-                continue
-    raise SystemExit(f"the PBX did not start:\n{log_path.read_text()[-2000:]}")
-
-
 def run_sipp_uac(port: int, users: Path, calls: int, rate: int, workdir: Path) -> float:
-    command = [
-        "sipp", f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "reg_uac_auth.xml"), "-inf", str(users),
-        "-i", "127.0.0.1", "-p", str(free_port()), "-cp", str(free_port()), "-m", str(calls), "-r", str(rate),
-        "-l", "400", "-nostdin", "-timeout", "120s", "-trace_screen", "-screen_file", str(workdir / "screen.log"),
-    ]
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=180)
-    elapsed = time.perf_counter() - start
-    screen = (workdir / "screen.log").read_text(errors="replace") if (workdir / "screen.log").exists() else result.stdout
-    failed = re.search(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", screen)
-    if result.returncode != 0:
-        raise SystemExit(f"sipp failed (rc {result.returncode}, failed calls {failed.group(1) if failed else '?'})")
+    elapsed, _ = run_sipp(
+        [f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "reg_uac_auth.xml"), "-inf", str(users), "-i", "127.0.0.1",
+         "-p", str(free_port()), "-cp", str(free_port()), "-m", str(calls), "-r", str(rate), "-l", "400",
+         "-timeout", "120s"],
+        workdir, "register",
+    )
     return calls / elapsed
 
 
@@ -143,18 +98,8 @@ def over_udp(calls: int, rate: int) -> None:
     with tempfile.TemporaryDirectory() as name:
         workdir = Path(name)
         users, stub_users = write_users(workdir, min(calls, 1000))
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        log_path = workdir / "pbx.log"
-        with log_path.open("w") as log:
-            pbx = subprocess.Popen([sys.executable, "-m", "pbx", "run", "--config", str(workdir / "pbx.yaml"),
-                                    "--sip-listen", f"127.0.0.1:{port}"], env=env, stderr=log)
-        try:
-            wait_until_answering(port, pbx, log_path)
+        with running_pbx(workdir / "pbx.yaml", workdir) as port:
             pbx_rate = run_sipp_uac(port, users, calls, rate, workdir)
-        finally:
-            pbx.send_signal(signal.SIGTERM)
-            pbx.wait(10)
         stub_port = free_port()
         stub = subprocess.Popen(
             ["sipp", "-sf", str(SIPP_DIR / "reg_uas_stub.xml"), "-inf", str(stub_users), "-infindex",

@@ -1,0 +1,84 @@
+"""What the benchmarks share: free ports, starting `pbx run`, running sipp in the foreground."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SIPP_DIR = ROOT / "tests" / "e2e" / "sipp"
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+        with socket.socket() as tcp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+def wait_until_answering(port: int, pbx: subprocess.Popen, log_path: Path) -> None:
+    """Send OPTIONS until the PBX answers (it logs at warning level here, so no ready line)."""
+    probe = (
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{n};rport\r\n"
+        "From: <sip:bench@127.0.0.1>;tag=b\r\nTo: <sip:127.0.0.1>\r\nCall-ID: probe{n}\r\nCSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.2)
+        for attempt in range(75):
+            if pbx.poll() is not None:
+                break
+            sock.sendto(probe.format(n=attempt).encode(), ("127.0.0.1", port))
+            try:
+                sock.recv(65535)
+                return
+            except TimeoutError:
+                continue
+    raise SystemExit(f"the PBX did not start:\n{log_path.read_text()[-2000:]}")
+
+
+@contextmanager
+def running_pbx(config: Path, workdir: Path):
+    """`pbx run` on a free port for the duration of the block; yields the SIP port."""
+    port = free_port()
+    log_path = workdir / "pbx.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with log_path.open("w") as log:
+        pbx = subprocess.Popen([sys.executable, "-m", "pbx", "run", "--config", str(config),
+                                "--sip-listen", f"127.0.0.1:{port}"], env=env, stderr=log)
+    try:
+        wait_until_answering(port, pbx, log_path)
+        yield port
+    finally:
+        pbx.send_signal(signal.SIGTERM)
+        pbx.wait(10)
+
+
+def run_sipp(arguments: list[str], workdir: Path, name: str, timeout: float = 180) -> tuple[float, int]:
+    """Run sipp in the foreground; return (seconds it took, failed calls). Exits on a sipp error."""
+    screen = workdir / f"{name}.screen"
+    command = ["sipp", *arguments, "-nostdin", "-trace_screen", "-screen_file", str(screen)]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    elapsed = time.perf_counter() - start
+    text = screen.read_text(errors="replace") if screen.exists() else result.stdout
+    failed = re.search(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
+    failures = int(failed.group(1)) if failed else -1
+    if result.returncode != 0:
+        raise SystemExit(f"sipp {name} failed (rc {result.returncode}, failed calls {failures}):\n{result.stderr[-1500:]}")
+    return elapsed, failures
