@@ -431,7 +431,9 @@ class SipLeg(Leg):
         if self.dialog is None or self.dialog.state is DialogState.TERMINATED:
             return []
         request = self.dialog.create_request(method, body=body, content_type=content_type, extra_headers=extra or ())
-        return self.context.send_request(self, request, method.lower(), now)
+        # A re-INVITE's answers belong to the dialog, not to the leg's initial INVITE.
+        purpose = "reinvite" if method == "INVITE" else method.lower()
+        return self.context.send_request(self, request, purpose, now)
 
     def _reoffer(self, signal: Update, now: float) -> list[Any]:
         """Relay the other party's new offer (hold, resume) as a re-INVITE to this phone."""

@@ -186,3 +186,19 @@ def test_caller_cancel_while_ringing():
     assert sorted(m.status for m in to_caller(actions)) == [200, 487]
     assert [m.method for m in to_phone(actions)] == ["CANCEL"]
     assert manager.status()["calls"] == 0
+
+
+def test_hold_reinvite_is_relayed_end_to_end_and_answered():
+    endpoint, manager, relay, outgoing, ok = establish()
+    endpoint.receive(caller_request("ACK", ok, 2), CALLER, NOW + 2.1)
+    held = SDP_A.replace("o=a 1 1", "o=a 1 2").replace("a=sendrecv", "a=sendonly")
+    reinvite = caller_request("INVITE", ok, 3).replace(b"Content-Length: 0\r\n", b"Content-Type: application/sdp\r\nContent-Length: " + str(len(held)).encode() + b"\r\n") + held.encode()
+    actions = endpoint.receive(reinvite, CALLER, NOW + 5)
+    [relayed] = to_phone(actions)
+    assert relayed.method == "INVITE" and b"a=sendonly" in relayed.body and relayed.cseq.number == 2
+    answer = SDP_B.replace("o=b 9 9", "o=b 9 10").replace("a=sendrecv", "a=recvonly")
+    actions = endpoint.receive(answer_from_phone(relayed, 200, "OK", answer), PHONE, NOW + 5.1)
+    assert [m.method for m in to_phone(actions)] == ["ACK"]
+    [answered] = to_caller(actions)
+    assert answered.status == 200 and answered.cseq.number == 3 and b"a=recvonly" in answered.body
+    assert manager.calls[next(iter(manager.calls))].on_hold_by == "1001"
