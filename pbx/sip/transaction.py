@@ -363,12 +363,16 @@ def _server_key(request: Request, method: str, to_tag: str | None = _OWN_TO_TAG)
     """The key of the server transaction `request` belongs to, taken as a request of `method`.
 
     RFC 3261 17.2.3: with a magic-cookie branch, branch + sent-by + method.
-    Otherwise (RFC 2543 peers) Request-URI, To tag, From tag, Call-ID, CSeq
-    number and top Via; `to_tag` replaces the request's To tag (ACK matching).
+    We add the CSeq number: pyVoIP 1.6 re-sends its INVITE with credentials
+    under the branch of the challenged one, and only the CSeq tells the new
+    request from a retransmission (the ACK and CANCEL of an INVITE carry its
+    number, so they still match). Otherwise (RFC 2543 peers) Request-URI, To
+    tag, From tag, Call-ID, CSeq number and top Via; `to_tag` replaces the
+    request's To tag (ACK matching).
     """
     via = request.top_via
     if via.has_rfc3261_branch:
-        return ("rfc3261", _tag(via.branch), *_sent_by(via), method)
+        return ("rfc3261", _tag(via.branch), *_sent_by(via), method, request.cseq.number)
     if to_tag is _OWN_TO_TAG:
         to_tag = request.to.tag
     return (

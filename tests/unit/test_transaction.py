@@ -832,3 +832,24 @@ def test_module_is_pure():
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             imported.add(node.module.split(".")[0])
     assert not imported & {"asyncio", "socket", "time", "random", "selectors", "threading"}
+
+
+def test_new_request_reusing_a_branch_with_a_new_cseq_is_not_a_retransmission():
+    """pyVoIP 1.6 re-sends its challenged INVITE under the same branch with CSeq + 1."""
+    from pbx.sip.message import parse_message
+    from pbx.sip.transaction import Peer, RequestReceived, TransactionLayer
+
+    def invite(cseq: int) -> bytes:
+        return (
+            "INVITE sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKsame\r\n"
+            "From: <sip:1003@127.0.0.1>;tag=a\r\nTo: <sip:1002@127.0.0.1>\r\nCall-ID: pv\r\n"
+            f"CSeq: {cseq} INVITE\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+
+    layer = TransactionLayer()
+    peer = Peer("udp", "127.0.0.1", 5062)
+    first = layer.receive_request(parse_message(invite(1)), peer, 0.0)
+    again = layer.receive_request(parse_message(invite(1)), peer, 0.1)
+    second = layer.receive_request(parse_message(invite(2)), peer, 0.2)
+    assert [type(a) for a in first] == [RequestReceived] and again == []
+    assert [type(a) for a in second] == [RequestReceived]
