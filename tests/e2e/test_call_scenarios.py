@@ -193,7 +193,7 @@ def test_hold_and_resume(tmp_path, call_pbx, phones, holder_role):  # noqa: F811
     _established(caller, callee, pbx)
     holder, held_party = (caller, callee) if holder_role == "caller" else (callee, caller)
     offers = len(held_party.events("CALL_REMOTE_SDP"))
-    time.sleep(1.5)
+    time.sleep(3.0)  # the recordings stop at the re-INVITE (baresip quirk): record enough before it
 
     holder.hold()
     wait_bus_event(pbx, "CallHeld", timeout=5)

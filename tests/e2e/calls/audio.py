@@ -197,7 +197,7 @@ def correlate(sent: np.ndarray, received: np.ndarray, *, window: float = 0.5, co
 def _loud_windows(samples: np.ndarray, size: int, count: int) -> list[int]:
     """Start indexes of up to ``count`` non-overlapping windows with speech-level energy, spread out."""
     candidates = [
-        start for start in range(0, max(0, len(samples) - size), size) if rms(samples[start : start + size]) > 0.02
+        start for start in range(0, len(samples) - size + 1, size) if rms(samples[start : start + size]) > 0.02
     ]
     if len(candidates) <= count:
         return candidates
