@@ -261,3 +261,32 @@ def test_transfer_to_unknown_number_is_refused_in_the_notify():
     services, call, caller, desk = answered_call()
     call.on_signal(desk, Transfer("9999"), 110.0)
     assert desk.notifications == [404] and services.originated == []
+
+
+def test_attended_transfer_joins_the_two_other_parties():
+    """1001 talks to 1002, 1002 calls 1003 (second call), then REFERs 1001 with Replaces of that call."""
+    services, call, caller, desk = answered_call()
+    second = Call("c2", Party("1002"), "1003", BridgeController(services), now=105.0)
+    consulting = FakeLeg("x2", "caller", "1002")
+    target = FakeLeg("z", "callee", "1003")
+    for leg in (consulting, target):
+        leg.state = LegState.ANSWERED
+        second.add_leg(leg)
+    second.state = CallState.ANSWERED
+    target.phone_sdp = sdp(port=6000)
+    services.find_leg = lambda call_id, tags: consulting if call_id == "consult-call" else None
+    call.on_signal(desk, Transfer("1003", ("consult-call", "to-tag", "from-tag")), 110.0)
+    assert services.bridged[-1] == ("a", "z") and target in call.legs
+    assert desk.notifications == [200] and desk.sent[-1] == Hangup(Cause.TRANSFERRED)
+    assert consulting.sent[-1] == Hangup(Cause.TRANSFERRED) and second.state is CallState.ENDED
+    # Both remaining parties are re-offered sendrecv, so neither stays on hold.
+    assert isinstance(caller.sent[-1], Update) and b"a=sendrecv" in caller.sent[-1].sdp.serialize()
+    assert isinstance(target.sent[-1], Update)
+    [transferred] = [e for e in services.events if isinstance(e, CallTransferred)]
+    assert (transferred.kind, transferred.transferee, transferred.target) == ("attended", "1001", "1003")
+
+
+def test_attended_transfer_with_an_unknown_dialog_is_refused():
+    services, call, caller, desk = answered_call()
+    call.on_signal(desk, Transfer("1003", ("nope", "a", "b")), 110.0)
+    assert desk.notifications == [481] and call.state is CallState.ANSWERED
