@@ -149,6 +149,18 @@ class SipEndpoint:
             response.headers.add("Server", self.settings.user_agent)
         return list(self.transactions.send_response(transaction, response, now))
 
+    def transport_failed(self, message: Request | Response, now: float) -> list[Action]:
+        """The adapter could not deliver `message` (RFC 3261 18.4): fail its client transaction."""
+        if not isinstance(message, Request):
+            return []
+        transaction = self.transactions.client_for(message)
+        if transaction is None:
+            return []
+        actions: list[Action] = []
+        for action in self.transactions.transport_error(transaction, now):
+            actions.extend(self._on_transaction_action(action, now))
+        return actions
+
     def tag_for(self, request: Request) -> str:
         """The To tag we answer `request` with: the same for every INVITE of one call attempt.
 

@@ -470,6 +470,13 @@ class TransactionLayer:
         transaction._fire(Event.TRANSPORT_ERROR, now, actions)
         return actions
 
+    def client_for(self, request: Request) -> ClientTransaction | None:
+        """The live client transaction that sent `request` (by branch and method)."""
+        try:
+            return self._clients.get((_tag(request.top_via.branch), request.method))
+        except RemoteProtocolError:
+            return None
+
     # TU input --------------------------------------------------------------------------------
 
     def send_request(self, request: Request, peer: Peer, now: float) -> tuple[ClientTransaction, list[Action]]:

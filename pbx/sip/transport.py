@@ -104,14 +104,14 @@ class SipTransport:
     def execute(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Transmit):
-                self.send(action.data, action.peer)
+                self.send(action.data, action.peer, action.message)
             elif isinstance(action, Publish):
                 self.bus.publish(action.event)
             elif isinstance(action, Dropped):
                 log.info("event=sip_dropped peer=%s:%s reason=%r", action.peer.host, action.peer.port, action.reason)
         self._schedule_timer()
 
-    def send(self, data: bytes, peer: Peer) -> None:
+    def send(self, data: bytes, peer: Peer, message=None) -> None:
         if self.trace:
             trace_log.info("event=sip_sent peer=%s:%s/%s bytes=%d\n%s", peer.host, peer.port, peer.transport,
                            len(data), data.decode("utf-8", "replace"))

@@ -202,3 +202,14 @@ def test_hold_reinvite_is_relayed_end_to_end_and_answered():
     [answered] = to_caller(actions)
     assert answered.status == 200 and answered.cseq.number == 3 and b"a=recvonly" in answered.body
     assert manager.calls[next(iter(manager.calls))].on_hold_by == "1001"
+
+
+def test_transport_failure_towards_the_callee_fails_the_call_at_once():
+    endpoint, manager, relay = build()
+    challenge = only_response(endpoint.receive(invite(1), CALLER, NOW))
+    credentials = authorization(challenge_params(challenge, "Proxy-Authenticate"), "1001", "secret1001",
+                                method="INVITE", uri="sip:x").replace("Authorization", "Proxy-Authorization")
+    [outgoing] = to_phone(endpoint.receive(invite(2, credentials), CALLER, NOW))
+    actions = endpoint.transport_failed(outgoing, NOW + 0.1)
+    assert [m.status for m in to_caller(actions)] == [408]
+    assert manager.status()["calls"] == 0 and relay.ports_in_use == 0
