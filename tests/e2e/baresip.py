@@ -244,30 +244,36 @@ class Baresip:
 
     def quit(self) -> int:
         """ctrl_tcp ``quit`` (baresip de-registers), then SIGTERM twice, then SIGKILL."""
-        if self.peer is None:
-            return 0
-        if self.peer.is_alive() and self.ctrl is not None:
-            try:
-                self.ctrl.send("quit")
-            except OSError:
-                pass
-            deadline = time.monotonic() + 3.0
-            while self.peer.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        if self.ctrl is not None:
-            self.ctrl.close()
-            self.ctrl = None
-        if self.peer.is_alive():
-            # the first SIGTERM makes baresip de-register and wait; the second one ends it
-            self.peer.process.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
-        return self.peer.stop(grace=2.0)
+        code = quit_baresip(self.peer, self.ctrl)
+        self.ctrl = None
+        return code
 
     def describe(self) -> str:
         return self.peer.describe(80) if self.peer else "baresip not started"
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def quit_baresip(peer, ctrl: CtrlClient | None) -> int:
+    """Stop one baresip: ctrl_tcp ``quit``, then SIGTERM twice, then SIGKILL; returns its exit code."""
+    if peer is None:
+        return 0
+    if peer.is_alive() and ctrl is not None:
+        try:
+            ctrl.send("quit")
+        except OSError:
+            pass
+        deadline = time.monotonic() + 3.0
+        while peer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if ctrl is not None:
+        ctrl.close()
+    if peer.is_alive():
+        # the first SIGTERM makes baresip de-register and wait; the second one ends it
+        peer.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+    return peer.stop(grace=2.0)
 
 
 def registered_count(reginfo: str) -> int:

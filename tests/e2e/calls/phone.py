@@ -21,7 +21,6 @@ Quirks of this build that the tests rely on:
 from __future__ import annotations
 
 import re
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..baresip import MODULE_PATH, CtrlClient, registered_count
+from ..baresip import MODULE_PATH, CtrlClient, quit_baresip, registered_count
 from ..harness import LOOPBACK, BackgroundPeer, PortPicker, require_binary
 from .audio import read_wav
 
@@ -322,23 +321,9 @@ class Phone:
 
     def quit(self) -> int:
         """ctrl_tcp ``quit``, then SIGTERM twice (the first one only starts de-registration), then SIGKILL."""
-        if self.peer is None:
-            return 0
-        if self.peer.is_alive() and self.ctrl is not None:
-            try:
-                self.ctrl.send("quit")
-            except OSError:
-                pass
-            deadline = time.monotonic() + 3.0
-            while self.peer.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        if self.ctrl is not None:
-            self.ctrl.close()
-            self.ctrl = None
-        if self.peer.is_alive():
-            self.peer.process.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
-        return self.peer.stop(grace=2.0)
+        code = quit_baresip(self.peer, self.ctrl)
+        self.ctrl = None
+        return code
 
     def describe(self, lines: int = 80) -> str:
         return self.peer.describe(lines) if self.peer else f"{self.name} not started"
