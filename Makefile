@@ -8,10 +8,20 @@ STAMP := $(VENV)/.installed
 # Debian packages the end-to-end tests drive (real SIP peers) or need for prompts.
 DEBS := python3-venv sip-tester baresip-core sipvicious espeak-ng sox libsox-fmt-all tshark
 
-.PHONY: run test debs venv bench clean
+PROMPTS := var/prompts/en
 
-run: $(STAMP)
+.PHONY: run test debs venv bench clean prompts
+
+run: $(STAMP) prompts
 	$(PY) -m pbx run --config config.example.yaml
+
+# Spoken prompts and music on hold, rendered locally with espeak-ng and sox (no network).
+prompts:
+	@bash examples/prompts/render.sh examples/prompts/en.txt $(PROMPTS) || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends espeak-ng sox && \
+			bash examples/prompts/render.sh examples/prompts/en.txt $(PROMPTS); \
+		else echo "prompts skipped: install espeak-ng and sox to render them"; fi; }
 
 test: debs $(STAMP)
 	$(PY) -m pytest -q -ra
@@ -40,6 +50,8 @@ debs:
 bench: $(STAMP)
 	$(PY) benchmarks/bench_parse.py
 	$(PY) benchmarks/bench_register.py
+	$(PY) benchmarks/bench_calls.py
+	$(PY) benchmarks/bench_relay.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache var
