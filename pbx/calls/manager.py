@@ -19,6 +19,7 @@ from typing import Any
 
 from sdk.events import CallStarted, Event
 
+from pbx.media.ports import PortsExhausted
 from pbx.scheduler import Scheduler, TimerHandle
 from pbx.sip.dialog import Dialog, DialogTable
 from pbx.sip.endpoint import Publish, SipEndpoint
@@ -143,7 +144,8 @@ class CallManager:
         call = Call(self.new_id(), caller, callee, BridgeController(self), now)
         try:
             leg = self._new_leg(call, "caller", caller, request.source or transaction.peer)
-        except Exception as error:  # noqa: BLE001 - no relay ports left is the one expected failure
+        except (PortsExhausted, OSError) as error:
+            # RFC 3261 21.5.4: 503 when we cannot take the call now (no RTP ports left).
             return self._reply(transaction, request, 503, now, f"Service Unavailable ({error})")
         self.calls[call.id] = call
         self._leg_of_invite[id(transaction)] = leg
@@ -253,9 +255,17 @@ class CallManager:
         actions: list[Any] = []
         for binding in route.contacts:
             party = Party(route.number, self.display_name(route.number))
-            leg = self._new_leg(call, "callee", party, binding.source)
+            try:
+                leg = self._new_leg(call, "callee", party, binding.source)
+            except (PortsExhausted, OSError):
+                continue
             leg.only_formats = only
             actions += leg.send(Try(caller, str(binding.uri), sdp), now)
+        if not actions and route.contacts:
+            # No RTP ports left for any contact: the call cannot go on (503, RFC 3261 21.5.4).
+            for leg in call.live_legs():
+                actions += leg.send(Hangup(Cause.FAILURE, 503, "no RTP ports"), now)
+            actions += self.end_call(call, Cause.FAILURE, 503, "system", now)
         return actions
 
     def bridge(self, a: Leg, b: Leg) -> None:
