@@ -213,3 +213,23 @@ def test_transport_failure_towards_the_callee_fails_the_call_at_once():
     actions = endpoint.transport_failed(outgoing, NOW + 0.1)
     assert [m.status for m in to_caller(actions)] == [408]
     assert manager.status()["calls"] == 0 and relay.ports_in_use == 0
+
+
+def test_no_rtp_ports_for_the_callee_gives_the_caller_503():
+    from pbx.media.ports import PortsExhausted
+
+    endpoint, manager, relay = build()
+    opened = relay.open_endpoint
+
+    def only_one(label=""):
+        if relay.endpoints:
+            raise PortsExhausted("no free RTP/RTCP port pair in 30000-30001")
+        return opened(label)
+
+    relay.open_endpoint = only_one
+    challenge = only_response(endpoint.receive(invite(1), CALLER, NOW))
+    credentials = authorization(challenge_params(challenge, "Proxy-Authenticate"), "1001", "secret1001",
+                                method="INVITE", uri="sip:x").replace("Authorization", "Proxy-Authorization")
+    actions = endpoint.receive(invite(2, credentials), CALLER, NOW)
+    assert [m.status for m in to_caller(actions)] == [100, 503] and to_phone(actions) == []
+    assert manager.status()["calls"] == 0 and relay.ports_in_use == 0
