@@ -1,19 +1,29 @@
-"""Media: the anchored RTP relay for now; codecs, DTMF, jitter, mixer, player and recorder later.
+"""Media: the anchored RTP relay, and the pure parts of the media engine.
 
 Other packages import from here:
 
 - `MediaRelay`, `RelayEndpoint`, `EndpointStats`, `EndpointClosed` (asyncio adapter, relay.py)
-- `PortPool`, `PortsExhausted` (RTP/RTCP port pairs, pure)
-- `Latch` (symmetric RTP: where to send, whom to accept, pure)
-- `RtpHeader`, `peek`, `is_rtcp` (a glance at packet headers, pure)
+- `PortPool`, `PortsExhausted` (RTP/RTCP port pairs), `Latch` (symmetric RTP)
+- `RtpHeader`, `peek`, `is_rtcp` (a glance at packet headers, for the relay)
+- `RtpPacket`, `RtpError` (RFC 3550 5) and RTCP in `pbx.media.rtcp` (RFC 3550 6)
+- `CODECS`, `ulaw_encode`/`ulaw_decode`/`alaw_encode`/`alaw_decode` (G.711, no audioop)
+- `JitterBuffer`, `Frame` (adaptive playout with concealment)
+- `StreamQuality`, `QualityReport` (loss, RFC 3550 A.8 jitter, E-model MOS)
+
+Prompt playback, the shared media clock and recording arrive with the rest of the media engine.
 """
 
+from .g711 import CODECS, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from .jitter import Frame, JitterBuffer
 from .latching import Latch
 from .ports import PortPool, PortsExhausted
+from .quality import QualityReport, StreamQuality
 from .relay import EndpointClosed, EndpointStats, MediaRelay, RelayEndpoint
+from .rtp import RtpError, RtpPacket
 from .rtp_header import RtpHeader, is_rtcp, peek
 
 __all__ = [
-    "EndpointClosed", "EndpointStats", "Latch", "MediaRelay", "PortPool", "PortsExhausted", "RelayEndpoint",
-    "RtpHeader", "is_rtcp", "peek",
+    "CODECS", "EndpointClosed", "EndpointStats", "Frame", "JitterBuffer", "Latch", "MediaRelay", "PortPool",
+    "PortsExhausted", "QualityReport", "RelayEndpoint", "RtpError", "RtpHeader", "RtpPacket", "StreamQuality",
+    "alaw_decode", "alaw_encode", "is_rtcp", "peek", "ulaw_decode", "ulaw_encode",
 ]  # fmt: skip
