@@ -9,11 +9,14 @@ Other packages import from here:
 - `CODECS`, `ulaw_encode`/`ulaw_decode`/`alaw_encode`/`alaw_decode` (G.711, no audioop)
 - `JitterBuffer`, `Frame` (adaptive playout with concealment)
 - `StreamQuality`, `QualityReport` (loss, RFC 3550 A.8 jitter, E-model MOS)
+- DTMF: `Rfc4733Receiver`, `Rfc4733Sender`, `parse_info_body`, `InbandDetector`, `DigitStream`, `DigitDetected`
 
 Prompt playback, the shared media clock and recording arrive with the rest of the media engine.
 """
 
+from .dtmf import DigitDetected, DigitStream, Rfc4733Receiver, Rfc4733Sender, parse_info_body
 from .g711 import CODECS, alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from .goertzel import InbandDetector
 from .jitter import Frame, JitterBuffer
 from .latching import Latch
 from .ports import PortPool, PortsExhausted
@@ -23,7 +26,8 @@ from .rtp import RtpError, RtpPacket
 from .rtp_header import RtpHeader, is_rtcp, peek
 
 __all__ = [
-    "CODECS", "EndpointClosed", "EndpointStats", "Frame", "JitterBuffer", "Latch", "MediaRelay", "PortPool",
+    "CODECS", "DigitDetected", "DigitStream", "InbandDetector", "Rfc4733Receiver", "Rfc4733Sender",
+    "parse_info_body", "EndpointClosed", "EndpointStats", "Frame", "JitterBuffer", "Latch", "MediaRelay", "PortPool",
     "PortsExhausted", "QualityReport", "RelayEndpoint", "RtpError", "RtpHeader", "RtpPacket", "StreamQuality",
     "alaw_decode", "alaw_encode", "is_rtcp", "peek", "ulaw_decode", "ulaw_encode",
 ]  # fmt: skip

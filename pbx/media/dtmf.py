@@ -105,8 +105,8 @@ class Rfc4733Receiver:
         payload_type, marker, timestamp, ssrc, payload = parsed
         if payload_type != self.payload_type or len(payload) < _EVENT_PAYLOAD.size:
             return detected
-        # RFC 4733 2.3: only the first event block counts; redundant blocks (RFC 2198) are not
-        # used here because the payload type would be RED, not telephone-event.
+        # RFC 4733 2.3: one 4-octet event block. Redundant events (RFC 4733 2.5.1.6, RFC 2198)
+        # arrive under the RED payload type, which this receiver does not unpack.
         code, flags, duration = _EVENT_PAYLOAD.unpack_from(payload)
         if code >= len(DIGITS):
             return detected
