@@ -29,3 +29,17 @@ def test_render_script_makes_8khz_mono_pcm_prompts(tmp_path):
             assert prompt.getnframes() > 8000 * 0.3, f"{name} is too short"
     with wave.open(str(tmp_path / "moh.wav")) as moh:
         assert moh.getnframes() == 80000
+
+
+def test_rendered_prompts_play_as_20ms_frames(tmp_path):
+    from pbx.media.player import FRAME_BYTES, Player, PromptCache
+
+    require_binary("espeak-ng", "espeak-ng")
+    listing = tmp_path / "list.txt"
+    listing.write_text("hello | Hello there.\n")
+    subprocess.run(["bash", str(ROOT / "examples/prompts/render.sh"), str(listing), str(tmp_path)], check=True,
+                   capture_output=True, timeout=60)
+    pcm = PromptCache(tmp_path).get("hello")
+    player = Player([pcm])
+    frames = list(iter(player.next_frame, None))
+    assert len(frames) == -(-len(pcm) // FRAME_BYTES) and b"".join(frames)[: len(pcm)] == pcm
