@@ -1,0 +1,52 @@
+"""The shared media clock on a real event loop: one timer paces many streams at 20 ms."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from pbx.media.clock import MediaClock
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(20)]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def tick(self, now: float) -> None:
+        self.times.append(now)
+
+
+async def test_hundred_streams_share_one_20ms_tick():
+    clock = MediaClock(time.monotonic)
+    streams = [Recorder() for _ in range(100)]
+    for stream in streams:
+        clock.add(stream)
+    await asyncio.sleep(1.0)
+    for stream in streams:
+        clock.remove(stream)
+    ticks = streams[0].times
+    assert 45 <= len(ticks) <= 51, len(ticks)
+    assert all(stream.times == ticks for stream in streams)  # one tick serves every stream
+    start = ticks[0]
+    deviations = sorted(abs(t - (start + 0.02 * round((t - start) / 0.02))) for t in ticks)
+    assert deviations[int(0.99 * (len(deviations) - 1))] < 0.010, deviations[-5:]
+    assert clock.ticks == len(ticks) and len(clock) == 0
+
+
+async def test_a_failing_stream_is_dropped_and_the_others_keep_ticking():
+    clock = MediaClock(time.monotonic)
+
+    class Broken:
+        def tick(self, now):
+            raise RuntimeError("boom")
+
+    good = Recorder()
+    clock.add(Broken())
+    clock.add(good)
+    await asyncio.sleep(0.2)
+    clock.remove(good)
+    assert len(good.times) >= 5
