@@ -27,7 +27,8 @@ from pbx.sip.transaction import Timers, TransactionLayer
 from pbx.sip.transport import SipTransport
 from pbx.calls.manager import CallManager
 from pbx.calls.router import Router
-from pbx.media import MediaRelay
+from pbx.calls.services import ServiceController
+from pbx.media import MediaClock, MediaRelay, PromptCache
 from sdk.events import Event
 
 log = logging.getLogger("pbx")
@@ -87,9 +88,23 @@ class Pbx:
             new_id=lambda: secrets.token_hex(8),
             ring_timeout=config.calls.ring_timeout,
             display_name=names.get,
+            controller_for=self._service_for,
         )
+        self.prompts = PromptCache(config.media.prompts)
+        self.media_clock: MediaClock | None = None  # created with the first media stream, on the running loop
         self._admin_runner: web.AppRunner | None = None
         self.bus.subscribe(Event, self._log_event)
+
+    def _service_for(self, number: str, services) -> ServiceController | None:
+        """The test extension `number` is, if any (600 echo, 601 playback, 602 digits by default)."""
+        tests = self.config.test_extensions
+        kinds = {tests.echo: "echo", tests.playback: "playback", tests.digits: "digits"}
+        kind = kinds.get(number) if number else None
+        if kind is None or number in self.config.extensions:
+            return None
+        if self.media_clock is None:
+            self.media_clock = MediaClock(self.clock)
+        return ServiceController(kind, services, self.media_clock, self.prompts, secrets.randbits(32))
 
     def _local_address(self, transport: str) -> tuple[str, int]:
         """Our address on a transport, for Via and Contact (the first listener bound for it)."""

@@ -101,6 +101,15 @@ class PortRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class MediaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rtp_host: str = "127.0.0.1"  # the address put in SDP and bound for RTP (an IP address)
     rtp_ports: PortRange = msgspec.field(default_factory=PortRange)
+    prompts: str = "var/prompts/en"  # directory of <name>.wav prompts (`make prompts` renders them)
+
+
+class TestExtensions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Numbers the PBX answers itself to check media (null turns one off)."""
+
+    echo: str | None = "600"
+    playback: str | None = "601"
+    digits: str | None = "602"
 
 
 _EXTENSION_NUMBER = re.compile(r"[0-9A-Za-z_.+\-]+\Z")
@@ -115,6 +124,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     calls: CallsConfig = msgspec.field(default_factory=CallsConfig)
     media: MediaConfig = msgspec.field(default_factory=MediaConfig)
+    test_extensions: TestExtensions = msgspec.field(default_factory=TestExtensions)
     extensions: dict[str, Extension] = {}
 
     def __post_init__(self) -> None:

@@ -61,6 +61,7 @@ class CallManager:
         new_id: Callable[[], str],
         ring_timeout: float = 30.0,
         display_name: Callable[[str], str | None] = lambda number: None,
+        controller_for: Callable[[str, "CallManager"], Any] = lambda number, manager: None,
     ) -> None:
         self.endpoint = endpoint
         self.router = router
@@ -71,6 +72,8 @@ class CallManager:
         self.new_id = new_id
         self.ring_timeout = ring_timeout
         self.display_name = display_name
+        # A controller other than the bridge for some numbers (test extensions; IVR and queues later).
+        self.controller_for = controller_for
         self.timers: Timers = endpoint.transactions.timers
         self.scheduler = Scheduler()
         self.calls: dict[str, Call] = {}
@@ -141,7 +144,8 @@ class CallManager:
         number = user or request.from_.uri.user or "anonymous"
         caller = Party(number, self.display_name(number) or request.from_.display_name)
         callee = request.uri.user or request.to.uri.user or ""
-        call = Call(self.new_id(), caller, callee, BridgeController(self), now)
+        controller = self.controller_for(callee, self) or BridgeController(self)
+        call = Call(self.new_id(), caller, callee, controller, now)
         try:
             leg = self._new_leg(call, "caller", caller, request.source or transaction.peer)
         except (PortsExhausted, OSError) as error:

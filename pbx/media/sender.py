@@ -27,7 +27,10 @@ class RtpSender:
 
     def packet(self, pcm_frame: bytes) -> bytes:
         """The RTP packet carrying one frame of 8 kHz PCM16."""
-        payload = self.codec.encode(pcm_frame)
+        return self.packet_of_payload(self.codec.encode(pcm_frame))
+
+    def packet_of_payload(self, payload: bytes) -> bytes:
+        """An RTP packet around an already encoded payload (the echo test sends back what it got)."""
         packet = RtpPacket(self.payload_type, self.sequence, self.timestamp, self.ssrc, payload,
                            marker=not self._talking).serialize()
         self._talking = True

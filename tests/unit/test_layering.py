@@ -20,7 +20,7 @@ PURE = [
     "pbx/media/g711.py", "pbx/media/rtp.py", "pbx/media/rtcp.py", "pbx/media/jitter.py", "pbx/media/quality.py",
     "pbx/media/dtmf.py", "pbx/media/goertzel.py", "pbx/media/player.py", "pbx/media/sender.py",
     "pbx/calls/signals.py", "pbx/calls/anchor.py", "pbx/calls/bridge.py", "pbx/calls/call.py", "pbx/calls/leg.py",
-    "pbx/calls/sip_leg.py", "pbx/calls/manager.py", "pbx/calls/router.py",
+    "pbx/calls/sip_leg.py", "pbx/calls/manager.py", "pbx/calls/router.py", "pbx/calls/services.py",
 ]
 
 

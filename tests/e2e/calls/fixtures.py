@@ -61,12 +61,16 @@ def call_extensions(numbers=range(1001, 1006), **per_extension: dict[str, Any]) 
 def call_pbx(start_pbx) -> Iterator[Callable[..., PbxProcess]]:
     started: list[PbxProcess] = []
 
-    def start(ring_timeout: float = 30, extensions: dict | None = None, **overrides) -> PbxProcess:
+    def start(ring_timeout: float = 30, extensions: dict | None = None, prompts: str | None = None,
+              **overrides) -> PbxProcess:
         low, high = free_rtp_range()
+        media = {"rtp_host": LOOPBACK, "rtp_ports": {"low": low, "high": high}}
+        if prompts is not None:
+            media["prompts"] = prompts
         pbx = start_pbx(
             extensions=extensions or call_extensions(),
             calls={"ring_timeout": ring_timeout},
-            media={"rtp_host": LOOPBACK, "rtp_ports": {"low": low, "high": high}},
+            media=media,
             **overrides,
         )
         pbx.rtp_range = (low, high)
