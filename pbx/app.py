@@ -104,7 +104,8 @@ class Pbx:
             return None
         if self.media_clock is None:
             self.media_clock = MediaClock(self.clock)
-        return ServiceController(kind, services, self.media_clock, self.prompts, secrets.randbits(32))
+        return ServiceController(kind, services, self.media_clock, self.prompts, secrets.randbits(32),
+                                 emit=self.bus.publish)
 
     def _local_address(self, transport: str) -> tuple[str, int]:
         """Our address on a transport, for Via and Contact (the first listener bound for it)."""

@@ -132,7 +132,16 @@ class CallEnded(Event, frozen=True, kw_only=True):
     talk_seconds: float
 
 
+class DigitReceived(Event, frozen=True, kw_only=True):
+    """A caller pressed a key: `source` is "rfc4733", "info" or "inband" (one event per press)."""
+
+    call_id: str
+    digit: str
+    source: str
+
+
 AnyEvent = (
     RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
     | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
+    | DigitReceived
 )

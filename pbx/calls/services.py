@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from sdk.events import CallAnswered
+from sdk.events import CallAnswered, DigitReceived, Event
 
-from pbx.media.dtmf import Rfc4733Receiver, parse_info_body
+from pbx.media.dtmf import DigitDetected, DigitStream, Rfc4733Receiver, parse_info_body
 from pbx.media.player import Player, PromptCache, PromptError
 from pbx.media.rtp import RtpPacket
 from pbx.media.rtp_header import peek
@@ -34,12 +35,14 @@ DIGIT_PROMPTS = {"*": "digit-star", "#": "digit-pound"}
 class MediaSession:
     """Our own audio on one leg: echo, or a player, plus DTMF from the phone."""
 
-    def __init__(self, endpoint: Any, codec: str, payload_type: int, event_type: int | None, ssrc: int,
+    def __init__(self, endpoint: Any, codec: str, payload_type: int, event_types: list[int], ssrc: int,
                  on_digit: Any) -> None:
         self.endpoint = endpoint
         self.payload_type = payload_type
         self.sender = RtpSender(codec, payload_type, ssrc)
-        self.dtmf = Rfc4733Receiver(event_type) if event_type is not None else None
+        # Every telephone-event payload type the phone offered: sipp's play_dtmf sends PT 96
+        # whatever was agreed, its pcaps PT 101 (RFC 4733 at "whatever PT the SDP negotiated").
+        self.dtmf = {event_type: Rfc4733Receiver(event_type) for event_type in event_types}
         self.on_digit = on_digit
         self.echo = False
         self.player: Player | None = None
@@ -51,16 +54,17 @@ class MediaSession:
         header = peek(data)
         if header is None:
             return
-        if self.dtmf is not None and header.payload_type == self.dtmf.payload_type:
-            for digit in self.dtmf.receive(data, now):
-                self.on_digit(digit.digit, now)
+        receiver = self.dtmf.get(header.payload_type)
+        if receiver is not None:
+            for digit in receiver.receive(data, now):
+                self.on_digit(digit)
         elif self.echo and header.payload_type == self.payload_type:
             self._echoed.append(RtpPacket.parse(data).payload)
 
     def tick(self, now: float) -> None:
-        if self.dtmf is not None:
-            for digit in self.dtmf.flush(now):
-                self.on_digit(digit.digit, now)
+        for receiver in self.dtmf.values():
+            for digit in receiver.flush(now):
+                self.on_digit(digit)
         if self.echo:
             if self._echoed:
                 self.endpoint.send(self.sender.packet_of_payload(self._echoed.popleft()))
@@ -83,8 +87,12 @@ class MediaSession:
 class ServiceController:
     """Answers the caller itself and runs one service ("echo", "playback" or "digits")."""
 
-    def __init__(self, kind: str, services: Any, media_clock: Any, prompts: PromptCache, ssrc: int) -> None:
+    def __init__(self, kind: str, services: Any, media_clock: Any, prompts: PromptCache, ssrc: int,
+                 emit: Callable[[Event], None] = lambda event: None) -> None:
         self.kind = kind
+        self.emit = emit  # straight to the bus: digits arrive from RTP taps, outside SIP handling
+        self.digits = DigitStream()
+        self.call_id = ""
         self.services = services
         self.media_clock = media_clock
         self.prompts = prompts
@@ -100,7 +108,7 @@ class ServiceController:
         if isinstance(signal, Info):
             digit = parse_info_body(signal.content_type, signal.body)
             if digit is not None:
-                self._digit(digit, now)
+                self._digit(DigitDetected(digit, "info", now, None))
             return []
         if isinstance(signal, Hangup):
             self._stop()
@@ -120,15 +128,15 @@ class ServiceController:
         codecs = [(pt, m.encoding_name.upper()) for pt, m in rtpmaps.items() if m.encoding_name.upper() in ("PCMU", "PCMA")]
         events = [pt for pt, m in rtpmaps.items() if m.encoding_name.casefold() == "telephone-event"]
         payload_type, codec = codecs[0]
-        event_type = events[0] if events else None
-        only = [str(payload_type)] + ([str(event_type)] if event_type is not None else [])
+        only = [str(payload_type)] + [str(event) for event in events]
         self.far_sdp = anchor.offer_for_leg(offer, host="0.0.0.0", port=9, session=anchor.LegSession(1), only=only)
         actions = leg.send(Answer(self.far_sdp), now)
         call.state = CallState.ANSWERED
         call.answered_at = call.ringing_at = now
+        self.call_id = call.id
         actions.append(self.services.publish(CallAnswered(
             at=now, call_id=call.id, callee=call.callee, codec=codec, ring_seconds=0.0)))
-        self.session = MediaSession(leg.media, codec, payload_type, event_type, self.ssrc, self._digit)
+        self.session = MediaSession(leg.media, codec, payload_type, events, self.ssrc, self._digit)
         if self.kind == "echo":
             self.session.echo = True
         elif self.kind == "playback":
@@ -139,11 +147,14 @@ class ServiceController:
         self.media_clock.add(self.session)
         return actions
 
-    def _digit(self, digit: str, now: float) -> None:
+    def _digit(self, detected: DigitDetected) -> None:
+        if self.digits.add(detected) is None:
+            return  # the same press seen by a second source
+        self.emit(DigitReceived(at=detected.at, call_id=self.call_id, digit=detected.digit, source=detected.source))
         if self.kind != "digits" or self.session is None:
             return
         # Barge-in: stop what plays and read the key back.
-        self.session.player = self._play("you-pressed", DIGIT_PROMPTS.get(digit, f"digit-{digit}"))
+        self.session.player = self._play("you-pressed", DIGIT_PROMPTS.get(detected.digit, f"digit-{detected.digit}"))
 
     def _play(self, *names: str, loop: bool = False) -> Player:
         clips = []

@@ -69,3 +69,26 @@ def test_602_reads_back_a_key(tmp_path, call_pbx, phones, prompts):  # noqa: F81
     heard = phone.heard()
     audio.assert_heard(audio.read_wav(prompts / "digit-7.wav"), heard, unrelated=[phone.sent()],
                        what="602 says seven")
+    pressed = [line for line in pbx.log_text().splitlines() if "event=DigitReceived" in line]
+    assert len(pressed) == 1 and "digit='7'" in pressed[0] and "source='rfc4733'" in pressed[0], pressed
+
+
+@pytest.mark.timeout(90)
+def test_602_detects_sipp_dtmf_three_ways_each_once(tmp_path, ports, call_pbx, prompts):  # noqa: F811
+    """sipp sends 1 (shipped RFC 2833 pcap, PT 101), 2 and 3 (play_dtmf: PT 96, new SSRC, R bit,
+    PT 97 noops), then 4 by SIP INFO: the PBX reports exactly 1, 2, 3, 4, each once."""
+    require_binary("sipp", "sip-tester")
+    pbx = call_pbx(prompts=str(prompts))
+    host, port = pbx.sip_address
+    result = subprocess.run(
+        ["sipp", f"{host}:{port}", "-sf", str(ROOT / "tests/e2e/sipp/call_dtmf_auth.xml"), "-s", "602",
+         "-au", "1001", "-ap", "secret1001", "-i", "127.0.0.1", "-p", str(ports.port()), "-cp", str(ports.port()),
+         "-mi", "127.0.0.1", "-mp", str(ports.port()), "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    wait_bus_event(pbx, "CallEnded", timeout=5)
+    digits = [(line.split("digit='")[1][0], line.split("source='")[1].split("'")[0])
+              for line in pbx.log_text().splitlines() if "event=DigitReceived" in line]
+    assert digits == [("1", "rfc4733"), ("2", "rfc4733"), ("3", "rfc4733"), ("4", "info")], digits
+    wait_idle(pbx, timeout=5)
