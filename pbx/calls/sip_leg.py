@@ -14,9 +14,11 @@ call manager) to send, respond and schedule, and returns the actions.
 from __future__ import annotations
 
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from pbx.scheduler import Scheduler, TimerHandle
 from pbx.sip.dialog import Dialog, DialogState
+from pbx.sip.errors import RemoteProtocolError
 from pbx.sip.message import Headers, Request, Response
 from pbx.sip.sdp import SdpError, SessionDescription
 from pbx.sip.status import make_response
@@ -144,7 +146,7 @@ class SipLeg(Leg):
         self.provisional_seen = True
         if self.cancel_wanted:
             return self._send_cancel(now)
-        sdp = self._sdp_of(response)
+        sdp = self._readable_sdp(response)  # unreadable early SDP: ring without early media
         if sdp is not None:
             self._remember_phone_sdp(sdp)
         first = self.state is LegState.CALLING
@@ -161,13 +163,17 @@ class SipLeg(Leg):
             return self.context.send_ack(self, self.dialog.create_ack(response), now)  # a retransmission
         dialog = Dialog.as_uac(self.invite, response)
         actions = self.context.send_ack(self, dialog.create_ack(response), now)
-        if self.dialog is not None or self.is_ended:
-            # A second 2xx from a fork downstream, or our CANCEL crossed the 2xx (RFC 3261 9.1,
-            # 13.2.2.4): ACK it and end that dialog at once; it never joins the call.
-            return actions + self.context.send_request(self, dialog.create_request("BYE"), "bye", now)
+        sdp = self._readable_sdp(response)
+        broken = bool(response.body) and sdp is None
+        if self.dialog is not None or self.is_ended or broken:
+            # A second 2xx from a fork downstream, our CANCEL crossed the 2xx (RFC 3261 9.1,
+            # 13.2.2.4), or an answer we cannot read: ACK it and end that dialog at once.
+            actions += self.context.send_request(self, dialog.create_request("BYE"), "bye", now)
+            if broken and not self.is_ended:
+                actions += self._ended_by_phone(Hangup(Cause.FAILURE, 488, "unreadable SDP answer"), now)
+            return actions
         self.dialog = dialog
         self.context.dialog_created(self, dialog)
-        sdp = self._sdp_of(response)
         if sdp is not None:
             self._remember_phone_sdp(sdp)
         self.state = LegState.ANSWERED
@@ -347,7 +353,7 @@ class SipLeg(Leg):
         refer_to = request.headers.get("Refer-To")
         try:
             target = NameAddress.parse(refer_to or "")
-        except Exception:  # noqa: BLE001 - a bad Refer-To is the peer's fault
+        except RemoteProtocolError:
             return self.context.respond(transaction, make_response(request, 400, "Bad Refer-To"), now)
         replaces = _replaces_of(target.uri)
         actions = self.context.respond(transaction, make_response(request, 202), now)
@@ -379,7 +385,9 @@ class SipLeg(Leg):
         self.outgoing_reinvite = False
         if 200 <= response.status < 300:
             actions += self.context.send_ack(self, self.dialog.create_ack(response), now)
-            sdp = self._sdp_of(response)
+            sdp = self._readable_sdp(response)
+            if sdp is None and response.body:
+                return actions + self.report(UpdateAnswer(None, 488), now)  # unreadable answer
             if sdp is not None:
                 self._remember_phone_sdp(sdp)
             return actions + self.report(UpdateAnswer(sdp), now)
@@ -466,6 +474,14 @@ class SipLeg(Leg):
         if address is not None and self.media is not None and address.host != "0.0.0.0":
             self.media.expect(address.host, address.port, address.rtcp_port)
 
+    @classmethod
+    def _readable_sdp(cls, message: Request | Response) -> SessionDescription | None:
+        """The SDP of a response from the phone, or None if absent or unreadable (logged by the caller)."""
+        try:
+            return cls._sdp_of(message)
+        except SdpError:
+            return None
+
     @staticmethod
     def _sdp_of(message: Request | Response) -> SessionDescription | None:
         content_type = (message.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -476,8 +492,6 @@ class SipLeg(Leg):
 
 def _replaces_of(uri: Uri) -> tuple[str, str, str] | None:
     """RFC 3891 in a Refer-To URI header: `?Replaces=callid%3Bto-tag%3Dx%3Bfrom-tag%3Dy`."""
-    from urllib.parse import unquote
-
     if not uri.headers:
         return None
     for part in uri.headers.split("&"):

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from .errors import RemoteProtocolError
 from .fields import AuthParams, format_challenge
 
 # RFC 8760 2: the algorithms SIP may use, keyed by the name on the wire.
@@ -117,7 +118,7 @@ class DigestAuthenticator:
         for value in credential_values:
             try:
                 parsed = AuthParams.parse(value)
-            except Exception as error:  # noqa: BLE001 - any parse failure is the peer's fault
+            except RemoteProtocolError as error:
                 return AuthResult(Verdict.MALFORMED, reason=f"unreadable credentials: {error}")
             if parsed.scheme.lower() == "digest" and parsed.get("realm") == self.realm:
                 credentials = parsed

@@ -233,3 +233,15 @@ def test_no_rtp_ports_for_the_callee_gives_the_caller_503():
     actions = endpoint.receive(invite(2, credentials), CALLER, NOW)
     assert [m.status for m in to_caller(actions)] == [100, 503] and to_phone(actions) == []
     assert manager.status()["calls"] == 0 and relay.ports_in_use == 0
+
+
+def test_callee_answer_with_unreadable_sdp_is_acked_byed_and_the_caller_told():
+    endpoint, manager, relay = build()
+    challenge = only_response(endpoint.receive(invite(1), CALLER, NOW))
+    credentials = authorization(challenge_params(challenge, "Proxy-Authenticate"), "1001", "secret1001",
+                                method="INVITE", uri="sip:x").replace("Authorization", "Proxy-Authorization")
+    [outgoing] = to_phone(endpoint.receive(invite(2, credentials), CALLER, NOW))
+    actions = endpoint.receive(answer_from_phone(outgoing, 200, "OK", "v=0\r\nthis is not SDP\r\n"), PHONE, NOW + 1)
+    assert [m.method for m in to_phone(actions)] == ["ACK", "BYE"]
+    assert [m.status for m in to_caller(actions)] == [488]
+    assert manager.status()["calls"] == 0 and relay.ports_in_use == 0
