@@ -206,12 +206,12 @@ class BridgeController:
     def _transfer(self, call: Call, transferor: Leg, signal: Transfer, now: float) -> list[Any]:
         transferee = self._other(call, transferor)
         if transferee is None or call.state is not CallState.ANSWERED:
-            return transferor.notify_transfer(603, "Decline", now)  # type: ignore[attr-defined]
+            return transferor.notify_transfer(603, "Decline", now)
         if signal.replaces is not None:
             return self._attended(call, transferor, transferee, signal, now)
         route = self.services.route(signal.target, now)
         if not route.found:
-            return transferor.notify_transfer(route.status, route.reason or "Not Found", now)  # type: ignore[attr-defined]
+            return transferor.notify_transfer(route.status, route.reason or "Not Found", now)
         self.transfers[call.id] = (transferor, transferee, "blind")
         codec = anchor.audio_formats(transferee.phone_sdp) if transferee.phone_sdp else None
         # The target must take the codec already flowing: we relay, we do not transcode.
@@ -220,7 +220,7 @@ class BridgeController:
     def on_transfer_answered(self, call: Call, target: Leg, now: float) -> list[Any]:
         transferor, transferee, kind = self.transfers.pop(call.id)
         self.services.bridge(transferee, target)
-        actions = transferor.notify_transfer(200, "OK", now)  # type: ignore[attr-defined]
+        actions = transferor.notify_transfer(200, "OK", now)
         actions += transferor.send(Hangup(Cause.TRANSFERRED), now)
         actions.append(self.services.publish(CallTransferred(
             at=now, call_id=call.id, kind=kind, transferor=transferor.party.number,
@@ -235,7 +235,7 @@ class BridgeController:
     def _transfer_failed(self, call: Call, signal: Hangup, now: float) -> list[Any]:
         transferor, transferee, _ = self.transfers.pop(call.id)
         status = signal.status or 480
-        actions = transferor.notify_transfer(status, signal.reason or "Failed", now)  # type: ignore[attr-defined]
+        actions = transferor.notify_transfer(status, signal.reason or "Failed", now)
         if transferor.is_ended:
             actions += transferee.send(Hangup(Cause.FAILURE), now)
             actions += self.services.end_call(call, Cause.FAILURE, status, "system", now)
@@ -245,14 +245,14 @@ class BridgeController:
         call_id, to_tag, from_tag = signal.replaces  # type: ignore[misc]
         replaced = self.services.find_leg(call_id, (to_tag, from_tag))
         if replaced is None or replaced.call is None:
-            return transferor.notify_transfer(481, "Call Does Not Exist", now)  # type: ignore[attr-defined]
+            return transferor.notify_transfer(481, "Call Does Not Exist", now)
         other_call = replaced.call
         target = next((leg for leg in other_call.live_legs() if leg is not replaced), None)
         if target is None:
-            return transferor.notify_transfer(481, "Call Does Not Exist", now)  # type: ignore[attr-defined]
+            return transferor.notify_transfer(481, "Call Does Not Exist", now)
         self.services.adopt(call, target)
         self.services.bridge(transferee, target)
-        actions = transferor.notify_transfer(200, "OK", now)  # type: ignore[attr-defined]
+        actions = transferor.notify_transfer(200, "OK", now)
         actions += transferor.send(Hangup(Cause.TRANSFERRED), now)
         actions += replaced.send(Hangup(Cause.TRANSFERRED), now)
         actions += self.services.end_call(other_call, Cause.TRANSFERRED, 200, "system", now)

@@ -55,6 +55,10 @@ class Leg:
     def send(self, signal: Signal, now: float) -> list[Any]:
         raise NotImplementedError
 
+    def notify_transfer(self, status: int, reason: str, now: float) -> list[Any]:
+        """Tell the party who asked for a transfer how it went (SIP: a sipfrag NOTIFY)."""
+        return []
+
     def report(self, signal: Signal, now: float) -> list[Any]:
         """Hand a signal from this leg's party to the call's controller."""
         if self.call is None:
