@@ -53,6 +53,12 @@ def test_sdk_depends_on_nothing_of_ours():
         assert not top_levels(path) & {"pbx", "ivr_dsl", "plugins"}, path
 
 
+def test_ivr_dsl_is_pure_outside_its_command_line():
+    for path in python_files("ivr_dsl"):
+        if path.name != "cli.py":
+            assert not top_levels(path) & IO_MODULES, f"{path} imports I/O"
+
+
 def test_ivr_dsl_does_not_import_pbx():
     for path in python_files("ivr_dsl"):
         assert "pbx" not in top_levels(path), path
