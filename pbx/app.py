@@ -89,6 +89,8 @@ class Pbx:
             ring_timeout=config.calls.ring_timeout,
             display_name=names.get,
             controller_for=self._service_for,
+            emit=self.bus.publish,
+            inband_dtmf=config.media.inband_dtmf,
         )
         self.prompts = PromptCache(config.media.prompts)
         self.media_clock: MediaClock | None = None  # created with the first media stream, on the running loop
@@ -104,8 +106,7 @@ class Pbx:
             return None
         if self.media_clock is None:
             self.media_clock = MediaClock(self.clock)
-        return ServiceController(kind, services, self.media_clock, self.prompts, secrets.randbits(32),
-                                 emit=self.bus.publish)
+        return ServiceController(kind, services, self.media_clock, self.prompts, secrets.randbits(32))
 
     def _local_address(self, transport: str) -> tuple[str, int]:
         """Our address on a transport, for Via and Contact (the first listener bound for it)."""

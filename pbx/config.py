@@ -102,6 +102,9 @@ class MediaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rtp_host: str = "127.0.0.1"  # the address put in SDP and bound for RTP (an IP address)
     rtp_ports: PortRange = msgspec.field(default_factory=PortRange)
     prompts: str = "var/prompts/en"  # directory of <name>.wav prompts (`make prompts` renders them)
+    # In-band DTMF detection on bridged legs: "auto" where the phone offered no telephone-event
+    # (RFC 4733), "always", or "never". Legs the PBX answers itself always listen for tones.
+    inband_dtmf: Literal["auto", "always", "never"] = "auto"
 
 
 class TestExtensions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

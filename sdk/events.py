@@ -133,15 +133,43 @@ class CallEnded(Event, frozen=True, kw_only=True):
 
 
 class DigitReceived(Event, frozen=True, kw_only=True):
-    """A caller pressed a key: `source` is "rfc4733", "info" or "inband" (one event per press)."""
+    """A key was pressed: `source` is "rfc4733", "info" or "inband" (one event per press);
+    `party` is "caller" or "callee", whose phone sent it."""
 
     call_id: str
     digit: str
     source: str
+    party: str = "caller"
+
+
+class CallQuality(Event, frozen=True, kw_only=True):
+    """The quality of one leg of a call, published when the leg ends.
+
+    `packets`, `lost`, `loss_percent` and `jitter_ms` (RFC 3550 A.3, A.8) describe what the PBX
+    received from that party's phone; `mos` is a simplified ITU-T G.107 E-model estimate from
+    them. The `remote_*` figures are the phone's own last RTCP report of what it received, and
+    `round_trip_ms` comes from RTCP LSR/DLSR when the PBX itself sent reports (None otherwise).
+    """
+
+    call_id: str
+    party: str
+    number: str
+    codec: str | None
+    packets: int
+    lost: int
+    loss_percent: float
+    jitter_ms: float
+    mos: float
+    ssrc_changes: int
+    rtcp_reports: int
+    remote_loss_percent: float | None
+    remote_jitter_ms: float | None
+    round_trip_ms: float | None
 
 
 AnyEvent = (
     RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
     | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
     | DigitReceived
+    | CallQuality
 )

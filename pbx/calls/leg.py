@@ -37,6 +37,7 @@ class Leg:
         self.call: Call | None = None
         self.state = LegState.NEW
         self.media: Any = None  # a pbx.media RelayEndpoint, or None for legs without anchored media
+        self.watch: Any = None  # the media_watch.LegWatch on that endpoint: digits and quality
         self.phone_sdp: SessionDescription | None = None  # the last SDP the phone sent us
         self.local_sdp: SessionDescription | None = None  # the last SDP we sent the phone
         self.answered_at: float | None = None

@@ -17,8 +17,6 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from sdk.events import CallStarted, Event
-
 from pbx.media.ports import PortsExhausted
 from pbx.scheduler import Scheduler, TimerHandle
 from pbx.sip.dialog import Dialog, DialogTable
@@ -39,10 +37,12 @@ from pbx.sip.transaction import (
     Transmit,
     TransportFailed,
 )
+from sdk.events import CallStarted, Event
 
 from .bridge import BridgeController
 from .call import Call
 from .leg import Leg
+from .media_watch import InbandMode, LegWatch
 from .router import Route, Router
 from .signals import Cause, Hangup, Party, Try
 from .sip_leg import SipLeg, check_sdp
@@ -62,6 +62,8 @@ class CallManager:
         ring_timeout: float = 30.0,
         display_name: Callable[[str], str | None] = lambda number: None,
         controller_for: Callable[[str, "CallManager"], Any] = lambda number, manager: None,
+        emit: Callable[[Event], None] = lambda event: None,
+        inband_dtmf: InbandMode = "auto",
     ) -> None:
         self.endpoint = endpoint
         self.router = router
@@ -74,6 +76,9 @@ class CallManager:
         self.display_name = display_name
         # A controller other than the bridge for some numbers (test extensions; IVR and queues later).
         self.controller_for = controller_for
+        # Straight to the bus, for what media taps find outside SIP handling (digits).
+        self.emit = emit
+        self.inband_dtmf = inband_dtmf
         self.timers: Timers = endpoint.transactions.timers
         self.scheduler = Scheduler()
         self.calls: dict[str, Call] = {}
@@ -132,6 +137,8 @@ class CallManager:
         }.get(method)  # fmt: skip
         if handler is None:  # NOTIFY for a subscription we never made, or other chatter
             return self._reply(transaction, request, 200 if method == "NOTIFY" else 405, now)
+        if method == "INFO" and leg.watch is not None:
+            leg.watch.info(request.headers.get("Content-Type") or "", request.body, now)
         return handler(transaction, request, now)
 
     def _new_call(self, transaction: ServerTransaction, request: Request, user: str | None, now: float) -> list[Any]:
@@ -221,7 +228,14 @@ class CallManager:
         self._leg_of_dialog[dialog.id] = leg
 
     def leg_ended(self, leg: SipLeg, now: float) -> list[Any]:
-        """Release what a finished leg held: relay ports and (soon after) its dialog."""
+        """Release what a finished leg held: relay ports and (soon after) its dialog.
+
+        The leg's media quality is published now, as the leg ends."""
+        actions: list[Any] = []
+        if leg.watch is not None:
+            quality = leg.watch.quality_event(leg.call.id if leg.call else "", now)
+            if quality is not None:
+                actions.append(Publish(quality))
         if leg.media is not None:
             leg.media.close()
         for key, value in list(self._leg_of_invite.items()):
@@ -232,7 +246,7 @@ class CallManager:
             # late request in it gets 481 (RFC 3261 12.2.2).
             del self._leg_of_dialog[leg.dialog.id]
             self.dialogs.remove(leg.dialog)
-        return []
+        return actions
 
     def contact_for(self, peer: Peer) -> str:
         host, port = self.local_address(peer.transport)
@@ -319,5 +333,6 @@ class CallManager:
     def _new_leg(self, call: Call, role: str, party: Party, peer: Peer) -> SipLeg:
         leg = SipLeg(self, self.new_id(), role, party, peer, next(self._session_ids))
         leg.media = self.relay.open_endpoint(f"{call.id}:{role}:{party.number}")
+        leg.watch = LegWatch(leg, self.emit, self.inband_dtmf)
         call.add_leg(leg)
         return leg

@@ -2,25 +2,26 @@
 
 A person with a softphone checks media in a minute: 600 sends back what it
 hears, 601 plays a prompt then music on hold, 602 speaks back each key
-pressed (RFC 4733 or SIP INFO). `ServiceController` answers the caller's
-leg and runs a `MediaSession` on that leg's relay endpoint: a tap for what
-arrives, and the shared media clock for what we send.
+pressed (RFC 4733, SIP INFO or in-band tones). `ServiceController` answers
+the caller's leg and runs a `MediaSession` on that leg's relay endpoint: a
+tap for what arrives, the shared media clock for what we send, and the
+leg's watch (media_watch.py) for the keys pressed.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from sdk.events import CallAnswered, DigitReceived, Event
-
-from pbx.media.dtmf import DigitDetected, DigitStream, Rfc4733Receiver, parse_info_body
+from pbx.media.dtmf import DigitDetected
+from pbx.media.leg_monitor import LegMonitor
 from pbx.media.player import Player, PromptCache, PromptError
+from pbx.media.rtcp_session import RtcpReporter
 from pbx.media.rtp import RtpPacket
 from pbx.media.rtp_header import peek
 from pbx.media.sender import RtpSender
+from sdk.events import CallAnswered
 
 from . import anchor
 from .call import Call, CallState
@@ -33,17 +34,21 @@ DIGIT_PROMPTS = {"*": "digit-star", "#": "digit-pound"}
 
 
 class MediaSession:
-    """Our own audio on one leg: echo, or a player, plus DTMF from the phone."""
+    """Our own audio on one leg, echo or a player, paced by the media clock, with RTCP reports.
 
-    def __init__(self, endpoint: Any, codec: str, payload_type: int, event_types: list[int], ssrc: int,
-                 on_digit: Any) -> None:
+    What the phone sends is watched by the leg's `LegWatch` (digits, quality); the session taps
+    the endpoint only to echo audio back, and sends sender reports from the watch's statistics
+    (RFC 3550 6.4.1): the PBX is the RTP end system on this leg.
+    """
+
+    def __init__(self, endpoint: Any, monitor: LegMonitor, codec: str, payload_type: int, ssrc: int,
+                 now: float) -> None:
         self.endpoint = endpoint
+        self.monitor = monitor
         self.payload_type = payload_type
         self.sender = RtpSender(codec, payload_type, ssrc)
-        # Every telephone-event payload type the phone offered: sipp's play_dtmf sends PT 96
-        # whatever was agreed, its pcaps PT 101 (RFC 4733 at "whatever PT the SDP negotiated").
-        self.dtmf = {event_type: Rfc4733Receiver(event_type) for event_type in event_types}
-        self.on_digit = on_digit
+        # RFC 3550 6.2: randomise the report interval; the SSRC is random, so it spreads reports.
+        self.rtcp = RtcpReporter(ssrc, f"pbx-{ssrc:08x}", now, spread=0.5 + (ssrc % 1000) / 1000)
         self.echo = False
         self.player: Player | None = None
         self.after: Player | None = None  # what to play once the current player ends (music on hold)
@@ -51,20 +56,15 @@ class MediaSession:
         self._untap = endpoint.add_tap(self._received)
 
     def _received(self, data: bytes, now: float) -> None:
-        header = peek(data)
-        if header is None:
+        if not self.echo:
             return
-        receiver = self.dtmf.get(header.payload_type)
-        if receiver is not None:
-            for digit in receiver.receive(data, now):
-                self.on_digit(digit)
-        elif self.echo and header.payload_type == self.payload_type:
+        header = peek(data)
+        if header is not None and header.payload_type == self.payload_type:
             self._echoed.append(RtpPacket.parse(data).payload)
 
     def tick(self, now: float) -> None:
-        for receiver in self.dtmf.values():
-            for digit in receiver.flush(now):
-                self.on_digit(digit)
+        if self.rtcp.due(now):
+            self.endpoint.send_rtcp(self.rtcp.report(now, self.sender, self.monitor))
         if self.echo:
             if self._echoed:
                 self.endpoint.send(self.sender.packet_of_payload(self._echoed.popleft()))
@@ -80,19 +80,17 @@ class MediaSession:
         else:
             self.endpoint.send(self.sender.packet(frame))
 
-    def close(self) -> None:
+    def close(self, now: float) -> None:
         self._untap()
+        if not self.endpoint.closed:
+            self.endpoint.send_rtcp(self.rtcp.goodbye(now, self.sender, self.monitor, "call ended"))
 
 
 class ServiceController:
     """Answers the caller itself and runs one service ("echo", "playback" or "digits")."""
 
-    def __init__(self, kind: str, services: Any, media_clock: Any, prompts: PromptCache, ssrc: int,
-                 emit: Callable[[Event], None] = lambda event: None) -> None:
+    def __init__(self, kind: str, services: Any, media_clock: Any, prompts: PromptCache, ssrc: int) -> None:
         self.kind = kind
-        self.emit = emit  # straight to the bus: digits arrive from RTP taps, outside SIP handling
-        self.digits = DigitStream()
-        self.call_id = ""
         self.services = services
         self.media_clock = media_clock
         self.prompts = prompts
@@ -106,12 +104,9 @@ class ServiceController:
         if isinstance(signal, Update):
             return leg.send(UpdateAnswer(self.far_sdp), now)
         if isinstance(signal, Info):
-            digit = parse_info_body(signal.content_type, signal.body)
-            if digit is not None:
-                self._digit(DigitDetected(digit, "info", now, None))
-            return []
+            return []  # its digit, if any, reached us through the leg's watch
         if isinstance(signal, Hangup):
-            self._stop()
+            self._stop(now)
             return self.services.end_call(call, Cause.NORMAL, 200, "caller", now)
         return []
 
@@ -127,16 +122,21 @@ class ServiceController:
         rtpmaps = found[1].rtpmaps()
         codecs = [(pt, m.encoding_name.upper()) for pt, m in rtpmaps.items() if m.encoding_name.upper() in ("PCMU", "PCMA")]
         events = [pt for pt, m in rtpmaps.items() if m.encoding_name.casefold() == "telephone-event"]
+        if not codecs:
+            return leg.send(Hangup(Cause.FAILURE, 488, "no PCMU or PCMA offered"), now) + self.services.end_call(
+                call, Cause.FAILURE, 488, "system", now)
         payload_type, codec = codecs[0]
         only = [str(payload_type)] + [str(event) for event in events]
         self.far_sdp = anchor.offer_for_leg(offer, host="0.0.0.0", port=9, session=anchor.LegSession(1), only=only)
         actions = leg.send(Answer(self.far_sdp), now)
         call.state = CallState.ANSWERED
         call.answered_at = call.ringing_at = now
-        self.call_id = call.id
         actions.append(self.services.publish(CallAnswered(
             at=now, call_id=call.id, callee=call.callee, codec=codec, ring_seconds=0.0)))
-        self.session = MediaSession(leg.media, codec, payload_type, events, self.ssrc, self._digit)
+        # The PBX is the far end here: listen for tones too, whatever the phone offered.
+        leg.watch.want_inband()
+        self._stop_listening = leg.watch.on_digit(self._digit)
+        self.session = MediaSession(leg.media, leg.watch.monitor, codec, payload_type, self.ssrc, now)
         if self.kind == "echo":
             self.session.echo = True
         elif self.kind == "playback":
@@ -148,9 +148,6 @@ class ServiceController:
         return actions
 
     def _digit(self, detected: DigitDetected) -> None:
-        if self.digits.add(detected) is None:
-            return  # the same press seen by a second source
-        self.emit(DigitReceived(at=detected.at, call_id=self.call_id, digit=detected.digit, source=detected.source))
         if self.kind != "digits" or self.session is None:
             return
         # Barge-in: stop what plays and read the key back.
@@ -165,8 +162,9 @@ class ServiceController:
                 log.warning("event=prompt_missing prompt=%s reason=%r", name, str(error))
         return Player(clips, loop=loop)
 
-    def _stop(self) -> None:
+    def _stop(self, now: float) -> None:
         if self.session is not None:
             self.media_clock.remove(self.session)
-            self.session.close()
+            self._stop_listening()
+            self.session.close(now)
             self.session = None

@@ -166,8 +166,11 @@ class StreamQuality:
         self._received += 1
         return True
 
-    def on_packet(self, sequence: int, timestamp: int, arrival: float) -> None:
-        """Account for one received packet; ``arrival`` is in seconds on any monotonic clock."""
+    def on_packet(self, sequence: int, timestamp: int | None, arrival: float) -> None:
+        """Account for one received packet; ``arrival`` is in seconds on any monotonic clock.
+
+        ``timestamp`` None counts the packet without a jitter sample: RFC 4733 event packets
+        share their event's start timestamp, so they would read as jitter that is not there."""
         if not self._started:
             self._started = True
             self._init_seq(sequence)
@@ -175,7 +178,8 @@ class StreamQuality:
         else:
             self._update_seq(sequence)
         # RFC 3550 A.8: every packet, in arrival order.
-        self._jitter.update(timestamp, arrival)
+        if timestamp is not None:
+            self._jitter.update(timestamp, arrival)
 
     @property
     def packets_received(self) -> int:

@@ -91,6 +91,7 @@ class RelayEndpoint:
         self._rtcp_latch = Latch()
         self._peer: RelayEndpoint | None = None
         self._taps: tuple[Tap, ...] = ()
+        self._rtcp_taps: tuple[Tap, ...] = ()
         self.closed = False
 
     def __repr__(self) -> str:
@@ -137,18 +138,32 @@ class RelayEndpoint:
         if not rtcp_mux:
             self._rtcp_latch.expect(rtcp_host or host, rtcp_port, now)
 
-    def add_tap(self, callback: Tap) -> Callable[[], None]:
-        """Hand every accepted RTP packet of this leg (not RTCP) to ``callback(data, now)``.
+    def add_tap(self, callback: Tap, *, rtcp: bool = False) -> Callable[[], None]:
+        """Hand every accepted RTP packet of this leg to ``callback(data, now)``; with ``rtcp``,
+        every accepted RTCP packet instead (still relayed to the peer, if linked).
 
         Returns the function that removes the tap. A tap that raises is removed and logged.
         """
         self._check_open()
-        self._taps = (*self._taps, callback)
+        if rtcp:
+            self._rtcp_taps = (*self._rtcp_taps, callback)
+        else:
+            self._taps = (*self._taps, callback)
 
         def remove() -> None:
             self._taps = tuple(tap for tap in self._taps if tap is not callback)
+            self._rtcp_taps = tuple(tap for tap in self._rtcp_taps if tap is not callback)
 
         return remove
+
+    def send_rtcp(self, data: bytes) -> None:
+        """Send an RTCP packet of our own (a report from the PBX as an RTP end system)."""
+        self._check_open()
+        destination = self.rtcp_destination
+        if destination is None:
+            self.stats.send_errors += 1
+            return
+        self._transmit(self._rtp_socket if self.rtcp_mux else self._rtcp_socket, data, destination, True)
 
     def send(self, data: bytes) -> None:
         """Send an RTP packet (e.g. a prompt) from this leg's RTP port to the phone."""
@@ -195,7 +210,9 @@ class RelayEndpoint:
                 self._source_changed(source)
             if rtcp:
                 stats.rtcp_in += 1
-                if not self._forward(data, True):
+                if self._rtcp_taps:
+                    self._run_taps(data, now, rtcp=True)
+                if not self._forward(data, True) and not self._rtcp_taps:
                     stats.unrouted += 1
                 continue
             if len(stats.ssrcs_seen) < MAX_SSRCS_REMEMBERED:
@@ -231,13 +248,14 @@ class RelayEndpoint:
         if rtcp:
             stats.rtcp_out += 1
 
-    def _run_taps(self, data: bytes, now: float) -> None:
-        for tap in self._taps:
+    def _run_taps(self, data: bytes, now: float, *, rtcp: bool = False) -> None:
+        for tap in self._rtcp_taps if rtcp else self._taps:
             try:
                 tap(data, now)
             except Exception:
                 log.exception("%r: tap %r raised; removing it", self, tap)
                 self._taps = tuple(other for other in self._taps if other is not tap)
+                self._rtcp_taps = tuple(other for other in self._rtcp_taps if other is not tap)
 
     def _source_changed(self, source: Address) -> None:
         if self.stats.last_source is None:
@@ -369,6 +387,7 @@ class MediaRelay:
         self.unlink(endpoint)
         endpoint.closed = True
         endpoint._taps = ()
+        endpoint._rtcp_taps = ()
         for sock in (endpoint._rtp_socket, endpoint._rtcp_socket):
             # A loop already closed at shutdown has no readers left to remove.
             with suppress(RuntimeError):

@@ -24,6 +24,7 @@ class RtpSender:
         self.timestamp = timestamp & 0xFFFFFFFF
         self._talking = False
         self.sent = 0
+        self.octets = 0  # payload octets sent, for RTCP sender reports (RFC 3550 6.4.1)
 
     def packet(self, pcm_frame: bytes) -> bytes:
         """The RTP packet carrying one frame of 8 kHz PCM16."""
@@ -37,6 +38,7 @@ class RtpSender:
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.timestamp = (self.timestamp + len(payload)) & 0xFFFFFFFF
         self.sent += 1
+        self.octets += len(payload)
         return packet
 
     def pause(self, frames: int = 1) -> None:

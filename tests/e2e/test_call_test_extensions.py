@@ -50,6 +50,11 @@ def test_601_plays_the_prompt(tmp_path, call_pbx, phones, prompts):  # noqa: F81
     call_and_record(pbx, phone, "601", 6.0)
     prompt = audio.read_wav(prompts / "playback-test.wav")
     audio.assert_heard(prompt, phone.heard(), unrelated=[phone.sent()], what="601 plays playback-test")
+    # The PBX is the RTP end system here: it sent sender reports, baresip's receiver reports
+    # answered them (so a round trip was measured), and the leg's quality reached the bus.
+    quality = wait_bus_event(pbx, "CallQuality", timeout=5, party="caller")
+    assert int(quality["packets"]) > 200 and quality["lost"] == "0" and float(quality["mos"]) > 4.0, quality
+    assert int(quality["rtcp_reports"]) >= 1 and quality["round_trip_ms"] != "None", quality
 
 
 @pytest.mark.timeout(90)

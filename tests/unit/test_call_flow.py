@@ -10,6 +10,10 @@ from __future__ import annotations
 import re
 
 from pbx.calls.manager import CallManager
+from pbx.media.dtmf import Rfc4733Sender
+from pbx.media.rtp import RtpPacket
+from pbx.sip.endpoint import Publish
+from sdk.events import CallQuality
 from pbx.calls.router import Router
 from pbx.sip.message import Request, Response, parse_message
 from pbx.sip.transaction import Peer, Transmit
@@ -26,8 +30,16 @@ class FakeEndpoint:
         self.expected = None
         self.closed = False
 
+        self.taps = []
+        self.rtcp_taps = []
+
     def expect(self, host, port, rtcp_port=None):
         self.expected = (host, port)
+
+    def add_tap(self, callback, *, rtcp=False):
+        taps = self.rtcp_taps if rtcp else self.taps
+        taps.append(callback)
+        return lambda: taps.remove(callback)
 
     def close(self):
         self.closed = True
@@ -51,13 +63,13 @@ class FakeRelay:
         return 2 * sum(not e.closed for e in self.endpoints)
 
 
-def build():
+def build(emit=lambda event: None):
     endpoint = make_endpoint()
     relay = FakeRelay()
     ids = iter(f"id{n}" for n in range(1000))
     manager = CallManager(
         endpoint, Router(endpoint.registrar, {"1001", "1002"}), relay, domain="pbx.test", media_host="127.0.0.1",
-        local_address=lambda transport: ("127.0.0.1", 5060), new_id=lambda: next(ids), ring_timeout=30,
+        local_address=lambda transport: ("127.0.0.1", 5060), new_id=lambda: next(ids), ring_timeout=30, emit=emit,
     )
     first = only_response(endpoint.receive(wire(register("1002", contact="<sip:1002@127.0.0.1:5070>")), PHONE, NOW))
     extra = authorization(challenge_params(first), "1002", "secret1002")
@@ -102,8 +114,8 @@ def answer_from_phone(request: Request, status: int, reason: str, body: str = ""
     return wire(text, body)
 
 
-def establish():
-    endpoint, manager, relay = build()
+def establish(emit=lambda event: None):
+    endpoint, manager, relay = build(emit)
     challenge = only_response(endpoint.receive(invite(1), CALLER, NOW))
     assert challenge.status == 407 and "Proxy-Authenticate" in challenge.headers
     credentials = authorization(challenge_params(challenge, "Proxy-Authenticate"), "1001", "secret1001",
@@ -245,3 +257,30 @@ def test_callee_answer_with_unreadable_sdp_is_acked_byed_and_the_caller_told():
     assert [m.method for m in to_phone(actions)] == ["ACK", "BYE"]
     assert [m.status for m in to_caller(actions)] == [488]
     assert manager.status()["calls"] == 0 and relay.ports_in_use == 0
+
+
+def test_digits_and_quality_of_a_bridged_call_reach_the_bus():
+    emitted = []
+    endpoint, manager, relay, outgoing, ok = establish(emitted.append)
+    endpoint.receive(caller_request("ACK", ok, 2), CALLER, NOW + 2.1)
+    caller_media, callee_media = relay.endpoints
+    for n in range(50):  # the callee talks for a second, PCMA as its SDP chose
+        packet = RtpPacket(8, n, 160 * n, 0xB0B, bytes(160)).serialize()
+        for tap in callee_media.taps:
+            tap(packet, NOW + 3 + n * 0.02)
+    press = Rfc4733Sender(101, 0xA11CE).packets("5", start_sequence=7)
+    for index, packet in enumerate(press):
+        for tap in caller_media.taps:
+            tap(packet, NOW + 4 + index * 0.02)
+    # The same press also as SIP INFO (some phones send both): still one digit.
+    info = caller_request("INFO", ok, 3).replace(b"Content-Length: 0", b"Content-Type: application/dtmf-relay\r\n"
+                                                  b"Content-Length: 25")[:-2] + b"\r\nSignal=5\r\nDuration=160\r\n"
+    endpoint.receive(info, CALLER, NOW + 4.05)
+    assert [(e.digit, e.source, e.party, e.call_id) for e in emitted] == [("5", "rfc4733", "caller", "id0")]
+    actions = endpoint.receive(caller_request("BYE", ok, 4), CALLER, NOW + 10)
+    [bye] = to_phone(actions)
+    actions += endpoint.receive(answer_from_phone(bye, 200, "OK"), PHONE, NOW + 10.1)
+    quality = {a.event.party: a.event for a in actions if isinstance(a, Publish) and isinstance(a.event, CallQuality)}
+    assert quality["callee"].packets == 50 and quality["callee"].codec == "PCMA" and quality["callee"].lost == 0
+    assert quality["caller"].packets == len(press) and quality["caller"].mos > 4
+    assert {q.call_id for q in quality.values()} == {"id0"}

@@ -1,0 +1,116 @@
+"""Every leg's incoming media watched, whatever controls the call: digits and quality.
+
+A `LegWatch` taps a leg's relay endpoint (RTP and RTCP) and feeds a `LegMonitor`. It is the
+one place DTMF becomes `DigitReceived` on the bus, for bridged calls as for legs the PBX
+answers itself: RFC 4733 at every telephone-event payload type the phone's SDP offered, SIP
+INFO (handed over by the call manager), and in-band tones where RFC 4733 is not offered
+(Asterisk's "auto" mode) or where a controller asks for them. A `DigitStream` per leg reports
+each press once whatever carried it. Controllers that act on keys (read-back, IVR) subscribe
+with `on_digit`. When the leg ends, `close` returns its quality for a `CallQuality` event.
+
+No sockets here: the endpoint's `add_tap` calls back with `now`, digits go out through `emit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from pbx.media.dtmf import DigitDetected, DigitStream, parse_info_body
+from pbx.media.leg_monitor import LegMonitor, LegQuality
+from sdk.events import CallQuality, DigitReceived, Event
+
+from . import anchor
+
+if TYPE_CHECKING:
+    from .leg import Leg
+
+log = logging.getLogger("pbx.calls.media")
+
+InbandMode = Literal["auto", "always", "never"]
+DigitListener = Callable[[DigitDetected], None]
+
+
+class LegWatch:
+    def __init__(self, leg: Leg, emit: Callable[[Event], None], inband: InbandMode = "auto") -> None:
+        self.leg = leg
+        self.emit = emit
+        self.inband_mode = inband
+        self.monitor = LegMonitor()
+        self.digits = DigitStream()
+        self.listeners: list[DigitListener] = []
+        self._sdp: Any = None  # the phone SDP the monitor was configured from
+        self._untaps = [leg.media.add_tap(self._rtp), leg.media.add_tap(self._rtcp, rtcp=True)]
+        self.closed = False
+
+    def want_inband(self) -> None:
+        """Listen for tones too (a controller that answers the leg itself: services, IVR)."""
+        self.inband_mode = "always"
+        self._sdp = None  # reconfigure on the next packet
+
+    def on_digit(self, listener: DigitListener) -> Callable[[], None]:
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener) if listener in self.listeners else None
+
+    def info(self, content_type: str, body: bytes, now: float) -> None:
+        """A SIP INFO from the phone (RFC 6086): application/dtmf-relay or application/dtmf."""
+        digit = parse_info_body(content_type, body)
+        if digit is not None:
+            self._digit(DigitDetected(digit, "info", now, None))
+
+    def close(self, now: float) -> LegQuality:
+        if not self.closed:
+            self.closed = True
+            for untap in self._untaps:
+                untap()
+            for detected in self.monitor.flush(now + 60):  # a press whose end packets never came
+                self._digit(detected)
+        return self.monitor.report()
+
+    def quality_event(self, call_id: str, now: float) -> CallQuality | None:
+        """The leg's quality, for a leg that carried media (an unanswered fork has none)."""
+        report = self.close(now)
+        if not report.packets and self.leg.answered_at is None:
+            return None
+        return CallQuality(at=now, call_id=call_id, party=self.leg.role, number=self.leg.party.number,
+                           **{name: getattr(report, name) for name in report.__struct_fields__})
+
+    # Taps ---------------------------------------------------------------------------------------
+
+    def _rtp(self, data: bytes, now: float) -> None:
+        if self.leg.phone_sdp is not self._sdp:
+            self._configure(self.leg.phone_sdp)
+        for detected in self.monitor.receive(data, now):
+            self._digit(detected)
+        if self.monitor.events:
+            for detected in self.monitor.flush(now):
+                self._digit(detected)
+
+    def _rtcp(self, data: bytes, now: float) -> None:
+        self.monitor.receive_rtcp(data, now)
+
+    def _configure(self, sdp: Any) -> None:
+        self._sdp = sdp
+        found = anchor.audio_stream(sdp) if sdp is not None else None
+        events: list[int] = []
+        if found is not None:
+            rtpmaps = found[1].rtpmaps()
+            audio = {pt: m.encoding_name for pt, m in rtpmaps.items()}
+            events = [pt for pt, m in rtpmaps.items() if m.encoding_name.casefold() == "telephone-event"]
+            self.monitor.configure(audio, events)
+        wants_tones = self.inband_mode == "always" or (self.inband_mode == "auto" and not events)
+        if wants_tones != (self.monitor.inband is not None):
+            self.monitor.set_inband(wants_tones)
+
+    def _digit(self, detected: DigitDetected) -> None:
+        if self.digits.add(detected) is None:
+            return  # the same press, seen by a second source
+        call = self.leg.call
+        self.emit(DigitReceived(at=detected.at, call_id=call.id if call else "", digit=detected.digit,
+                                source=detected.source, party=self.leg.role))
+        for listener in list(self.listeners):
+            try:
+                listener(detected)
+            except Exception:
+                log.exception("event=digit_listener_failed leg=%s", self.leg.id)
