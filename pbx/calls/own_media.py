@@ -1,0 +1,114 @@
+"""The PBX as the far end of a leg: it answers the phone itself and sends its own audio.
+
+`answer_with_own_media` answers a caller's INVITE with an SDP of ours (the first PCMU or PCMA
+the phone offered, and its telephone-event types), marks the call answered and starts a
+`MediaSession` on the leg's relay endpoint: our audio (a player, or the phone's own audio
+echoed) paced by the shared media clock, and RTCP reports as an RTP end system. Digits and
+receive quality come from the leg's watch (media_watch.py), which is told to listen for tones.
+Controllers that answer calls themselves use it: the test extensions, the IVR.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Any
+
+from pbx.media.leg_monitor import LegMonitor
+from pbx.media.player import Player
+from pbx.media.rtcp_session import RtcpReporter
+from pbx.media.rtp import RtpPacket
+from pbx.media.rtp_header import peek
+from pbx.media.sender import RtpSender
+from sdk.events import CallAnswered
+
+from . import anchor
+from .call import Call, CallState
+from .leg import Leg
+from .signals import Answer, Cause, Hangup, Try
+
+
+def answer_with_own_media(call: Call, leg: Leg, signal: Try, services: Any, ssrc: int,
+                          now: float) -> tuple[list[Any], MediaSession | None]:
+    """Answer `leg`; the session is None when the offer has no codec we can send (488)."""
+    offer = signal.sdp
+    found = anchor.audio_stream(offer) if offer is not None else None
+    rtpmaps = found[1].rtpmaps() if found is not None else {}
+    codecs = [(pt, m.encoding_name.upper()) for pt, m in rtpmaps.items() if m.encoding_name.upper() in ("PCMU", "PCMA")]
+    if not codecs or leg.media is None:
+        actions = leg.send(Hangup(Cause.FAILURE, 488, "no PCMU or PCMA offered"), now)
+        return actions + services.end_call(call, Cause.FAILURE, 488, "system", now), None
+    events = [pt for pt, m in rtpmaps.items() if m.encoding_name.casefold() == "telephone-event"]
+    payload_type, codec = codecs[0]
+    only = [str(payload_type)] + [str(event) for event in events]
+    local_sdp = anchor.offer_for_leg(offer, host="0.0.0.0", port=9, session=anchor.LegSession(1), only=only)
+    actions = leg.send(Answer(local_sdp), now)
+    call.state = CallState.ANSWERED
+    call.answered_at = call.ringing_at = now
+    actions.append(services.publish(CallAnswered(
+        at=now, call_id=call.id, callee=call.callee, codec=codec, ring_seconds=0.0)))
+    # The PBX is the far end here: listen for tones too, whatever the phone offered.
+    leg.watch.want_inband()
+    session = MediaSession(leg.media, leg.watch.monitor, codec, payload_type, ssrc, now)
+    session.local_sdp = local_sdp
+    return actions, session
+
+
+class MediaSession:
+    """Our own audio on one leg, echo or a player, paced by the media clock, with RTCP reports.
+
+    What the phone sends is watched by the leg's `LegWatch` (digits, quality); the session taps
+    the endpoint only to echo audio back, and sends sender reports from the watch's statistics
+    (RFC 3550 6.4.1): the PBX is the RTP end system on this leg.
+    """
+
+    def __init__(self, endpoint: Any, monitor: LegMonitor, codec: str, payload_type: int, ssrc: int,
+                 now: float) -> None:
+        self.endpoint = endpoint
+        self.monitor = monitor
+        self.payload_type = payload_type
+        self.sender = RtpSender(codec, payload_type, ssrc)
+        # RFC 3550 6.2: randomise the report interval; the SSRC is random, so it spreads reports.
+        self.rtcp = RtcpReporter(ssrc, f"pbx-{ssrc:08x}", now, spread=0.5 + (ssrc % 1000) / 1000)
+        self.echo = False
+        self.player: Player | None = None
+        self.after: Player | None = None  # what to play once the current player ends (music on hold)
+        self._echoed: collections.deque[bytes] = collections.deque(maxlen=10)
+        self._untap = endpoint.add_tap(self._received)
+        self.local_sdp: Any = None
+        # Called from the media clock when a player runs out (the IVR's "prompt finished").
+        self.on_played: Callable[[Player, float], None] | None = None
+
+    def _received(self, data: bytes, now: float) -> None:
+        if not self.echo:
+            return
+        header = peek(data)
+        if header is not None and header.payload_type == self.payload_type:
+            self._echoed.append(RtpPacket.parse(data).payload)
+
+    def tick(self, now: float) -> None:
+        if self.rtcp.due(now):
+            self.endpoint.send_rtcp(self.rtcp.report(now, self.sender, self.monitor))
+        if self.echo:
+            if self._echoed:
+                self.endpoint.send(self.sender.packet_of_payload(self._echoed.popleft()))
+            else:
+                self.sender.pause()
+            return
+        frame = self.player.next_frame() if self.player is not None else None
+        if frame is None and self.player is not None and self.on_played is not None:
+            finished, self.player = self.player, None
+            self.on_played(finished, now)  # may start the next prompt at once
+            frame = self.player.next_frame() if self.player is not None else None
+        if frame is None and self.after is not None:
+            self.player, self.after = self.after, None
+            frame = self.player.next_frame()
+        if frame is None:
+            self.sender.pause()
+        else:
+            self.endpoint.send(self.sender.packet(frame))
+
+    def close(self, now: float) -> None:
+        self._untap()
+        if not self.endpoint.closed:
+            self.endpoint.send_rtcp(self.rtcp.goodbye(now, self.sender, self.monitor, "call ended"))
