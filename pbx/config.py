@@ -118,6 +118,49 @@ class TestExtensions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 _EXTENSION_NUMBER = re.compile(r"[0-9A-Za-z_.+\-]+\Z")
 
 
+class Route(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An inbound route: a called number (or an Asterisk-style `_` pattern) and where it goes."""
+
+    match: str
+    scenario: str | None = None
+    queue: str | None = None
+    extension: str | None = None
+
+    def __post_init__(self) -> None:
+        targets = [name for name in ("scenario", "queue", "extension") if getattr(self, name) is not None]
+        if len(targets) != 1:
+            raise ValueError(f"route {self.match!r} needs exactly one of scenario, queue or extension")
+        from pbx.calls.inbound import compile_match
+
+        compile_match(self.match)
+
+    @property
+    def target(self) -> tuple[str, str]:
+        kind = "scenario" if self.scenario is not None else "queue" if self.queue is not None else "extension"
+        return kind, getattr(self, kind)
+
+
+class DefaultRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    scenario: str | None = None
+    queue: str | None = None
+    extension: str | None = None
+
+    def __post_init__(self) -> None:
+        if sum(getattr(self, name) is not None for name in ("scenario", "queue", "extension")) != 1:
+            raise ValueError("default_route needs exactly one of scenario, queue or extension")
+
+    @property
+    def target(self) -> tuple[str, str]:
+        kind = "scenario" if self.scenario is not None else "queue" if self.queue is not None else "extension"
+        return kind, getattr(self, kind)
+
+
+class IvrConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    scenarios: str = "examples/scenarios"  # every *.ivr and *.yaml in it, known by scenario name
+    prompts: str = "var/prompts"  # recorded prompts as <language>/<name>.wav
+    tts_cache: str = "var/tts"  # spoken text rendered by espeak-ng, kept once per phrase
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     realm: str
     sip: SipConfig = msgspec.field(default_factory=SipConfig)
@@ -129,6 +172,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     media: MediaConfig = msgspec.field(default_factory=MediaConfig)
     test_extensions: TestExtensions = msgspec.field(default_factory=TestExtensions)
     extensions: dict[str, Extension] = {}
+    ivr: IvrConfig = msgspec.field(default_factory=IvrConfig)
+    routes: list[Route] = []  # inbound routes, first match wins
+    default_route: DefaultRoute | None = None  # for called numbers no extension or route matches
 
     def __post_init__(self) -> None:
         for number in self.extensions:
