@@ -19,17 +19,19 @@ from aiohttp import web
 
 from pbx.admin import make_admin_app
 from pbx.bus import EventBus
+from pbx.calls.manager import CallManager
+from pbx.calls.recordings import Recordings
+from pbx.calls.router import Router
+from pbx.calls.services import ServiceController
 from pbx.config import Config
+from pbx.media import MediaClock, MediaRelay, PromptCache
+from pbx.media.wav_writer import WavWriter
 from pbx.sip.digest import DigestAuthenticator
 from pbx.sip.endpoint import EndpointSettings, SipEndpoint
 from pbx.sip.registrar import Registrar, RegistrarSettings
 from pbx.sip.transaction import Timers, TransactionLayer
 from pbx.sip.transport import SipTransport
-from pbx.calls.manager import CallManager
-from pbx.calls.router import Router
-from pbx.calls.services import ServiceController
-from pbx.media import MediaClock, MediaRelay, PromptCache
-from sdk.events import Event
+from sdk.events import CallAnswered, CallEnded, Event
 
 log = logging.getLogger("pbx")
 
@@ -93,7 +95,16 @@ class Pbx:
             inband_dtmf=config.media.inband_dtmf,
         )
         self.prompts = PromptCache(config.media.prompts)
-        self.media_clock: MediaClock | None = None  # created with the first media stream, on the running loop
+        self.media_clock = MediaClock(clock)  # one 20 ms tick for every stream we send or record
+        self.wav_writer = WavWriter()
+        self.recordings = Recordings(
+            self.calls, self.media_clock, self.wav_writer, directory=config.recording.directory,
+            layout=config.recording.layout, record_all=config.recording.calls == "all",
+            recorded_numbers=frozenset(number for number, extension in config.extensions.items() if extension.record),
+            emit=self.bus.publish, clock=clock,
+        )  # fmt: skip
+        self.bus.subscribe(CallAnswered, self.recordings.on_answered)
+        self.bus.subscribe(CallEnded, self.recordings.on_ended)
         self._admin_runner: web.AppRunner | None = None
         self.bus.subscribe(Event, self._log_event)
 
@@ -104,8 +115,6 @@ class Pbx:
         kind = kinds.get(number) if number else None
         if kind is None or number in self.config.extensions:
             return None
-        if self.media_clock is None:
-            self.media_clock = MediaClock(self.clock)
         return ServiceController(kind, services, self.media_clock, self.prompts, secrets.randbits(32))
 
     def _local_address(self, transport: str) -> tuple[str, int]:
@@ -133,7 +142,8 @@ class Pbx:
             log.info("event=listening transport=%s address=%s:%s", listen.transport, host, port)
         admin = self.config.admin.listen
         if admin is not None:
-            app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock, calls=self.calls)
+            app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock, calls=self.calls,
+                                 recordings=self.recordings)
             self._admin_runner = web.AppRunner(app, access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, admin.host, admin.port)
@@ -143,9 +153,13 @@ class Pbx:
 
     async def stop(self) -> None:
         await self.transport.close()
+        self.recordings.stop_all()
+        self.wav_writer.close_all()
         self.relay.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
+        # Recordings in the writer thread's queue reach the disk before we exit.
+        await asyncio.get_running_loop().run_in_executor(None, self.wav_writer.join, 10.0)
         log.info("event=stopped")
 
     def _log_event(self, event: Event) -> None:

@@ -79,6 +79,7 @@ class Extension(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # How an INVITE from this extension is challenged: 407 (RFC 3261 22.3, the default) or
     # 401 (22.2) for phones that only answer 401, such as pyVoIP 1.6.
     invite_challenge: Literal[401, 407] = 407
+    record: bool = False  # record every answered call to or from this extension
 
 
 class CallsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -155,6 +156,12 @@ class DefaultRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return kind, getattr(self, kind)
 
 
+class RecordingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    directory: str = "var/recordings"  # <directory>/<YYYY-MM-DD>/<call id>.wav
+    layout: Literal["stereo", "mixed"] = "stereo"  # stereo: caller left, callee right
+    calls: Literal["none", "all"] = "none"  # "all" records every answered call
+
+
 class IvrConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     scenarios: str = "examples/scenarios"  # every *.ivr and *.yaml in it, known by scenario name
     prompts: str = "var/prompts"  # recorded prompts as <language>/<name>.wav
@@ -173,6 +180,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     test_extensions: TestExtensions = msgspec.field(default_factory=TestExtensions)
     extensions: dict[str, Extension] = {}
     ivr: IvrConfig = msgspec.field(default_factory=IvrConfig)
+    recording: RecordingConfig = msgspec.field(default_factory=RecordingConfig)
     routes: list[Route] = []  # inbound routes, first match wins
     default_route: DefaultRoute | None = None  # for called numbers no extension or route matches
 

@@ -167,9 +167,40 @@ class CallQuality(Event, frozen=True, kw_only=True):
     round_trip_ms: float | None
 
 
+class RecordingStarted(Event, frozen=True, kw_only=True):
+    """A call's audio is being written to `path`: "stereo" (caller left, callee right) or "mixed"."""
+
+    call_id: str
+    path: str
+    layout: str
+
+
+class RecordingPaused(Event, frozen=True, kw_only=True):
+    """The recording goes on with silence (e.g. while a card number is read out)."""
+
+    call_id: str
+
+
+class RecordingResumed(Event, frozen=True, kw_only=True):
+    call_id: str
+
+
+class RecordingStopped(Event, frozen=True, kw_only=True):
+    """The file is complete: `seconds` long, of which `paused_seconds` silence; `failed` when the
+    disk refused it (the log says why)."""
+
+    call_id: str
+    path: str
+    layout: str
+    seconds: float
+    paused_seconds: float
+    failed: bool
+
+
 AnyEvent = (
     RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
     | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
     | DigitReceived
     | CallQuality
+    | RecordingStarted | RecordingPaused | RecordingResumed | RecordingStopped
 )

@@ -1,4 +1,4 @@
-"""Admin API routes: `GET /api/status` and `GET /api/registrations` (JSON).
+"""Admin API routes: status, registrations, calls, and recording control of a live call (JSON).
 
 Read-only views over the running services; later issues add the event
 stream, reports and the wallboard. Errors are JSON bodies with a 4xx.
@@ -7,29 +7,72 @@ stream, reports and the wallboard. Errors are JSON bodies with a 4xx.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from aiohttp import web
 
+from pbx.calls.recordings import NoSuchCall, RecordingConflict
+from pbx.media.relay import EndpointClosed
 from pbx.sip.registrar import Registrar
 
 STATUS = web.AppKey("status", Callable[[], dict[str, Any]])
 REGISTRAR = web.AppKey("registrar", Registrar)
 CLOCK = web.AppKey("clock", Callable[[], float])
 CALLS = web.AppKey("calls", Any)
+RECORDINGS = web.AppKey("recordings", Any)
 
 
 def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar, clock: Callable[[], float],
-                   calls: Any = None) -> web.Application:
+                   calls: Any = None, recordings: Any = None) -> web.Application:
     app = web.Application(middlewares=[_json_errors])
     app[STATUS] = status
     app[REGISTRAR] = registrar
     app[CLOCK] = clock
     app[CALLS] = calls
+    app[RECORDINGS] = recordings
     app.router.add_get("/api/status", _status)
     app.router.add_get("/api/registrations", _registrations)
     app.router.add_get("/api/calls", _calls)
+    app.router.add_get("/api/calls/{call_id}/recording", _recording_status)
+    app.router.add_post("/api/calls/{call_id}/recording", _recording_control)
     return app
+
+
+class RecordingRequest(msgspec.Struct, forbid_unknown_fields=True):
+    action: Literal["start", "stop", "pause", "resume"]
+    layout: Literal["stereo", "mixed"] | None = None
+
+
+async def _recording_status(request: web.Request) -> web.Response:
+    recordings = request.app[RECORDINGS]
+    call_id = request.match_info["call_id"]
+    if recordings is None or call_id not in request.app[CALLS].calls:
+        return _error(404, f"no live call {call_id!r}")
+    return web.json_response(recordings.status(call_id))
+
+
+async def _recording_control(request: web.Request) -> web.Response:
+    """POST {"action": "start" | "stop" | "pause" | "resume", "layout": "stereo" | "mixed"}."""
+    recordings = request.app[RECORDINGS]
+    if recordings is None:
+        return _error(404, "recording is not available")
+    try:
+        body = msgspec.json.decode(await request.read(), type=RecordingRequest)
+    except msgspec.DecodeError as error:
+        return _error(400, f"bad request body: {error}")
+    call_id = request.match_info["call_id"]
+    try:
+        result = recordings.control(call_id, body.action, body.layout)
+    except NoSuchCall as error:
+        return _error(404, str(error))
+    except (RecordingConflict, EndpointClosed, ValueError) as error:  # the call's state does not allow it
+        return _error(409, str(error))
+    return web.json_response(result)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
 
 
 async def _calls(request: web.Request) -> web.Response:
