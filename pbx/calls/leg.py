@@ -38,6 +38,7 @@ class Leg:
         self.state = LegState.NEW
         self.media: Any = None  # a pbx.media RelayEndpoint, or None for legs without anchored media
         self.watch: Any = None  # the media_watch.LegWatch on that endpoint: digits and quality
+        self.own_media: Any = None  # own_media.MediaSession when the PBX itself answered this leg
         self.phone_sdp: SessionDescription | None = None  # the last SDP the phone sent us
         self.local_sdp: SessionDescription | None = None  # the last SDP we sent the phone
         self.answered_at: float | None = None

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pbx.media.leg_monitor import LegMonitor
-from pbx.media.player import Player
+from pbx.media.player import SILENCE, Player
 from pbx.media.rtcp_session import RtcpReporter
 from pbx.media.rtp import RtpPacket
 from pbx.media.rtp_header import peek
@@ -51,6 +51,7 @@ def answer_with_own_media(call: Call, leg: Leg, signal: Try, services: Any, ssrc
     leg.watch.want_inband()
     session = MediaSession(leg.media, leg.watch.monitor, codec, payload_type, ssrc, now)
     session.local_sdp = local_sdp
+    leg.own_media = session
     return actions, session
 
 
@@ -78,6 +79,7 @@ class MediaSession:
         self.local_sdp: Any = None
         # Called from the media clock when a player runs out (the IVR's "prompt finished").
         self.on_played: Callable[[Player, float], None] | None = None
+        self.recorder: Any = None  # a CallRecorder of this call, fed what we send
 
     def _received(self, data: bytes, now: float) -> None:
         if not self.echo:
@@ -107,6 +109,9 @@ class MediaSession:
             self.sender.pause()
         else:
             self.endpoint.send(self.sender.packet(frame))
+        if self.recorder is not None:
+            # The caller's recording holds what the PBX said to them in the other channel.
+            self.recorder.feed_sent("callee", frame or SILENCE)
 
     def close(self, now: float) -> None:
         self._untap()

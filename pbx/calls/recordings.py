@@ -108,6 +108,8 @@ class Recordings:
             caller_codecs=caller.watch.monitor.audio, callee_codecs=callee.watch.monitor.audio if callee else {},
         )  # fmt: skip
         recorder.start()
+        if callee is None and caller.own_media is not None:
+            caller.own_media.recorder = recorder  # the PBX answered: record what it says
         self.active[call_id] = recorder
         self.emit(RecordingStarted(at=now, call_id=call_id, path=str(path), layout=recorder.layout))
         return self.status(call_id)
@@ -133,6 +135,9 @@ class Recordings:
     def stop(self, call_id: str) -> dict[str, Any]:
         recorder = self._recorder(call_id)
         summary = recorder.stop()
+        call = self.calls.calls.get(call_id)
+        if call is not None and call.legs and call.caller_leg.own_media is not None:
+            call.caller_leg.own_media.recorder = None
         del self.active[call_id]
         self.paused.discard(call_id)
         self.emit(RecordingStopped(

@@ -19,6 +19,7 @@ import pytest
 
 from .calls import audio
 from .calls.fixtures import call_extensions, call_pbx, dial_uri, phones, wait_bus_event, wait_idle  # noqa: F401
+from .test_call_test_extensions import prompts  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -88,3 +89,22 @@ def test_a_bridged_call_is_recorded_in_stereo_with_a_pause(tmp_path, call_pbx, p
                for start in range(8000, len(left) - 4000, 400)]
     assert min(level for _, level in windows) < 1e-4, "no silent stretch where the recording was paused"
     assert audio.active_seconds(left) > 4 and audio.active_seconds(right) > 4
+
+
+@pytest.mark.timeout(120)
+def test_a_call_the_pbx_answers_records_what_it_said_on_the_right(tmp_path, call_pbx, phones, prompts):  # noqa: F811
+    pbx = call_pbx(extensions=call_extensions(x1001={"record": True}), prompts=str(prompts),
+                   recording={"directory": str(tmp_path / "recordings"), "layout": "stereo"})
+    alpha = audio.speech_wav(tmp_path / "wav", "alpha")
+    caller = phones("phone1001", "1001", pbx, source=alpha)
+    caller.dial(dial_uri(pbx, "601"))
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(5.0)
+    caller.hangup()
+    stopped = wait_bus_event(pbx, "RecordingStopped", timeout=10)
+    wait_idle(pbx, timeout=5)
+    time.sleep(0.5)
+    left, right = read_stereo(stopped["path"])
+    prompt = audio.read_wav(prompts / "playback-test.wav")
+    audio.assert_heard(prompt, right, unrelated=[caller.sent()], what="right channel is the PBX's prompt")
+    audio.assert_heard(caller.sent(), left, unrelated=[prompt], what="left channel is the caller")
