@@ -17,7 +17,7 @@ The media clock calls `tick(now)` every 20 ms and gets exactly one frame:
 
 - ``stereo``: 160 interleaved sample pairs, caller left and callee right
   (640 bytes);
-- ``mono``: the two channels summed, saturating at the 16-bit limits
+- ``mixed``: mono, the two channels summed, saturating at the 16-bit limits
   (320 bytes).
 
 A channel with nothing to play gives silence. Output is 8 kHz PCM16
@@ -48,11 +48,11 @@ from .g711 import CODECS, Codec
 from .jitter import JitterBuffer
 
 Channel = Literal["caller", "callee"]
-Layout = Literal["stereo", "mono"]
+Layout = Literal["stereo", "mixed"]
 State = Literal["recording", "paused", "stopped"]
 
 CHANNELS: tuple[Channel, ...] = ("caller", "callee")  # left, right
-LAYOUTS: tuple[Layout, ...] = ("stereo", "mono")
+LAYOUTS: tuple[Layout, ...] = ("stereo", "mixed")
 RATE = 8000
 FRAME_SECONDS = 0.020
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz
@@ -295,7 +295,7 @@ class RecordingMixer:
     # -- output ----------------------------------------------------------
 
     def tick(self, now: float) -> bytes:
-        """The next 20 ms of the recording: 640 bytes (stereo) or 320 (mono)."""
+        """The next 20 ms of the recording: 640 bytes (stereo) or 320 (mixed)."""
         self._check_running("tick")
         self._frames_written += 1
         if self.state == "paused":

@@ -150,7 +150,7 @@ async def test_a_leg_we_answer_records_our_prompts_and_stop_survives_a_closed_en
         leg.expect(*phone.getsockname())
         media_clock = MediaClock(time.monotonic)
         recorder = CallRecorder(leg, None, media_clock=media_clock, writer=writer,
-                                path=tmp_path / "ivr.wav", layout="mono")
+                                path=tmp_path / "ivr.wav", layout="mixed")
         recorder.start()
         prompt = struct.pack("<160h", *([1000] * 160))
         for index, packet in enumerate(tone_packets(440, 0x1, 15)):
@@ -171,7 +171,7 @@ async def test_a_leg_we_answer_records_our_prompts_and_stop_survives_a_closed_en
     with wave.open(str(summary.path), "rb") as reader:
         assert reader.getnchannels() == 1
         audio = numpy.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").astype(float)
-    assert summary.layout == "mono" and summary.bytes_written == 2 * len(audio)
+    assert summary.layout == "mixed" and summary.bytes_written == 2 * len(audio)
     assert (audio == 1000).sum() >= 160  # the prompt alone, before the phone's audio came through
     frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)
     mixed = frames[frames.std(axis=1) > 100]  # frames where the caller's tone is in

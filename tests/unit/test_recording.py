@@ -70,7 +70,7 @@ def merge(*streams: dict[int, list]) -> dict[int, list]:
 def test_a_channel_with_nothing_yet_is_silence():
     mixer = RecordingMixer("stereo")
     assert mixer.tick(0.0) == STEREO_FRAME and len(STEREO_FRAME) == 640
-    mono = RecordingMixer("mono")
+    mono = RecordingMixer("mixed")
     assert mono.tick(0.0) == MONO_FRAME and len(MONO_FRAME) == 320
 
 
@@ -106,7 +106,7 @@ def test_pcma_and_pcmu_both_decode_per_channel_map():
 
 def test_a_dynamic_payload_type_maps_to_its_codec():
     code, value = sample_of(500, "PCMA")
-    mixer = RecordingMixer("mono", caller_codecs={96: "PCMA"})
+    mixer = RecordingMixer("mixed", caller_codecs={96: "PCMA"})
     frames = run(mixer, stream("caller", code, 3, payload_type=96), 4)
     assert list(array("h", frames[2])) == [value] * 160
 
@@ -114,7 +114,7 @@ def test_a_dynamic_payload_type_maps_to_its_codec():
 def test_set_codecs_follows_a_reinvite():
     code_u, value_u = sample_of(800, "PCMU")
     code_a, value_a = sample_of(800, "PCMA")
-    mixer = RecordingMixer("mono", caller_codecs={0: "PCMU"})
+    mixer = RecordingMixer("mixed", caller_codecs={0: "PCMU"})
     mixer.receive("caller", rtp(0, code_u), 0.0)
     mixer.tick(0.0)
     assert list(array("h", mixer.tick(0.02))) == [value_u] * 160
@@ -132,7 +132,7 @@ def test_mono_is_the_sum_of_both_channels():
     caller_code, caller_value = sample_of(1000)
     callee_code, callee_value = sample_of(-300)
     packets = merge(stream("caller", caller_code, 5), stream("callee", callee_code, 5, ssrc=2))
-    frames = run(RecordingMixer("mono"), packets, 6)
+    frames = run(RecordingMixer("mixed"), packets, 6)
     assert all(len(frame) == 320 for frame in frames)
     assert list(array("h", frames[2])) == [caller_value + callee_value] * 160
 
@@ -141,11 +141,11 @@ def test_mono_saturates_instead_of_wrapping():
     loud_code, loud_value = sample_of(30000)
     assert loud_value > 16384
     packets = merge(stream("caller", loud_code, 3), stream("callee", loud_code, 3, ssrc=2))
-    frames = run(RecordingMixer("mono"), packets, 4)
+    frames = run(RecordingMixer("mixed"), packets, 4)
     assert list(array("h", frames[2])) == [32767] * 160
     quiet_code, _ = sample_of(-30000)
     packets = merge(stream("caller", quiet_code, 3), stream("callee", quiet_code, 3, ssrc=2))
-    frames = run(RecordingMixer("mono"), packets, 4)
+    frames = run(RecordingMixer("mixed"), packets, 4)
     assert list(array("h", frames[2])) == [-32768] * 160
 
 
