@@ -14,6 +14,7 @@ import collections
 from collections.abc import Callable
 from typing import Any
 
+from pbx.media.clock import TICK
 from pbx.media.leg_monitor import LegMonitor
 from pbx.media.player import SILENCE, Player
 from pbx.media.rtcp_session import RtcpReporter
@@ -26,6 +27,8 @@ from . import anchor
 from .call import Call, CallState
 from .leg import Leg
 from .signals import Answer, Cause, Hangup, Try
+
+MAX_CATCH_UP = 5  # frames sent in one tick to make up for skipped ticks (100 ms)
 
 
 def answer_with_own_media(call: Call, leg: Leg, signal: Try, services: Any, ssrc: int,
@@ -76,6 +79,7 @@ class MediaSession:
         self.after: Player | None = None  # what to play once the current player ends (music on hold)
         self._echoed: collections.deque[bytes] = collections.deque(maxlen=10)
         self._untap = endpoint.add_tap(self._received)
+        self._last_tick: float | None = None
         self.local_sdp: Any = None
         # Called from the media clock when a player runs out (the IVR's "prompt finished").
         self.on_played: Callable[[Player, float], None] | None = None
@@ -91,6 +95,15 @@ class MediaSession:
     def tick(self, now: float) -> None:
         if self.rtcp.due(now):
             self.endpoint.send_rtcp(self.rtcp.report(now, self.sender, self.monitor))
+        # A tick the clock had to skip (the loop woke up late) is made up for at once, so the
+        # stream stays on real time instead of falling 20 ms behind for good; the phone's jitter
+        # buffer absorbs the burst. Long stalls are not made up beyond MAX_CATCH_UP frames.
+        due = 1 if self._last_tick is None else max(1, min(MAX_CATCH_UP, round((now - self._last_tick) / TICK)))
+        self._last_tick = now
+        for _ in range(due):
+            self._send_frame(now)
+
+    def _send_frame(self, now: float) -> None:
         if self.echo:
             if self._echoed:
                 self.endpoint.send(self.sender.packet_of_payload(self._echoed.popleft()))
