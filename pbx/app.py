@@ -20,7 +20,15 @@ from aiohttp import web
 from pbx.admin import make_admin_app
 from pbx.bus import EventBus
 from pbx.calls.manager import CallManager
+from ivr_dsl.checker import CheckContext
+from pbx.calls.bridge import BridgeController
+from pbx.calls.inbound import InboundRoutes
 from pbx.calls.recordings import Recordings
+from pbx.calls.refuse import RefuseController
+from pbx.ivr.controller import IvrController, IvrRuntime
+from pbx.ivr.library import ReloadReport, ScenarioLibrary
+from pbx.ivr.prompts import PromptLibrary
+from pbx.media.tts import SpeechRenderer
 from pbx.calls.router import Router
 from pbx.calls.services import ServiceController
 from pbx.config import Config
@@ -90,7 +98,7 @@ class Pbx:
             new_id=lambda: secrets.token_hex(8),
             ring_timeout=config.calls.ring_timeout,
             display_name=names.get,
-            controller_for=self._service_for,
+            controller_for=self._controller_for,
             emit=self.bus.publish,
             inband_dtmf=config.media.inband_dtmf,
         )
@@ -105,17 +113,49 @@ class Pbx:
         )  # fmt: skip
         self.bus.subscribe(CallAnswered, self.recordings.on_answered)
         self.bus.subscribe(CallEnded, self.recordings.on_ended)
+        # The IVR: scenarios from a directory, run by the calls that routes send to them.
+        self.routes = InboundRoutes([(route.match, *route.target) for route in config.routes],
+                                    config.default_route.target if config.default_route else None)
+        self.scenarios = ScenarioLibrary(config.ivr.scenarios, self._check_context)
+        self.ivr = IvrRuntime(
+            media_clock=self.media_clock,
+            prompts=PromptLibrary(SpeechRenderer(config.ivr.tts_cache), fallback_dir=config.media.prompts),
+            execute=self.transport.execute, new_ssrc=lambda: secrets.randbits(32), recordings=self.recordings,
+        )  # fmt: skip
         self._admin_runner: web.AppRunner | None = None
         self.bus.subscribe(Event, self._log_event)
 
-    def _service_for(self, number: str, services) -> ServiceController | None:
-        """The test extension `number` is, if any (600 echo, 601 playback, 602 digits by default)."""
-        tests = self.config.test_extensions
-        kinds = {tests.echo: "echo", tests.playback: "playback", tests.digits: "digits"}
-        kind = kinds.get(number) if number else None
-        if kind is None or number in self.config.extensions:
+    def _controller_for(self, number: str, services) -> Any:
+        """What answers a called number, when it is not simply an extension to ring (the bridge):
+        a test extension (600 echo, 601 playback, 602 digits), or an inbound route's target."""
+        if not number or number in self.config.extensions:
             return None
-        return ServiceController(kind, services, self.media_clock, self.prompts, secrets.randbits(32))
+        tests = self.config.test_extensions
+        kind = {tests.echo: "echo", tests.playback: "playback", tests.digits: "digits"}.get(number)
+        if kind is not None:
+            return ServiceController(kind, services, self.media_clock, self.prompts, secrets.randbits(32))
+        destination = self.routes.match(number)
+        if destination is None:
+            return None
+        if destination.kind == "scenario":
+            scenario = self.scenarios.get(destination.name)
+            if scenario is None:
+                log.error("event=route_failed number=%s route=%s reason='no scenario %s loaded'", number,
+                          destination.route, destination.name)
+                return RefuseController(services, 503, f"scenario {destination.name} is not available")
+            return IvrController(scenario, services, self.ivr, self.clock)
+        if destination.kind == "queue":
+            return RefuseController(services, 503, "queues not configured")
+        return BridgeController(services, target=destination.name)
+
+    def _check_context(self) -> CheckContext:
+        return CheckContext(queues=set(), functions=set(self.ivr.functions), prompt_root=self.config.ivr.prompts)
+
+    def reload_scenarios(self) -> ReloadReport:
+        """Read the scenario directory again (SIGHUP; the admin API will call it too). Calls in
+        progress finish on the version they started with; a scenario that fails the checker is
+        refused and the version already loaded stays."""
+        return self.scenarios.reload()
 
     def _local_address(self, transport: str) -> tuple[str, int]:
         """Our address on a transport, for Via and Contact (the first listener bound for it)."""
@@ -134,6 +174,7 @@ class Pbx:
         }
 
     async def start(self) -> None:
+        self.reload_scenarios()
         for listen in self.config.sip.listen:
             if listen.transport == "udp":
                 host, port = await self.transport.listen_udp(listen.host, listen.port)
@@ -184,6 +225,7 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, pbx.reload_scenarios)
     try:
         await stop.wait()
     finally:

@@ -197,10 +197,65 @@ class RecordingStopped(Event, frozen=True, kw_only=True):
     failed: bool
 
 
+class CallDisposition(Event, frozen=True, kw_only=True):
+    """The call's outcome for reporting, set by a scenario (`disposition "sold"`) or, later, an agent."""
+
+    call_id: str
+    value: str
+
+
+class IvrStarted(Event, frozen=True, kw_only=True):
+    """A call entered `scenario` (the version loaded when it started: reloads do not change it)."""
+
+    call_id: str
+    scenario: str
+    version: int
+
+
+class IvrNodeEntered(Event, frozen=True, kw_only=True):
+    call_id: str
+    scenario: str
+    node: str
+    kind: str  # "block" or "menu"
+
+
+class IvrKeyChosen(Event, frozen=True, kw_only=True):
+    call_id: str
+    scenario: str
+    menu: str
+    key: str
+
+
+class IvrNoInput(Event, frozen=True, kw_only=True):
+    call_id: str
+    scenario: str
+    node: str
+    attempt: int
+
+
+class IvrNoMatch(Event, frozen=True, kw_only=True):
+    call_id: str
+    scenario: str
+    node: str
+    digits: str  # masked for sensitive entries
+    attempt: int
+
+
+class IvrExited(Event, frozen=True, kw_only=True):
+    """The call left the scenario: `how` is hangup, finished, transfer, queue, dial, voicemail,
+    caller_hangup or error (containment reports count the hangup/finished ones)."""
+
+    call_id: str
+    scenario: str
+    how: str
+    node: str
+
+
 AnyEvent = (
     RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
     | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
     | DigitReceived
     | CallQuality
     | RecordingStarted | RecordingPaused | RecordingResumed | RecordingStopped
+    | CallDisposition | IvrStarted | IvrNodeEntered | IvrKeyChosen | IvrNoInput | IvrNoMatch | IvrExited
 )

@@ -51,8 +51,9 @@ class CallServices(Protocol):
 
 
 class BridgeController:
-    def __init__(self, services: CallServices) -> None:
+    def __init__(self, services: CallServices, *, target: str | None = None) -> None:
         self.services = services
+        self.target = target  # ring this extension instead of the number dialled (an inbound route)
         self.refusals: dict[str, list[int]] = {}  # call id -> statuses of the contacts that refused
         self.transfers: dict[str, tuple[Leg, Leg, str]] = {}  # call id -> (transferor, transferee, kind)
 
@@ -91,7 +92,7 @@ class BridgeController:
     # Setting up ------------------------------------------------------------------------------------
 
     def _route(self, call: Call, caller: Leg, signal: Try, now: float) -> list[Any]:
-        route = self.services.route(signal.callee, now)
+        route = self.services.route(self.target or signal.callee, now)
         if not route.found:
             cause = cause_of_status(route.status)
             return caller.send(Hangup(cause, route.status, route.reason), now) + self.services.end_call(

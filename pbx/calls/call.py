@@ -47,6 +47,7 @@ class Call:
         self.answered_at: float | None = None
         self.ended_at: float | None = None
         self.on_hold_by: str | None = None
+        self.disposition: str | None = None  # the outcome a scenario or an agent gave the call
         self.outbox: list[Any] = []  # events and actions produced outside a signal (timers)
 
     def __repr__(self) -> str:

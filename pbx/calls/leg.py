@@ -57,6 +57,11 @@ class Leg:
     def send(self, signal: Signal, now: float) -> list[Any]:
         raise NotImplementedError
 
+    def headers(self) -> dict[str, str]:
+        """What the party's call request carried besides the basics (SIP: the INVITE's headers),
+        for scenarios that route on them. Empty where the protocol has none."""
+        return {}
+
     def notify_transfer(self, status: int, reason: str, now: float) -> list[Any]:
         """Tell the party who asked for a transfer how it went (SIP: a sipfrag NOTIFY)."""
         return []

@@ -29,6 +29,7 @@ from .leg import Leg
 from .signals import Answer, Cause, Hangup, Try
 
 MAX_CATCH_UP = 5  # frames sent in one tick to make up for skipped ticks (100 ms)
+EARLY_MARGIN = TICK / 4  # a tick may run a little before a frame's time (timer resolution)
 
 
 def answer_with_own_media(call: Call, leg: Leg, signal: Try, services: Any, ssrc: int,
@@ -54,6 +55,7 @@ def answer_with_own_media(call: Call, leg: Leg, signal: Try, services: Any, ssrc
     leg.watch.want_inband()
     session = MediaSession(leg.media, leg.watch.monitor, codec, payload_type, ssrc, now)
     session.local_sdp = local_sdp
+    session.formats = only
     leg.own_media = session
     return actions, session
 
@@ -79,8 +81,9 @@ class MediaSession:
         self.after: Player | None = None  # what to play once the current player ends (music on hold)
         self._echoed: collections.deque[bytes] = collections.deque(maxlen=10)
         self._untap = endpoint.add_tap(self._received)
-        self._last_tick: float | None = None
+        self._next_frame_at: float | None = None
         self.local_sdp: Any = None
+        self.formats: list[str] | None = None  # the payload types agreed with the phone
         # Called from the media clock when a player runs out (the IVR's "prompt finished").
         self.on_played: Callable[[Player, float], None] | None = None
         self.recorder: Any = None  # a CallRecorder of this call, fed what we send
@@ -98,10 +101,14 @@ class MediaSession:
         # A tick the clock had to skip (the loop woke up late) is made up for at once, so the
         # stream stays on real time instead of falling 20 ms behind for good; the phone's jitter
         # buffer absorbs the burst. Long stalls are not made up beyond MAX_CATCH_UP frames.
-        due = 1 if self._last_tick is None else max(1, min(MAX_CATCH_UP, round((now - self._last_tick) / TICK)))
-        self._last_tick = now
-        for _ in range(due):
+        # Frames are due on the session's own 20 ms grid; a tick sends every frame due by then.
+        if self._next_frame_at is None or now - self._next_frame_at > MAX_CATCH_UP * TICK:
+            self._next_frame_at = now  # first tick, or a stall too long to make up: start afresh
+        sent = 0
+        while self._next_frame_at <= now + EARLY_MARGIN and sent < MAX_CATCH_UP:
             self._send_frame(now)
+            self._next_frame_at += TICK
+            sent += 1
 
     def _send_frame(self, now: float) -> None:
         if self.echo:

@@ -199,6 +199,17 @@ class SipLeg(Leg):
 
     # Inbound: we are the UAS -------------------------------------------------------------------
 
+    def headers(self) -> dict[str, str]:
+        if self.invite is None:
+            return {}
+        # Header names are case-insensitive (RFC 3261 7.3.5): offer each as sent, in lower case
+        # and in the usual capitalisation, so `header.X-Customer-Id` finds x-customer-id.
+        found: dict[str, str] = {}
+        for name, value in self.invite.headers:
+            for spelling in (name, name.lower(), "-".join(part.capitalize() for part in name.split("-"))):
+                found.setdefault(spelling, value)
+        return found
+
     def accept_invite(self, transaction: ServerTransaction, request: Request, now: float) -> list[Any]:
         """Take the caller's INVITE: 100 Trying at once, then ask the controller to route it."""
         self.invite = request

@@ -1,0 +1,439 @@
+"""The IVR on a live call: runs a scenario's interpreter on the caller's leg.
+
+`IvrController` is a call controller like the bridge: it gets the call's signals. It starts
+the interpreter (ivr_dsl) and carries out each command on real media and signalling: Answer
+answers the leg with the PBX's own audio; Play and Collect play through the shared media
+clock with barge-in (a key stops the prompt); Collect and menus time out on the PBX clock
+(the call scheduler); Dial rings an extension and, once answered, hands the call to a
+`BridgeController`; Enqueue asks the queues (none until the ACD exists: a clear failure that
+runs the scenario's on-failure branch); functions registered by plugins run as tasks with a
+timeout. Every outcome goes back to the interpreter as an event, and every analytics record
+becomes an Ivr* event on the bus.
+
+SIP actions produced outside SIP handling (a key press, a prompt ending, speech rendered, a
+function returning) go out through `runtime.execute`, the transport's entry for actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ivr_dsl import commands as cmd
+from ivr_dsl.interpreter import Interpreter
+from sdk.events import CallDisposition, IvrExited, IvrKeyChosen, IvrNodeEntered, IvrNoInput, IvrNoMatch, IvrStarted
+
+from pbx.calls.bridge import BridgeController
+from pbx.calls.call import Call
+from pbx.calls.leg import Leg
+from pbx.calls.own_media import MediaSession, answer_with_own_media
+from pbx.calls.signals import Answer, Cause, Hangup, Info, Signal, Try, Update, UpdateAnswer
+from pbx.media.dtmf import DigitDetected
+from pbx.media.player import Player
+
+from .prompts import PromptItem, PromptLibrary
+
+log = logging.getLogger("pbx.ivr")
+
+# A scenario's hang-up cause, as the SIP final answer of a call it never answered.
+REJECT_STATUS = {"busy": 486, "rejected": 603, "unavailable": 480, "no_answer": 480, "failure": 500, "normal": 480}
+CAUSES = {"busy": Cause.BUSY, "rejected": Cause.REJECTED, "unavailable": Cause.UNAVAILABLE,
+          "no_answer": Cause.NO_ANSWER, "failure": Cause.FAILURE}
+DIAL_FAILURE = {486: "busy", 600: "busy", 603: "rejected", 404: "unavailable", 480: "unavailable",
+                408: "no_answer", 487: "no_answer"}
+
+
+@dataclass
+class IvrRuntime:
+    """What every IVR call shares, built by the composition root."""
+
+    media_clock: Any
+    prompts: PromptLibrary
+    execute: Callable[[list[Any]], None]  # run actions produced outside SIP handling
+    new_ssrc: Callable[[], int]
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)  # plugin functions
+    recordings: Any = None
+    queues: Any = None  # the ACD, once it exists
+
+
+class IvrController:
+    def __init__(self, scenario: Any, services: Any, runtime: IvrRuntime, clock: Callable[[], float]) -> None:
+        self.scenario = scenario  # a library.ScenarioVersion
+        self.services = services
+        self.runtime = runtime
+        self.clock = clock
+        self.interpreter = Interpreter(scenario.program, {})
+        self.call: Call | None = None
+        self.leg: Leg | None = None
+        self.session: MediaSession | None = None
+        self.waiting: cmd.Command | None = None
+        self.digits = ""  # keys gathered by the current Collect
+        self._prompts_done = False
+        self._timer: Any = None
+        self._dial: dict[str, Any] | None = None  # callee legs, refusals, timer, terminal
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._generation = 0  # bumped on each new wait: late results of older ones are ignored
+        self._stop_listening: Callable[[], None] = lambda: None
+
+    @property
+    def position(self) -> str:
+        return self.interpreter.position
+
+    # Call signals ----------------------------------------------------------------------------
+
+    def on_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:
+        if leg is not call.caller_leg:
+            return self._callee_signal(call, leg, signal, now)
+        if isinstance(signal, Try):
+            self.call, self.leg = call, leg
+            variables = {"caller": call.caller.number, "caller_name": call.caller.name or "", "called": call.callee,
+                         "call_id": call.id, "header": leg.headers()}
+            self.interpreter = Interpreter(self.scenario.program, variables)
+            self._try = signal
+            actions = [self.services.publish(IvrStarted(at=now, call_id=call.id, scenario=self.scenario.name,
+                                                        version=self.scenario.version))]
+            return actions + self._run(self.interpreter.start(_datetime(now)), now)
+        if isinstance(signal, Update):
+            local = self.session.local_sdp if self.session is not None else None
+            return leg.send(UpdateAnswer(local), now)
+        if isinstance(signal, Info):
+            return []  # its digit reached us through the leg's watch
+        if isinstance(signal, Hangup):
+            return self._caller_hung_up(call, now)
+        return []
+
+    def on_ring_timeout(self, call: Call, now: float) -> list[Any]:
+        return []
+
+    # Running the interpreter ----------------------------------------------------------------------
+
+    def _feed(self, event: cmd.Event, now: float) -> list[Any]:
+        if self.interpreter.finished or self.call is None:
+            return []
+        self._cancel_timer()
+        self.waiting = None
+        return self._run(self.interpreter.handle(event, _datetime(now)), now)
+
+    def _run(self, outputs: list[Any], now: float) -> list[Any]:
+        actions: list[Any] = []
+        for output in outputs:
+            if isinstance(output, cmd.Analytics):
+                actions += self._analytics(output, now)
+            else:
+                actions += self._do(output, now)
+        return actions
+
+    def _do(self, command: cmd.Command, now: float) -> list[Any]:
+        assert self.call is not None and self.leg is not None
+        if isinstance(command, cmd.Answer):
+            return self._answer(now)
+        if isinstance(command, cmd.SetDisposition):
+            self.call.disposition = command.value
+            return [self.services.publish(CallDisposition(at=now, call_id=self.call.id, value=command.value))]
+        if isinstance(command, (cmd.PauseRecording, cmd.ResumeRecording)):
+            self._recording(isinstance(command, cmd.PauseRecording))
+            return []
+        if isinstance(command, (cmd.Hangup, cmd.Finished)):
+            return self._hang_up(getattr(command, "cause", "normal"), now)
+        self._generation += 1
+        self.waiting = command
+        if isinstance(command, (cmd.Play, cmd.Collect, cmd.Wait)):
+            actions = self._answer(now)  # media needs an answered call
+            if isinstance(command, cmd.Wait):
+                self._start_timer(now + command.seconds, lambda fire_now: self._feed(cmd.WaitFinished(), fire_now))
+                return actions
+            return actions + self._start_prompts(command, now)
+        if isinstance(command, cmd.Enqueue):
+            reason = "queues not configured" if self.runtime.queues is None else "unknown queue"
+            return self._feed(cmd.QueueFailed(reason), now)
+        if isinstance(command, cmd.Voicemail):
+            return self._feed(cmd.VoicemailFailed("voicemail is not available yet"), now)
+        if isinstance(command, cmd.CallFunction):
+            self._spawn(self._call_function(command, self._generation))
+            return []
+        if isinstance(command, (cmd.Dial, cmd.Transfer)):
+            timeout = command.timeout if isinstance(command, cmd.Dial) else 30.0
+            return self._start_dial(command.target, timeout, now, terminal=isinstance(command, cmd.Transfer))
+        raise ValueError(f"IVR controller cannot carry out {command!r}")
+
+    def _analytics(self, record: cmd.Analytics, now: float) -> list[Any]:
+        call_id, name = self.call.id if self.call else "", self.scenario.name
+        event: Any = None
+        if isinstance(record, cmd.NodeEntered):
+            event = IvrNodeEntered(at=now, call_id=call_id, scenario=name, node=record.node, kind=record.kind)
+        elif isinstance(record, cmd.KeyChosen):
+            event = IvrKeyChosen(at=now, call_id=call_id, scenario=name, menu=record.menu, key=record.key)
+        elif isinstance(record, cmd.NoInput):
+            event = IvrNoInput(at=now, call_id=call_id, scenario=name, node=record.node, attempt=record.attempt)
+        elif isinstance(record, cmd.NoMatch):
+            event = IvrNoMatch(at=now, call_id=call_id, scenario=name, node=record.node, digits=record.digits,
+                               attempt=record.attempt)
+        elif isinstance(record, cmd.ScenarioExited):
+            event = IvrExited(at=now, call_id=call_id, scenario=name, how=record.how, node=record.node)
+        elif isinstance(record, cmd.ScenarioFailed):
+            log.error("event=scenario_failed call_id=%s scenario=%s node=%s reason=%r", call_id, name, record.node,
+                      record.reason)
+        return [self.services.publish(event)] if event is not None else []
+
+    # Media ----------------------------------------------------------------------------------------
+
+    def _answer(self, now: float) -> list[Any]:
+        if self.session is not None or self.call is None or self.leg is None:
+            return []
+        actions, self.session = answer_with_own_media(self.call, self.leg, self._try, self.services,
+                                                      self.runtime.new_ssrc(), now)
+        if self.session is None:
+            self._finish()
+            return actions
+        self.session.on_played = self._played
+        self._stop_listening = self.leg.watch.on_digit(self._digit)
+        self.runtime.media_clock.add(self.session)
+        return actions
+
+    def _start_prompts(self, command: cmd.Play | cmd.Collect, now: float) -> list[Any]:
+        self.digits = command.typed_ahead if isinstance(command, cmd.Collect) else ""
+        self._prompts_done = False
+        if isinstance(command, cmd.Collect) and self.digits:
+            self._prompts_done = True  # type-ahead: the caller already answered, skip the prompts
+            return self._check_collected(now)
+        items = [self._prompt_item(prompt) for prompt in command.prompts]
+        program = self.scenario
+        directory = Path(program.prompts) if program.prompts else None
+        clips = self.runtime.prompts.clips_now(items, directory, program.language)
+        if clips is not None:
+            return self._play(clips, now)
+        generation = self._generation
+
+        async def render() -> None:
+            rendered = await self.runtime.prompts.clips(items, directory, program.language)
+            if generation == self._generation and self.session is not None:
+                self.runtime.execute(self._play(rendered, self.clock()))
+
+        self._spawn(render())
+        return []
+
+    def _play(self, clips: list[bytes], now: float) -> list[Any]:
+        if self.session is None:
+            return []
+        if not clips:
+            self.session.player = None
+            return self._prompts_ended(now)
+        self.session.player = Player(clips)
+        return []
+
+    def _played(self, player: Player, now: float) -> None:
+        self.runtime.execute(self._prompts_ended(now))
+
+    def _prompts_ended(self, now: float) -> list[Any]:
+        waiting = self.waiting
+        if isinstance(waiting, cmd.Play):
+            return self._feed(cmd.PlayFinished(), now)
+        if isinstance(waiting, cmd.Collect) and not self._prompts_done:
+            # VoiceXML: the wait for the first key starts when the prompts have been heard.
+            self._prompts_done = True
+            if not self.digits:
+                self._start_timer(now + waiting.timeout, lambda fire_now: self._collect_timeout(fire_now))
+        return []
+
+    def _digit(self, detected: DigitDetected) -> None:
+        now = self.clock()
+        waiting = self.waiting
+        if isinstance(waiting, cmd.Play) and waiting.barge_in:
+            self._stop_prompt()
+            self.runtime.execute(self._feed(cmd.PlayFinished(interrupted_by=detected.digit), now))
+        elif isinstance(waiting, cmd.Collect):
+            if not self._prompts_done and not waiting.barge_in:
+                return
+            self._stop_prompt()
+            self._prompts_done = True
+            self.digits += detected.digit
+            self.runtime.execute(self._check_collected(now))
+
+    def _check_collected(self, now: float) -> list[Any]:
+        waiting = self.waiting
+        assert isinstance(waiting, cmd.Collect)
+        if waiting.terminator and self.digits.endswith(waiting.terminator):
+            return self._feed(cmd.Collected(self.digits[: -len(waiting.terminator)], "terminator"), now)
+        if len(self.digits) >= waiting.max_digits:
+            return self._feed(cmd.Collected(self.digits[: waiting.max_digits], "max_digits"), now)
+        self._start_timer(now + waiting.inter_digit_timeout, lambda fire_now: self._collect_timeout(fire_now))
+        return []
+
+    def _collect_timeout(self, now: float) -> list[Any]:
+        self._timer = None
+        return self._feed(cmd.Collected(self.digits, "inter_digit_timeout" if self.digits else "timeout"), now)
+
+    def _stop_prompt(self) -> None:
+        if self.session is not None and self.session.player is not None:
+            self.session.player.stop()
+            self.session.player = None
+
+    def _prompt_item(self, prompt: Any) -> PromptItem:
+        if isinstance(prompt, cmd.Recorded):
+            return PromptItem("file", prompt.name, prompt.language)
+        if isinstance(prompt, cmd.Speech):
+            return PromptItem("speech", prompt.text, prompt.language, prompt.voice)
+        if isinstance(prompt, cmd.Silence):
+            return PromptItem("silence", seconds=prompt.seconds)
+        kind = {cmd.Digits: "digits", cmd.Number: "number", cmd.Date: "date"}[type(prompt)]
+        return PromptItem(kind, prompt.text, prompt.language)  # type: ignore[arg-type]
+
+    def _recording(self, pause: bool) -> None:
+        recordings, call = self.runtime.recordings, self.call
+        if recordings is None or call is None or call.id not in recordings.active:
+            return
+        try:
+            (recordings.pause if pause else recordings.resume)(call.id)
+        except Exception as error:  # already in that state: nothing to do
+            log.debug("event=recording_unchanged call_id=%s reason=%r", call.id, str(error))
+
+    # Dialing an extension --------------------------------------------------------------------------
+
+    def _start_dial(self, target: str, timeout: float, now: float, *, terminal: bool) -> list[Any]:
+        assert self.call is not None and self.leg is not None
+        route = self.services.route(target, now)
+        if not route.found:
+            return self._dial_failed(DIAL_FAILURE.get(route.status, "unavailable"), terminal, now)
+        self._stop_prompt()
+        formats = self.session.formats if self.session is not None else None
+        before = set(map(id, self.call.legs))
+        actions = self.services.originate(self.call, route, self.call.caller, self.leg.phone_sdp, now, only=formats)
+        legs = [leg for leg in self.call.legs if id(leg) not in before]
+        if not legs:
+            return actions + self._dial_failed("failure", terminal, now)
+        self._dial = {"legs": legs, "refusals": [], "terminal": terminal}
+        self._start_timer(now + timeout, self._dial_timeout)
+        return actions
+
+    def _callee_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:
+        dial = self._dial
+        if dial is None or leg not in dial["legs"]:
+            return leg.send(Hangup(Cause.NORMAL), now) if isinstance(signal, Answer) else []
+        if isinstance(signal, Answer):
+            return self._connect(call, leg, signal, now)
+        if isinstance(signal, Hangup):
+            dial["refusals"].append(signal.status or 480)
+            if any(not other.is_ended for other in dial["legs"]):
+                return []
+            status = min(dial["refusals"], key=lambda s: (s not in DIAL_FAILURE, s))
+            self._cancel_timer()
+            self._dial = None
+            return self._dial_failed(DIAL_FAILURE.get(status, "failure"), dial["terminal"], now)
+        return []
+
+    def _dial_timeout(self, now: float) -> list[Any]:
+        self._timer = None
+        dial, self._dial = self._dial, None
+        if dial is None:
+            return []
+        actions: list[Any] = []
+        for leg in dial["legs"]:
+            if not leg.is_ended:
+                actions += leg.send(Hangup(Cause.NO_ANSWER), now)
+        return actions + self._dial_failed("no_answer", dial["terminal"], now)
+
+    def _dial_failed(self, reason: str, terminal: bool, now: float) -> list[Any]:
+        if terminal:
+            return self._hang_up("unavailable", now)
+        return self._feed(cmd.DialFailed(reason), now)  # type: ignore[arg-type]
+
+    def _connect(self, call: Call, callee: Leg, signal: Answer, now: float) -> list[Any]:
+        """The callee answered: the IVR steps out and a bridge takes the call."""
+        dial, self._dial = self._dial, None
+        self._cancel_timer()
+        actions: list[Any] = []
+        for other in dial["legs"] if dial else []:
+            if other is not callee and not other.is_ended:
+                actions += other.send(Hangup(Cause.CANCELLED, reason="answered elsewhere"), now)
+        self._release_media(now)
+        self.services.bridge(call.caller_leg, callee)
+        call.controller = BridgeController(self.services)
+        if not self.interpreter.finished:
+            event = cmd.DialAnswered()
+            actions += self._run(self.interpreter.handle(event, _datetime(now)), now)
+        return actions
+
+    # Functions -------------------------------------------------------------------------------------
+
+    async def _call_function(self, command: cmd.CallFunction, generation: int) -> None:
+        function = self.runtime.functions.get(command.function)
+        if function is None:
+            event: cmd.Event = cmd.FunctionFailed(f"no function {command.function!r} is registered")
+        else:
+            try:
+                result = function(**command.args)
+                if asyncio.iscoroutine(result):
+                    result = await asyncio.wait_for(result, command.timeout)
+                event = cmd.FunctionReturned(result)
+            except TimeoutError:
+                event = cmd.FunctionFailed("timeout")
+            except Exception as error:
+                log.warning("event=function_failed function=%s reason=%r", command.function, str(error))
+                event = cmd.FunctionFailed(str(error) or type(error).__name__)
+        if generation == self._generation:
+            self.runtime.execute(self._feed(event, self.clock()))
+
+    # Ending ---------------------------------------------------------------------------------------
+
+    def _hang_up(self, cause: str, now: float) -> list[Any]:
+        call, leg = self.call, self.leg
+        assert call is not None and leg is not None
+        self._finish()
+        self._release_media(now)
+        sip_cause = CAUSES.get(cause, Cause.NORMAL)
+        if call.answered_at is None:
+            status = REJECT_STATUS.get(cause, 480)
+            return leg.send(Hangup(sip_cause, status), now) + self.services.end_call(call, sip_cause, status, "system", now)
+        return leg.send(Hangup(sip_cause), now) + self.services.end_call(call, sip_cause, 200, "system", now)
+
+    def _caller_hung_up(self, call: Call, now: float) -> list[Any]:
+        actions: list[Any] = []
+        dial, self._dial = self._dial, None
+        for leg in dial["legs"] if dial else []:
+            if not leg.is_ended:
+                actions += leg.send(Hangup(Cause.CANCELLED), now)
+        if not self.interpreter.finished:
+            actions += self._run(self.interpreter.handle(cmd.CallerHungUp(), _datetime(now)), now)
+        self._finish()
+        self._release_media(now)
+        return actions + self.services.end_call(call, Cause.NORMAL, 200, "caller", now)
+
+    def _finish(self) -> None:
+        self._cancel_timer()
+        self._generation += 1
+        self.waiting = None
+        for task in self._tasks:
+            task.cancel()
+
+    def _release_media(self, now: float) -> None:
+        self._stop_listening()
+        self._stop_listening = lambda: None
+        if self.session is not None:
+            self.runtime.media_clock.remove(self.session)
+            self.session.close(now)
+            self.session = None
+
+    # Timers and tasks -------------------------------------------------------------------------------
+
+    def _start_timer(self, when: float, callback: Callable[[float], list[Any]]) -> None:
+        self._cancel_timer()
+        self._timer = self.services.scheduler.call_at(when, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _datetime(now: float) -> datetime:
+    return datetime.fromtimestamp(now, timezone.utc)
