@@ -26,6 +26,7 @@ from pbx.calls.inbound import InboundRoutes
 from pbx.calls.recordings import Recordings
 from pbx.calls.refuse import RefuseController
 from pbx.ivr.controller import IvrController, IvrRuntime
+from pbx.ivr.functions import load_functions
 from pbx.ivr.library import ReloadReport, ScenarioLibrary
 from pbx.ivr.prompts import PromptLibrary
 from pbx.media.tts import SpeechRenderer
@@ -121,6 +122,7 @@ class Pbx:
             media_clock=self.media_clock,
             prompts=PromptLibrary(SpeechRenderer(config.ivr.tts_cache), fallback_dir=config.media.prompts),
             execute=self.transport.execute, new_ssrc=lambda: secrets.randbits(32), recordings=self.recordings,
+            functions=load_functions(config.ivr.functions),
         )  # fmt: skip
         self._admin_runner: web.AppRunner | None = None
         self.bus.subscribe(Event, self._log_event)
@@ -149,7 +151,8 @@ class Pbx:
         return BridgeController(services, target=destination.name)
 
     def _check_context(self) -> CheckContext:
-        return CheckContext(queues=set(), functions=set(self.ivr.functions), prompt_root=self.config.ivr.prompts)
+        # No ACD yet: queue names are not checked; queue actions take their on-failure branch.
+        return CheckContext(queues=None, functions=set(self.ivr.functions), prompt_root=self.config.ivr.prompts)
 
     def reload_scenarios(self) -> ReloadReport:
         """Read the scenario directory again (SIGHUP; the admin API will call it too). Calls in
@@ -212,9 +215,10 @@ def _struct_items(event: Event):
     return ((name, getattr(event, name)) for name in event.__struct_fields__)
 
 
-async def serve(config: Config) -> None:
-    """Run until SIGINT or SIGTERM."""
+async def serve(config: Config, time_offset: float = 0.0) -> None:
+    """Run until SIGINT or SIGTERM; SIGHUP reloads the scenarios."""
     pbx = Pbx(config)
+    pbx.ivr.time_offset = time_offset
     await pbx.start()
     # Everything built so far lives as long as the process: keep the cyclic GC
     # from walking it again and again, and let it run less often (each SIP
@@ -232,10 +236,10 @@ async def serve(config: Config) -> None:
         await pbx.stop()
 
 
-def run(config: Config) -> None:
+def run(config: Config, time_offset: float = 0.0) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, time_offset))
     else:
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, time_offset))

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from datetime import datetime
 
 import msgspec
 
+from ivr_dsl.checker import CheckContext
+from ivr_dsl.cli import add_ivr_commands, run_ivr_command
 from pbx.config import Config, ConfigError, HostPort, Listen, load_config
 
 
@@ -15,6 +19,14 @@ def _host_port(text: str) -> tuple[str, int]:
     if not colon or not port.isdigit() or not host:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
+
+
+def _instant(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time like 2026-12-24T19:00+01:00, got {text!r}")
+    return (moment if moment.tzinfo else moment.astimezone()).timestamp()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--admin-listen", type=_host_port, metavar="HOST:PORT", help="admin HTTP API address")
     run.add_argument("--sip-trace", action="store_true", help="log every SIP message sent and received")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    check = commands.add_parser("check", help="validate a configuration file and exit")
+    run.add_argument("--ivr-time", metavar="ISO", type=_instant,
+                     help="run scenarios' calendars as if the PBX had started at this instant (testing)")
+    check = commands.add_parser("check", help="validate a configuration file (and its scenarios) and exit")
     check.add_argument("--config", required=True)
+    add_ivr_commands(commands)
     return parser
 
 
@@ -47,28 +62,70 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     return config
 
 
+def ivr_context(config: Config) -> CheckContext:
+    """What a scenario may refer to on this PBX: the functions the config registers and the
+    prompt directory."""
+    # No ACD yet: queue names cannot be checked (warnings), and queue actions fail at run time
+    # with "queues not configured", taking the scenario's on-failure branch.
+    return CheckContext(queues=None, functions=set(config.ivr.functions), prompt_root=config.ivr.prompts)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "ivr":
+        context = None
+        if getattr(args, "config", None):
+            try:
+                context = ivr_context(load_config(args.config))
+            except ConfigError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+        return run_ivr_command(args, context)
     try:
         config = load_config(args.config)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.command == "check":
-        print(f"ok: {args.config}: realm {config.realm}, {len(config.extensions)} extensions, "
-              f"{len(config.sip.listen)} SIP listeners")
-        return 0
+        return check_config(args.config, config)
     config = apply_overrides(config, args)
     from pbx.app import run
     from pbx.logs import configure_logging
 
     configure_logging(config.log.level, config.log.format, sip_trace=config.log.sip_trace)
     try:
-        run(config)
+        run(config, time_offset=(args.ivr_time - time.time()) if args.ivr_time is not None else 0.0)
     except OSError as error:
         # Typically a port already in use: say which, without a traceback.
         print(f"error: cannot start: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def check_config(path: str, config: Config) -> int:
+    """The config, its scenarios and its routes: every problem printed, exit 1 if any."""
+    from pbx.ivr.library import ScenarioLibrary
+
+    from pbx.ivr.functions import FunctionError, load_functions
+
+    library = ScenarioLibrary(config.ivr.scenarios, lambda: ivr_context(config))
+    report = library.reload()
+    problems = [f"{name}: refused\n{text}" for name, text in report.refused.items()]
+    try:
+        load_functions(config.ivr.functions)
+    except FunctionError as error:
+        problems.append(f"{path}: {error}")
+    for route in config.routes:
+        kind, name = route.target
+        if kind == "scenario" and name not in library:
+            problems.append(f"{path}: route {route.match!r} names scenario {name!r}, which is not loaded "
+                            f"from {config.ivr.scenarios}")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"ok: {path}: realm {config.realm}, {len(config.extensions)} extensions, "
+          f"{len(config.sip.listen)} SIP listeners, {len(library.scenarios)} scenarios, {len(config.routes)} routes")
     return 0
 
 

@@ -166,6 +166,14 @@ class IvrConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     scenarios: str = "examples/scenarios"  # every *.ivr and *.yaml in it, known by scenario name
     prompts: str = "var/prompts"  # recorded prompts as <language>/<name>.wav
     tts_cache: str = "var/tts"  # spoken text rendered by espeak-ng, kept once per phrase
+    # Functions scenarios may `invoke`, by import path ("module:callable"), until plugins register them.
+    functions: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        for name, target in self.functions.items():
+            module, colon, attribute = target.partition(":")
+            if not colon or not module or not attribute:
+                raise ValueError(f"function {name!r}: expected 'module:callable', got {target!r}")
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -59,6 +59,7 @@ class IvrRuntime:
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)  # plugin functions
     recordings: Any = None
     queues: Any = None  # the ACD, once it exists
+    time_offset: float = 0.0  # seconds added to the clock for calendars (`pbx run --ivr-time`, for tests)
 
 
 class IvrController:
@@ -84,6 +85,10 @@ class IvrController:
     def position(self) -> str:
         return self.interpreter.position
 
+    def _when(self, now: float) -> datetime:
+        """The instant the scenario sees (calendars, `now`): the PBX clock, shifted in tests."""
+        return _datetime(now + self.runtime.time_offset)
+
     # Call signals ----------------------------------------------------------------------------
 
     def on_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:
@@ -97,7 +102,7 @@ class IvrController:
             self._try = signal
             actions = [self.services.publish(IvrStarted(at=now, call_id=call.id, scenario=self.scenario.name,
                                                         version=self.scenario.version))]
-            return actions + self._run(self.interpreter.start(_datetime(now)), now)
+            return actions + self._run(self.interpreter.start(self._when(now)), now)
         if isinstance(signal, Update):
             local = self.session.local_sdp if self.session is not None else None
             return leg.send(UpdateAnswer(local), now)
@@ -117,7 +122,7 @@ class IvrController:
             return []
         self._cancel_timer()
         self.waiting = None
-        return self._run(self.interpreter.handle(event, _datetime(now)), now)
+        return self._run(self.interpreter.handle(event, self._when(now)), now)
 
     def _run(self, outputs: list[Any], now: float) -> list[Any]:
         actions: list[Any] = []
@@ -355,7 +360,7 @@ class IvrController:
         call.controller = BridgeController(self.services)
         if not self.interpreter.finished:
             event = cmd.DialAnswered()
-            actions += self._run(self.interpreter.handle(event, _datetime(now)), now)
+            actions += self._run(self.interpreter.handle(event, self._when(now)), now)
         return actions
 
     # Functions -------------------------------------------------------------------------------------
@@ -398,7 +403,7 @@ class IvrController:
             if not leg.is_ended:
                 actions += leg.send(Hangup(Cause.CANCELLED), now)
         if not self.interpreter.finished:
-            actions += self._run(self.interpreter.handle(cmd.CallerHungUp(), _datetime(now)), now)
+            actions += self._run(self.interpreter.handle(cmd.CallerHungUp(), self._when(now)), now)
         self._finish()
         self._release_media(now)
         return actions + self.services.end_call(call, Cause.NORMAL, 200, "caller", now)

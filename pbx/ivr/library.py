@@ -65,13 +65,14 @@ class ScenarioLibrary:
     def reload(self) -> ReloadReport:
         report = ReloadReport()
         files = sorted(p for p in self.directory.glob("*") if p.suffix in SUFFIXES) if self.directory.is_dir() else []
-        seen: set[str] = set()
-        for path in files:
+        seen: dict[str, Path] = {}
+        # The DSL form first: a directory may hold both forms of a scenario (the examples do).
+        for path in sorted(files, key=lambda p: (p.stem, SUFFIXES.index(p.suffix))):
             name = path.stem
             if name in seen:
-                report.refused[name] = f"{path}: another file already defines scenario {name!r}"
+                report.warnings[name] = f"{path}: ignored, {seen[name].name} defines scenario {name!r}"
                 continue
-            seen.add(name)
+            seen[name] = path
             self._load(name, path, report)
         for name in list(self.scenarios):
             if name not in seen:
