@@ -163,7 +163,7 @@ class RecordingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class IvrConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    scenarios: str = "examples/scenarios"  # every *.ivr and *.yaml in it, known by scenario name
+    scenarios: str = "scenarios"  # every *.ivr and *.yaml in it, known by its file name (none if missing)
     prompts: str = "var/prompts"  # recorded prompts as <language>/<name>.wav
     tts_cache: str = "var/tts"  # spoken text rendered by espeak-ng, kept once per phrase
     # Functions scenarios may `invoke`, by import path ("module:callable"), until plugins register them.
