@@ -88,6 +88,8 @@ async def _calls(request: web.Request) -> web.Response:
             "answered_at": call.answered_at,
             "duration": round(now - call.started_at, 3),
             "on_hold_by": call.on_hold_by,
+            "ivr": getattr(call.controller, "position", None),  # "Support line:main, attempt 2"
+            "disposition": call.disposition,
             "legs": [{"id": leg.id, "role": leg.role, "party": leg.party.number, "state": leg.state.value}
                      for leg in call.legs],
         }

@@ -132,9 +132,10 @@ def test_sighup_reloads_changed_scenarios_and_refuses_broken_ones(tmp_path, call
     text = pbx.log_text()
     assert "broken.ivr:4:8: error" in text and "nowhere" in text, text[-2000:]
     assert text.count("event=scenarios_loaded loaded=['test']") == 2, "the changed scenario was not reloaded"
-    (ivr_dir / "test.ivr").write_text("block start\n  paly \"welcome\"\nend\n")  # a syntax error
+    (ivr_dir / "test.ivr").write_text('scenario "Test line"\nend\nblock start\n  paly "welcome"\nend\n')  # a typo
     os.kill(pbx.process.pid, signal.SIGHUP)
     wait_for_log(pbx, "event=scenario_refused scenario=test kept=True")
+    assert "test.ivr:4:3: error" in pbx.log_text() and "did you mean 'play'" in pbx.log_text()
     assert not bus_events(pbx, "IvrStarted")
 
 
