@@ -17,23 +17,24 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr_dsl.checker import CheckContext
 from pbx.admin import make_admin_app
 from pbx.bus import EventBus
-from pbx.calls.manager import CallManager
-from ivr_dsl.checker import CheckContext
 from pbx.calls.bridge import BridgeController
 from pbx.calls.inbound import InboundRoutes
+from pbx.calls.manager import CallManager
 from pbx.calls.recordings import Recordings
 from pbx.calls.refuse import RefuseController
-from pbx.ivr.controller import IvrController, IvrRuntime
-from pbx.ivr.functions import load_functions
-from pbx.ivr.library import ReloadReport, ScenarioLibrary
-from pbx.ivr.prompts import PromptLibrary
-from pbx.media.tts import SpeechRenderer
 from pbx.calls.router import Router
 from pbx.calls.services import ServiceController
 from pbx.config import Config
+from pbx.ivr.controller import IvrController
+from pbx.ivr.functions import load_functions
+from pbx.ivr.library import ReloadReport, ScenarioLibrary
+from pbx.ivr.prompts import PromptLibrary
+from pbx.ivr.runtime import IvrRuntime
 from pbx.media import MediaClock, MediaRelay, PromptCache
+from pbx.media.tts import SpeechRenderer
 from pbx.media.wav_writer import WavWriter
 from pbx.sip.digest import DigestAuthenticator
 from pbx.sip.endpoint import EndpointSettings, SipEndpoint

@@ -19,15 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ivr_dsl import commands as cmd
 from ivr_dsl.interpreter import Interpreter
-from sdk.events import CallDisposition, IvrExited, IvrKeyChosen, IvrNodeEntered, IvrNoInput, IvrNoMatch, IvrStarted
-
 from pbx.calls.bridge import BridgeController
 from pbx.calls.call import Call
 from pbx.calls.leg import Leg
@@ -35,8 +32,11 @@ from pbx.calls.own_media import MediaSession, answer_with_own_media
 from pbx.calls.signals import Answer, Cause, Hangup, Info, Signal, Try, Update, UpdateAnswer
 from pbx.media.dtmf import DigitDetected
 from pbx.media.player import Player
+from sdk.events import CallDisposition, IvrStarted
 
-from .prompts import PromptItem, PromptLibrary
+from .analytics import bus_event
+from .prompts import PromptItem
+from .runtime import IvrRuntime, QueueRefused
 
 log = logging.getLogger("pbx.ivr")
 
@@ -46,20 +46,6 @@ CAUSES = {"busy": Cause.BUSY, "rejected": Cause.REJECTED, "unavailable": Cause.U
           "no_answer": Cause.NO_ANSWER, "failure": Cause.FAILURE}
 DIAL_FAILURE = {486: "busy", 600: "busy", 603: "rejected", 404: "unavailable", 480: "unavailable",
                 408: "no_answer", 487: "no_answer"}
-
-
-@dataclass
-class IvrRuntime:
-    """What every IVR call shares, built by the composition root."""
-
-    media_clock: Any
-    prompts: PromptLibrary
-    execute: Callable[[list[Any]], None]  # run actions produced outside SIP handling
-    new_ssrc: Callable[[], int]
-    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)  # plugin functions
-    recordings: Any = None
-    queues: Any = None  # the ACD, once it exists
-    time_offset: float = 0.0  # seconds added to the clock for calendars (`pbx run --ivr-time`, for tests)
 
 
 class IvrController:
@@ -154,8 +140,7 @@ class IvrController:
                 return actions
             return actions + self._start_prompts(command, now)
         if isinstance(command, cmd.Enqueue):
-            reason = "queues not configured" if self.runtime.queues is None else "unknown queue"
-            return self._feed(cmd.QueueFailed(reason), now)
+            return self._enqueue(command, now)
         if isinstance(command, cmd.Voicemail):
             return self._feed(cmd.VoicemailFailed("voicemail is not available yet"), now)
         if isinstance(command, cmd.CallFunction):
@@ -167,22 +152,7 @@ class IvrController:
         raise ValueError(f"IVR controller cannot carry out {command!r}")
 
     def _analytics(self, record: cmd.Analytics, now: float) -> list[Any]:
-        call_id, name = self.call.id if self.call else "", self.scenario.name
-        event: Any = None
-        if isinstance(record, cmd.NodeEntered):
-            event = IvrNodeEntered(at=now, call_id=call_id, scenario=name, node=record.node, kind=record.kind)
-        elif isinstance(record, cmd.KeyChosen):
-            event = IvrKeyChosen(at=now, call_id=call_id, scenario=name, menu=record.menu, key=record.key)
-        elif isinstance(record, cmd.NoInput):
-            event = IvrNoInput(at=now, call_id=call_id, scenario=name, node=record.node, attempt=record.attempt)
-        elif isinstance(record, cmd.NoMatch):
-            event = IvrNoMatch(at=now, call_id=call_id, scenario=name, node=record.node, digits=record.digits,
-                               attempt=record.attempt)
-        elif isinstance(record, cmd.ScenarioExited):
-            event = IvrExited(at=now, call_id=call_id, scenario=name, how=record.how, node=record.node)
-        elif isinstance(record, cmd.ScenarioFailed):
-            log.error("event=scenario_failed call_id=%s scenario=%s node=%s reason=%r", call_id, name, record.node,
-                      record.reason)
+        event = bus_event(record, self.call.id if self.call else "", self.scenario.name, now)
         return [self.services.publish(event)] if event is not None else []
 
     # Media ----------------------------------------------------------------------------------------
@@ -296,6 +266,22 @@ class IvrController:
             (recordings.pause if pause else recordings.resume)(call.id)
         except Exception as error:  # already in that state: nothing to do
             log.debug("event=recording_unchanged call_id=%s reason=%r", call.id, str(error))
+
+    # Queues ----------------------------------------------------------------------------------------
+
+    def _enqueue(self, command: cmd.Enqueue, now: float) -> list[Any]:
+        queues, call, leg = self.runtime.queues, self.call, self.leg
+        assert call is not None and leg is not None
+        if queues is None:
+            return self._feed(cmd.QueueFailed("queues not configured"), now)
+        self._stop_prompt()
+        try:
+            actions = queues.enqueue(call, leg, command.queue, priority=command.priority, skills=command.skills,
+                                     timeout=command.timeout, now=now)
+        except QueueRefused as refused:
+            return self._feed(cmd.QueueFailed(str(refused)), now)
+        self._release_media(now)
+        return actions + self._run(self.interpreter.handle(cmd.QueueJoined(), self._when(now)), now)
 
     # Dialing an extension --------------------------------------------------------------------------
 
