@@ -134,12 +134,14 @@ class CallEnded(Event, frozen=True, kw_only=True):
 
 class DigitReceived(Event, frozen=True, kw_only=True):
     """A key was pressed: `source` is "rfc4733", "info" or "inband" (one event per press);
-    `party` is "caller" or "callee", whose phone sent it."""
+    `party` is "caller" or "callee", whose phone sent it. While a scenario collects a sensitive
+    entry the digit is withheld (`sensitive`, digit "?"); the scenario itself still gets it."""
 
     call_id: str
-    digit: str
+    digit: str  # "?" when `sensitive`: a card or account number is never published
     source: str
     party: str = "caller"
+    sensitive: bool = False
 
 
 class CallQuality(Event, frozen=True, kw_only=True):

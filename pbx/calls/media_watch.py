@@ -40,6 +40,7 @@ class LegWatch:
         self.monitor = LegMonitor()
         self.digits = DigitStream()
         self.listeners: list[DigitListener] = []
+        self.sensitive = False  # a sensitive entry is being keyed: digits go to listeners only
         self._sdp: Any = None  # the phone SDP the monitor was configured from
         self._untaps = [leg.media.add_tap(self._rtp), leg.media.add_tap(self._rtcp, rtcp=True)]
         self.closed = False
@@ -107,8 +108,9 @@ class LegWatch:
         if self.digits.add(detected) is None:
             return  # the same press, seen by a second source
         call = self.leg.call
-        self.emit(DigitReceived(at=detected.at, call_id=call.id if call else "", digit=detected.digit,
-                                source=detected.source, party=self.leg.role))
+        self.emit(DigitReceived(at=detected.at, call_id=call.id if call else "",
+                                digit="?" if self.sensitive else detected.digit, source=detected.source,
+                                party=self.leg.role, sensitive=self.sensitive))
         for listener in list(self.listeners):
             try:
                 listener(detected)

@@ -8,7 +8,8 @@ bus: it starts on CallAnswered, stops on CallEnded, and each change is published
 (RecordingStarted, RecordingPaused, RecordingResumed, RecordingStopped).
 
 The audio work is `pbx.media.recorder.CallRecorder`'s; this module only finds the legs.
-A call transferred to a third phone keeps recording the legs it had (not the new one).
+A call the PBX answered and then connected (IVR dial) records the new leg from then on
+(`follow`); a call transferred to a third phone keeps recording the legs it had.
 """
 
 from __future__ import annotations
@@ -113,6 +114,14 @@ class Recordings:
         self.active[call_id] = recorder
         self.emit(RecordingStarted(at=now, call_id=call_id, path=str(path), layout=recorder.layout))
         return self.status(call_id)
+
+    def follow(self, call_id: str, callee: Any) -> None:
+        """The call was connected to `callee` after the PBX answered it (IVR dial, queue): record
+        that leg in the callee's channel from now on."""
+        recorder = self.active.get(call_id)
+        if recorder is None or callee.media is None:
+            return
+        recorder.attach("callee", callee.media, callee.watch.monitor.audio if callee.watch else {})
 
     def pause(self, call_id: str) -> dict[str, Any]:
         recorder = self._recorder(call_id)

@@ -127,7 +127,11 @@ class IvrController:
             self.call.disposition = command.value
             return [self.services.publish(CallDisposition(at=now, call_id=self.call.id, value=command.value))]
         if isinstance(command, (cmd.PauseRecording, cmd.ResumeRecording)):
-            self._recording(isinstance(command, cmd.PauseRecording))
+            # A sensitive entry (card, account number): no recording, no digits on the bus.
+            sensitive = isinstance(command, cmd.PauseRecording)
+            self._recording(sensitive)
+            if self.leg.watch is not None:
+                self.leg.watch.sensitive = sensitive
             return []
         if isinstance(command, (cmd.Hangup, cmd.Finished)):
             return self._hang_up(getattr(command, "cause", "normal"), now)
@@ -343,6 +347,8 @@ class IvrController:
                 actions += other.send(Hangup(Cause.CANCELLED, reason="answered elsewhere"), now)
         self._release_media(now)
         self.services.bridge(call.caller_leg, callee)
+        if self.runtime.recordings is not None:
+            self.runtime.recordings.follow(call.id, callee)
         call.controller = BridgeController(self.services)
         if not self.interpreter.finished:
             event = cmd.DialAnswered()

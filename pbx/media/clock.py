@@ -50,21 +50,25 @@ class MediaClock:
         self.interval = interval
         self._loop = loop
         self._streams: list[Ticking] = []
+        self._members: set[int] = set()  # ids of the streams, to skip one removed during a tick
+        self._ticking = False  # inside _on_tick: it re-arms (or not) when the streams are done
         self._schedule: TickSchedule | None = None
         self._handle: asyncio.TimerHandle | None = None
         self.ticks = 0
 
     def add(self, stream: Ticking) -> None:
         self._streams.append(stream)
-        if self._handle is None:
+        self._members.add(id(stream))
+        if self._handle is None and not self._ticking:
             self._loop = self._loop or asyncio.get_running_loop()
             self._schedule = TickSchedule(self.clock(), self.interval)
             self._arm()
 
     def remove(self, stream: Ticking) -> None:
-        if stream in self._streams:
+        if id(stream) in self._members:
+            self._members.discard(id(stream))
             self._streams.remove(stream)
-        if not self._streams and self._handle is not None:
+        if not self._streams and self._handle is not None and not self._ticking:
             self._handle.cancel()
             self._handle = None
 
@@ -83,16 +87,26 @@ class MediaClock:
     def _on_tick(self) -> None:
         now = self.clock()
         self.ticks += 1
-        for stream in list(self._streams):
-            try:
-                stream.tick(now)
-            except Exception:
-                # One broken stream must not stop the clock for every other call.
-                log.exception("event=stream_tick_failed stream=%r", stream)
-                self._streams.remove(stream)
-        assert self._schedule is not None
-        self._schedule.advance(now)
-        if self._streams:
-            self._arm()
-        else:
-            self._handle = None
+        members = self._members
+        self._ticking = True
+        try:
+            for stream in list(self._streams):
+                # A stream's tick may end a call, and that call's other streams (a recorder)
+                # leave the clock at once: they must not be ticked once more.
+                if id(stream) not in members:
+                    continue
+                try:
+                    stream.tick(now)
+                except Exception:
+                    # One broken stream must not stop the clock for every other call.
+                    log.exception("event=stream_tick_failed stream=%r", stream)
+                    self.remove(stream)
+        finally:
+            self._ticking = False
+            if self._schedule is None:
+                self._schedule = TickSchedule(now, self.interval)
+            self._schedule.advance(now)
+            if self._streams:
+                self._arm()
+            else:
+                self._handle = None

@@ -115,6 +115,13 @@ class CallRecorder:
         self._check_started("resume")
         self.mixer.resume(self.media_clock.clock())
 
+    def attach(self, channel: Channel, endpoint: RelayEndpoint | _Tapped, codecs: Mapping[int, str]) -> None:
+        """Record what a (new) leg's phone sends on ``channel`` from now on: the agent or extension
+        an IVR connects the caller to, after the PBX's own prompts filled that channel."""
+        self._check_started("attach to")
+        self.mixer.set_codecs(channel, codecs)
+        self._untaps.append(endpoint.add_tap(self._tap(channel)))
+
     def set_codecs(self, channel: Channel, codecs: Mapping[int, str]) -> None:
         """A new payload type map for one leg (after a re-INVITE)."""
         self.mixer.set_codecs(channel, codecs)
@@ -129,6 +136,8 @@ class CallRecorder:
 
     def tick(self, now: float) -> None:
         """The media clock's 20 ms: one frame into the file."""
+        if self.summary is not None:
+            return  # stopped during this very tick of the clock
         frame = self.mixer.tick(now)
         file = self.file
         # Closed under us only at shutdown (`WavWriter.close_all` before `stop`): keep quiet until stopped.

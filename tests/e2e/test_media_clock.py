@@ -50,3 +50,30 @@ async def test_a_failing_stream_is_dropped_and_the_others_keep_ticking():
     await asyncio.sleep(0.2)
     clock.remove(good)
     assert len(good.times) >= 5
+
+
+async def test_a_stream_removed_by_another_during_a_tick_is_not_ticked_and_the_clock_goes_on():
+    """An IVR prompt ends, the scenario hangs up, the call's recorder leaves the clock: all in one tick."""
+    clock = MediaClock(time.monotonic)
+    recorder, survivor, late = Recorder(), Recorder(), Recorder()
+
+    class EndsTheCall(Recorder):
+        def tick(self, now: float) -> None:
+            super().tick(now)
+            if len(self.times) == 3:
+                clock.remove(self)
+                clock.remove(recorder)  # ticked after us in the same tick, had it stayed
+                clock.add(late)  # and something new starts at once
+
+    ender = EndsTheCall()
+    for stream in (ender, recorder, survivor):
+        clock.add(stream)
+    await asyncio.sleep(0.3)
+    assert len(ender.times) == 3 and len(recorder.times) == 2, (ender.times, recorder.times)
+    assert len(survivor.times) >= 12 and len(late.times) >= 9
+    clock.remove(survivor)
+    clock.remove(late)
+    await asyncio.sleep(0.05)
+    ticks = clock.ticks
+    await asyncio.sleep(0.1)
+    assert clock.ticks == ticks  # no stream left: no timer either (one chain, never two)
