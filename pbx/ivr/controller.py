@@ -32,6 +32,7 @@ from pbx.calls.own_media import MediaSession, answer_with_own_media
 from pbx.calls.signals import Answer, Cause, Hangup, Info, Signal, Try, Update, UpdateAnswer
 from pbx.media.dtmf import DigitDetected
 from pbx.media.player import Player
+from pbx.media.tones import ringback
 from sdk.events import CallDisposition, IvrStarted
 
 from .analytics import bus_event
@@ -39,6 +40,8 @@ from .prompts import PromptItem
 from .runtime import IvrRuntime, QueueRefused
 
 log = logging.getLogger("pbx.ivr")
+
+RINGBACK = ringback()
 
 # A scenario's hang-up cause, as the SIP final answer of a call it never answered.
 REJECT_STATUS = {"busy": 486, "rejected": 603, "unavailable": 480, "no_answer": 480, "failure": 500, "normal": 480}
@@ -190,7 +193,8 @@ class IvrController:
 
         async def render() -> None:
             rendered = await self.runtime.prompts.clips(items, directory, program.language)
-            if generation == self._generation and self.session is not None:
+            # Too late if the wait is over, or the caller already keyed the answer meanwhile.
+            if generation == self._generation and self.session is not None and not self._prompts_done:
                 self.runtime.execute(self._play(rendered, self.clock()))
 
         self._spawn(render())
@@ -303,6 +307,8 @@ class IvrController:
             return actions + self._dial_failed("failure", terminal, now)
         self._dial = {"legs": legs, "refusals": [], "terminal": terminal}
         self._start_timer(now + timeout, self._dial_timeout)
+        if self.session is not None:
+            self.session.player = Player([RINGBACK], loop=True)  # the caller hears it ring
         return actions
 
     def _callee_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:
@@ -333,6 +339,7 @@ class IvrController:
         return actions + self._dial_failed("no_answer", dial["terminal"], now)
 
     def _dial_failed(self, reason: str, terminal: bool, now: float) -> list[Any]:
+        self._stop_prompt()  # the ringback
         if terminal:
             return self._hang_up("unavailable", now)
         return self._feed(cmd.DialFailed(reason), now)  # type: ignore[arg-type]
