@@ -188,7 +188,7 @@ class Pbx:
         admin = self.config.admin.listen
         if admin is not None:
             app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock, calls=self.calls,
-                                 recordings=self.recordings)
+                                 recordings=self.recordings, reload_scenarios=self.reload_scenarios)
             self._admin_runner = web.AppRunner(app, access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, admin.host, admin.port)

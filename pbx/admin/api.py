@@ -21,22 +21,35 @@ REGISTRAR = web.AppKey("registrar", Registrar)
 CLOCK = web.AppKey("clock", Callable[[], float])
 CALLS = web.AppKey("calls", Any)
 RECORDINGS = web.AppKey("recordings", Any)
+RELOAD = web.AppKey("reload_scenarios", Any)
 
 
 def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar, clock: Callable[[], float],
-                   calls: Any = None, recordings: Any = None) -> web.Application:
+                   calls: Any = None, recordings: Any = None,
+                   reload_scenarios: Callable[[], Any] | None = None) -> web.Application:
     app = web.Application(middlewares=[_json_errors])
     app[STATUS] = status
     app[REGISTRAR] = registrar
     app[CLOCK] = clock
     app[CALLS] = calls
     app[RECORDINGS] = recordings
+    app[RELOAD] = reload_scenarios
     app.router.add_get("/api/status", _status)
     app.router.add_get("/api/registrations", _registrations)
     app.router.add_get("/api/calls", _calls)
     app.router.add_get("/api/calls/{call_id}/recording", _recording_status)
     app.router.add_post("/api/calls/{call_id}/recording", _recording_control)
+    app.router.add_post("/api/scenarios/reload", _reload_scenarios)
     return app
+
+
+async def _reload_scenarios(request: web.Request) -> web.Response:
+    """Read the scenario directory again, as SIGHUP does: {"ok", "loaded", "refused": {name: why}, ...}."""
+    reload = request.app[RELOAD]
+    if reload is None:
+        return _error(404, "scenarios are not available")
+    report = reload()
+    return web.json_response({"ok": report.ok, **msgspec.to_builtins(report)})
 
 
 class RecordingRequest(msgspec.Struct, forbid_unknown_fields=True):

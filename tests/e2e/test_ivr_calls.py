@@ -10,8 +10,10 @@ calls while a broken one is refused and the old version stays.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import urllib.request
 import subprocess
 import time
 from pathlib import Path
@@ -135,6 +137,11 @@ def test_sighup_reloads_changed_scenarios_and_refuses_broken_ones(tmp_path, call
     (ivr_dir / "test.ivr").write_text('scenario "Test line"\nend\nblock start\n  paly "welcome"\nend\n')  # a typo
     os.kill(pbx.process.pid, signal.SIGHUP)
     wait_for_log(pbx, "event=scenario_refused scenario=test kept=True")
+    # The admin API reloads the same way, and says what it refused and why.
+    request = urllib.request.Request(pbx.admin_url + "/api/scenarios/reload", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        report = json.loads(response.read())
+    assert report["ok"] is False and "did you mean 'play'" in report["refused"]["test"], report
     assert "test.ivr:4:3: error" in pbx.log_text() and "did you mean 'play'" in pbx.log_text()
     assert not bus_events(pbx, "IvrStarted")
 
