@@ -255,9 +255,10 @@ class SipLeg(Leg):
         return actions
 
     def _respond_invite(self, status: int, now: float, body: bytes = b"",
-                        extra: list[tuple[str, str]] | None = None) -> list[Any]:
+                        extra: list[tuple[str, str]] | None = None, warning: str | None = None) -> list[Any]:
         assert self.invite is not None and self.invite_transaction is not None
-        response = make_response(self.invite, status, to_tag=self.local_tag)
+        # RFC 3261 20.43: a refusal says why in a Warning the caller's phone can show.
+        response = make_response(self.invite, status, to_tag=self.local_tag, warning=warning if status >= 400 else None)
         if 100 < status < 300:
             response.headers.add("Contact", self.context.contact_for(self.peer))
         if status == 200:
@@ -411,7 +412,7 @@ class SipLeg(Leg):
             actions = self._bye(now)
         elif self.invite_transaction is not None:
             status = signal.status or STATUS_OF_CAUSE.get(signal.cause, 480)
-            actions = self._respond_invite(max(status, 300), now)
+            actions = self._respond_invite(max(status, 300), now, warning=signal.reason)
         elif self.provisional_seen:
             actions = self._send_cancel(now)
         else:
