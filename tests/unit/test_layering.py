@@ -21,6 +21,8 @@ PURE = [
     "pbx/media/dtmf.py", "pbx/media/goertzel.py", "pbx/media/player.py", "pbx/media/sender.py",
     "pbx/calls/signals.py", "pbx/calls/anchor.py", "pbx/calls/bridge.py", "pbx/calls/call.py", "pbx/calls/leg.py",
     "pbx/calls/sip_leg.py", "pbx/calls/manager.py", "pbx/calls/router.py", "pbx/calls/services.py",
+    "pbx/acd/agents.py", "pbx/acd/strategies.py", "pbx/acd/ewt.py", "pbx/acd/queue.py", "pbx/acd/dispatcher.py",
+    "pbx/acd/outputs.py", "pbx/acd/deadlines.py", "pbx/acd/snapshot.py", "pbx/acd/reconciler.py",
     "pbx/calls/media_watch.py", "pbx/calls/own_media.py", "pbx/calls/inbound.py", "pbx/media/recording.py", "pbx/media/tones.py", "pbx/media/leg_monitor.py", "pbx/media/rtcp_session.py",
 ]
 
