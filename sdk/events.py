@@ -253,6 +253,117 @@ class IvrExited(Event, frozen=True, kw_only=True):
     node: str
 
 
+class OverflowTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where a caller goes when the max wait passes: another queue, a scenario, or voicemail."""
+
+    kind: str  # "queue" | "scenario" | "voicemail"
+    name: str
+
+
+# ACD (queues and agents) ---------------------------------------------------------------------
+
+
+class QueueJoined(Event, frozen=True, kw_only=True):
+    """`resumed`: an abandoned caller came back within the rejoin window and kept their place."""
+
+    call_id: str
+    queue: str
+    caller_number: str
+    priority: int
+    position: int
+    resumed: bool = False
+
+
+class AgentOffered(Event, frozen=True, kw_only=True):
+    agent: str
+    call_id: str
+    queue: str
+
+
+class AgentNoAnswer(Event, frozen=True, kw_only=True):
+    """An offer failed: `reason` is "no-answer" (ring timeout), "busy", "rejected" or what the call layer said."""
+
+    agent: str
+    call_id: str
+    queue: str
+    reason: str
+    consecutive: int
+
+
+class AgentConnected(Event, frozen=True, kw_only=True):
+    agent: str
+    call_id: str
+    queue: str
+    wait_seconds: float
+    ring_seconds: float
+
+
+class QueueAbandoned(Event, frozen=True, kw_only=True):
+    call_id: str
+    queue: str
+    position: int
+    wait_seconds: float
+
+
+class QueueTimedOut(Event, frozen=True, kw_only=True):
+    call_id: str
+    queue: str
+    wait_seconds: float
+
+
+class QueueOverflowed(Event, frozen=True, kw_only=True):
+    call_id: str
+    queue: str
+    wait_seconds: float
+    target: OverflowTarget
+
+
+class QueueLeft(Event, frozen=True, kw_only=True):
+    """A caller left for a reason other than answer, abandon, timeout or overflow ("left-empty", "exited")."""
+
+    call_id: str
+    queue: str
+    wait_seconds: float
+    reason: str
+
+
+class CallbackScheduled(Event, frozen=True, kw_only=True):
+    call_id: str
+    queue: str
+    number: str
+    position: int
+
+
+class CallbackCompleted(Event, frozen=True, kw_only=True):
+    """The callback entry ended: `outcome` is "answered", "failed" or "abandoned"."""
+
+    call_id: str
+    queue: str
+    number: str
+    outcome: str
+    attempts: int
+    wait_seconds: float
+
+
+class AgentStateChanged(Event, frozen=True, kw_only=True):
+    """Every agent state change, with why (for occupancy and discipline reports)."""
+
+    agent: str
+    old: str
+    new: str
+    reason: str
+
+
+class AgentStateRepaired(Event, frozen=True, kw_only=True):
+    """The reconciler found the agent's state contradicting the call layer and repaired it.
+    `problem`: "offered-without-call", "on-call-without-call" or "unknown-call"."""
+
+    agent: str
+    call_id: str
+    problem: str
+
+
+
 AnyEvent = (
     RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
     | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
@@ -260,4 +371,5 @@ AnyEvent = (
     | CallQuality
     | RecordingStarted | RecordingPaused | RecordingResumed | RecordingStopped
     | CallDisposition | IvrStarted | IvrNodeEntered | IvrKeyChosen | IvrNoInput | IvrNoMatch | IvrExited
+    | QueueJoined | AgentOffered | AgentNoAnswer | AgentConnected | QueueAbandoned | QueueTimedOut | QueueOverflowed | QueueLeft | CallbackScheduled | CallbackCompleted | AgentStateChanged | AgentStateRepaired
 )

@@ -3,8 +3,8 @@
 Commands are imperative (`OfferCall`: ring this agent for this caller); the call
 layer carries them out and reports back through the `Acd` entry points
 (`offer_answered`, `offer_failed`, `call_ended`, `caller_left`, ...). Events are
-frozen, past tense and carry `at`; the wiring publishes them on the bus (sdk/events.py
-mirrors them field for field). `Refused` is the answer to a `join` that is not accepted.
+frozen, past tense and carry `at`; they are defined in sdk/events.py (plugins import them
+from there) and the wiring publishes them on the bus. `Refused` is the answer to a `join` that is not accepted.
 
 Every waiting entry (a live caller or a callback) leaves the queue exactly once,
 and that moment is always a `RemoveCaller(call_id, outcome)` command, so "every
@@ -17,6 +17,23 @@ Nothing here decides anything; the dispatcher does.
 from __future__ import annotations
 
 import msgspec
+
+from sdk.events import (  # noqa: F401 - the ACD's events live in sdk.events; re-exported here
+    AgentConnected,
+    AgentNoAnswer,
+    AgentOffered,
+    AgentStateChanged,
+    AgentStateRepaired,
+    CallbackCompleted,
+    CallbackScheduled,
+    Event,
+    OverflowTarget,
+    QueueAbandoned,
+    QueueJoined,
+    QueueLeft,
+    QueueOverflowed,
+    QueueTimedOut,
+)
 
 
 class Outcome:
@@ -70,13 +87,6 @@ class ConnectAgent(Command, frozen=True, kw_only=True):
     queue: str
 
 
-class OverflowTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Where a caller goes when the max wait passes: another queue, a scenario, or voicemail."""
-
-    kind: str  # "queue" | "scenario" | "voicemail"
-    name: str
-
-
 class Overflow(Command, frozen=True, kw_only=True):
     """Send the caller to `target` (for a queue: the wiring calls `join` on it)."""
 
@@ -116,113 +126,7 @@ class Refused(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
-# Events --------------------------------------------------------------------------------------------
+# Events: defined in sdk.events (plugins and folds read them), re-exported here ---------------------
 
-
-class AcdEvent(msgspec.Struct, frozen=True, tag=True, kw_only=True):
-    """Base of the ACD's events; `at` is the PBX clock."""
-
-    at: float
-
-
-class QueueJoined(AcdEvent, frozen=True, kw_only=True):
-    """`resumed`: an abandoned caller came back within the rejoin window and kept their place."""
-
-    call_id: str
-    queue: str
-    caller_number: str
-    priority: int
-    position: int
-    resumed: bool = False
-
-
-class AgentOffered(AcdEvent, frozen=True, kw_only=True):
-    agent: str
-    call_id: str
-    queue: str
-
-
-class AgentNoAnswer(AcdEvent, frozen=True, kw_only=True):
-    """An offer failed: `reason` is "no-answer" (ring timeout), "busy", "rejected" or what the call layer said."""
-
-    agent: str
-    call_id: str
-    queue: str
-    reason: str
-    consecutive: int
-
-
-class AgentConnected(AcdEvent, frozen=True, kw_only=True):
-    agent: str
-    call_id: str
-    queue: str
-    wait_seconds: float
-    ring_seconds: float
-
-
-class QueueAbandoned(AcdEvent, frozen=True, kw_only=True):
-    call_id: str
-    queue: str
-    position: int
-    wait_seconds: float
-
-
-class QueueTimedOut(AcdEvent, frozen=True, kw_only=True):
-    call_id: str
-    queue: str
-    wait_seconds: float
-
-
-class QueueOverflowed(AcdEvent, frozen=True, kw_only=True):
-    call_id: str
-    queue: str
-    wait_seconds: float
-    target: OverflowTarget
-
-
-class QueueLeft(AcdEvent, frozen=True, kw_only=True):
-    """A caller left for a reason other than answer, abandon, timeout or overflow ("left-empty", "exited")."""
-
-    call_id: str
-    queue: str
-    wait_seconds: float
-    reason: str
-
-
-class CallbackScheduled(AcdEvent, frozen=True, kw_only=True):
-    call_id: str
-    queue: str
-    number: str
-    position: int
-
-
-class CallbackCompleted(AcdEvent, frozen=True, kw_only=True):
-    """The callback entry ended: `outcome` is "answered", "failed" or "abandoned"."""
-
-    call_id: str
-    queue: str
-    number: str
-    outcome: str
-    attempts: int
-    wait_seconds: float
-
-
-class AgentStateChanged(AcdEvent, frozen=True, kw_only=True):
-    """Every agent state change, with why (for occupancy and discipline reports)."""
-
-    agent: str
-    old: str
-    new: str
-    reason: str
-
-
-class AgentStateRepaired(AcdEvent, frozen=True, kw_only=True):
-    """The reconciler found the agent's state contradicting the call layer and repaired it.
-    `problem`: "offered-without-call", "on-call-without-call" or "unknown-call"."""
-
-    agent: str
-    call_id: str
-    problem: str
-
-
+AcdEvent = Event
 Output = Command | AcdEvent
