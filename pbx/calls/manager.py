@@ -137,9 +137,12 @@ class CallManager:
         }.get(method)  # fmt: skip
         if handler is None:  # NOTIFY for a subscription we never made, or other chatter
             return self._reply(transaction, request, 200 if method == "NOTIFY" else 405, now)
+        actions = handler(transaction, request, now)
         if method == "INFO" and leg.watch is not None:
+            # After the 200 to the INFO is on its way: a key that ends the call (an IVR's last
+            # choice) sends its BYE behind that answer, not before it.
             leg.watch.info(request.headers.get("Content-Type") or "", request.body, now)
-        return handler(transaction, request, now)
+        return actions
 
     def _new_call(self, transaction: ServerTransaction, request: Request, user: str | None, now: float) -> list[Any]:
         problem = check_sdp(request)

@@ -92,6 +92,11 @@ def _eight_powers(block: array) -> tuple[float, ...]:
 
 def classify_block(block: array) -> str | None:
     """The digit a block of BLOCK_SIZE samples carries, or None."""
+    energy = sum(map(operator.mul, block, block))
+    # Cauchy-Schwarz: no frequency's power exceeds N x energy, so a block too quiet for even one
+    # tone to reach the minimum cannot hold a digit; skip the Goertzel pass (silence, faint noise).
+    if energy * BLOCK_SIZE < _MIN_TONE_POWER:
+        return None
     powers = _eight_powers(block)
     rows, columns = powers[:4], powers[4:]
     row = max(range(4), key=rows.__getitem__)
@@ -107,7 +112,6 @@ def classify_block(block: array) -> str | None:
         if index != column and columns[index] * RELATIVE_PEAK > column_power:
             return None
     # A sine of amplitude A has energy N * A^2 / 2 and power (A N / 2)^2: power = energy * N / 2.
-    energy = sum(map(operator.mul, block, block))
     if row_power + column_power < MIN_TONE_FRACTION * energy * BLOCK_SIZE / 2:
         return None
     if goertzel_power(block, _ROW_HARMONIC_COEFFICIENTS[row]) > row_power * ROW_HARMONIC:

@@ -9,7 +9,7 @@ reads in 20 ms batches, which keeps it from waking (and preempting the PBX) for 
 
 Run as a script (``RtpCapture`` does this), stdlib only:
 
-    rtp_capture.py --count N --out FILE [--payloads] [--max-seconds S]
+    rtp_capture.py --count N --out FILE [--payloads] [--max-seconds S] [--fds FD,FD,...]
 
 It binds N RTP sockets and one RTCP sink on 127.0.0.1 (each call's SDP names the sink with
 RFC 3605 ``a=rtcp``), prints ``READY <rtcp port> <rtp port> ...``, records until a line on
@@ -82,8 +82,23 @@ def _bind(count: int) -> tuple[socket.socket, list[socket.socket]]:
     return udp(), [udp() for _ in range(count)]
 
 
-def record(count: int, keep_payloads: bool, max_seconds: float, out: Path) -> Capture:
-    rtcp_sink, sockets = _bind(count)
+def _adopt(fds: list[int]) -> tuple[socket.socket, list[socket.socket]]:
+    """Sockets handed down by the parent (``--fds``): the parent may send from them (so a peer
+    that latches onto the source address keeps sending here), this process only receives."""
+    rtcp_sink, _ = _bind(0)
+    sockets = []
+    for fd in fds:
+        sock = socket.socket(fileno=fd)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+        sock.setblocking(False)
+        sockets.append(sock)
+    return rtcp_sink, sockets
+
+
+def record(count: int, keep_payloads: bool, max_seconds: float, out: Path, fds: list[int] | None = None) -> Capture:
+    rtcp_sink, sockets = _bind(count) if fds is None else _adopt(fds)
     capture = Capture(ports=[sock.getsockname()[1] for sock in sockets])
     if keep_payloads:
         capture.payloads = []
@@ -171,8 +186,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--payloads", action="store_true")
     parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument("--fds", default=None, help="comma-separated inherited UDP sockets to use instead")
     options = parser.parse_args()
-    capture = record(options.count, options.payloads, options.max_seconds, options.out)
+    fds = [int(fd) for fd in options.fds.split(",")] if options.fds else None
+    capture = record(options.count, options.payloads, options.max_seconds, options.out, fds)
     print(f"DONE packets={len(capture)} dropped_by_kernel={capture.dropped_by_kernel} "
           f"rtcp={capture.rtcp_packets} not_rtp={capture.not_rtp}", flush=True)
     return 0
@@ -189,15 +206,20 @@ class RtpCapture:
     """
 
     def __init__(self, count: int, workdir: Path, *, payloads: bool = False, max_seconds: float = 120.0,
-                 start_timeout: float = 20.0) -> None:
+                 start_timeout: float = 20.0, sockets: list[socket.socket] | None = None) -> None:
+        """``sockets``: bound UDP sockets of this process to record on (``count`` of them) instead
+        of new ones; this process keeps them and may send from them."""
         workdir.mkdir(parents=True, exist_ok=True)
+        inherited = [sock.fileno() for sock in sockets] if sockets is not None else []
+        extra = ["--fds", ",".join(map(str, inherited))] if inherited else []
         self.out = workdir / f"rtp_capture_{os.getpid()}_{time.monotonic_ns()}.pickle"
         self.stderr_path = workdir / "rtp_capture.stderr"
         with self.stderr_path.open("wb") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), "--count", str(count), "--out", str(self.out),
-                 "--max-seconds", str(max_seconds), *(["--payloads"] if payloads else [])],
+                 "--max-seconds", str(max_seconds), *(["--payloads"] if payloads else []), *extra],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, start_new_session=True,
+                pass_fds=inherited,
             )  # fmt: skip
         ready = self._line(start_timeout)
         if not ready.startswith("READY "):
