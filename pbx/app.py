@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import os
+import random
 import secrets
 import signal
 import time
@@ -18,6 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from ivr_dsl.checker import CheckContext
+from pbx.acd import Acd, Membership
+from pbx.acd.queue import QueueSettings
+from pbx.acd.service import AcdService, QueueEntry
 from pbx.admin import make_admin_app
 from pbx.bus import EventBus
 from pbx.calls.bridge import BridgeController
@@ -33,7 +37,7 @@ from pbx.ivr.functions import load_functions
 from pbx.ivr.library import ReloadReport, ScenarioLibrary
 from pbx.ivr.prompts import PromptLibrary
 from pbx.ivr.runtime import IvrRuntime
-from pbx.media import MediaClock, MediaRelay, PromptCache
+from pbx.media import MediaClock, MediaRelay, PromptCache, PromptError
 from pbx.media.tts import SpeechRenderer
 from pbx.media.wav_writer import WavWriter
 from pbx.sip.digest import DigestAuthenticator
@@ -41,7 +45,7 @@ from pbx.sip.endpoint import EndpointSettings, SipEndpoint
 from pbx.sip.registrar import Registrar, RegistrarSettings
 from pbx.sip.transaction import Timers, TransactionLayer
 from pbx.sip.transport import SipTransport
-from sdk.events import CallAnswered, CallEnded, Event
+from sdk.events import CallAnswered, CallEnded, Event, RegistrationAdded, RegistrationExpired, RegistrationRemoved
 
 log = logging.getLogger("pbx")
 
@@ -125,6 +129,8 @@ class Pbx:
             execute=self.transport.execute, new_ssrc=lambda: secrets.randbits(32), recordings=self.recordings,
             functions=load_functions(config.ivr.functions),
         )  # fmt: skip
+        self.queues = self._build_acd(config)
+        self.ivr.queues = self.queues
         self._admin_runner: web.AppRunner | None = None
         self.bus.subscribe(Event, self._log_event)
 
@@ -148,12 +154,45 @@ class Pbx:
                 return RefuseController(services, 503, f"scenario {destination.name} is not available")
             return IvrController(scenario, services, self.ivr, self.clock)
         if destination.kind == "queue":
-            return RefuseController(services, 503, "queues not configured")
+            if self.queues is None:
+                return RefuseController(services, 503, "queues not configured")
+            return QueueEntry(self.queues, destination.name, lambda: secrets.randbits(32))
         return BridgeController(services, target=destination.name)
 
     def _check_context(self) -> CheckContext:
-        # No ACD yet: queue names are not checked; queue actions take their on-failure branch.
-        return CheckContext(queues=None, functions=set(self.ivr.functions), prompt_root=self.config.ivr.prompts)
+        # Without queues configured, queue names are not checked: queue actions take their
+        # on-failure branch ("queues not configured") at run time.
+        queues = set(self.config.queues) or None
+        return CheckContext(queues=queues, functions=set(self.ivr.functions), prompt_root=self.config.ivr.prompts)
+
+    def _build_acd(self, config: Config) -> AcdService | None:
+        """Queues and agents from the config; None when there are no queues."""
+        if not config.queues:
+            return None
+        acd = Acd(random.Random())
+        for name, queue in config.queues.items():
+            settings = {field: getattr(queue, field) for field in QueueSettings.__struct_fields__}
+            acd.add_queue(QueueSettings(**{**settings, "name": name}))
+        memberships: dict[str, list[Membership]] = {}
+        for name, queue in config.queues.items():
+            for member in queue.members:
+                memberships.setdefault(member.agent, []).append(
+                    Membership(name, member.penalty, member.weight, dict(member.skills)))
+        for name, agent in config.agents.items():
+            acd.add_agent(name, agent.extension or name, memberships.get(name, []), static=agent.login == "static",
+                          now=self.clock())
+        try:
+            hold_music = self.prompts.get("moh")
+        except PromptError:
+            hold_music = None
+        service = AcdService(
+            acd, self.calls, media_clock=self.media_clock, prompts=self.ivr.prompts, hold_music=hold_music,
+            emit=self.bus.publish, execute=self.transport.execute, clock=self.clock, recordings=self.recordings,
+        )  # fmt: skip
+        self.bus.subscribe(CallEnded, service.on_call_ended)
+        for event_type in (RegistrationAdded, RegistrationRemoved, RegistrationExpired):
+            self.bus.subscribe(event_type, service.on_registration)
+        return service
 
     def reload_scenarios(self) -> ReloadReport:
         """Read the scenario directory again (SIGHUP; the admin API will call it too). Calls in
@@ -188,7 +227,8 @@ class Pbx:
         admin = self.config.admin.listen
         if admin is not None:
             app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock, calls=self.calls,
-                                 recordings=self.recordings, reload_scenarios=self.reload_scenarios)
+                                 recordings=self.recordings, reload_scenarios=self.reload_scenarios,
+                                 queues=self.queues.acd if self.queues is not None else None)
             self._admin_runner = web.AppRunner(app, access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, admin.host, admin.port)

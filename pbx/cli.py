@@ -65,9 +65,10 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
 def ivr_context(config: Config) -> CheckContext:
     """What a scenario may refer to on this PBX: the functions the config registers and the
     prompt directory."""
-    # No ACD yet: queue names cannot be checked (warnings), and queue actions fail at run time
-    # with "queues not configured", taking the scenario's on-failure branch.
-    return CheckContext(queues=None, functions=set(config.ivr.functions), prompt_root=config.ivr.prompts)
+    # Without queues in the config, queue names cannot be checked (warnings), and queue actions
+    # fail at run time with "queues not configured", taking the scenario's on-failure branch.
+    return CheckContext(queues=set(config.queues) or None, functions=set(config.ivr.functions),
+                        prompt_root=config.ivr.prompts)
 
 
 def main(argv: list[str] | None = None) -> int:

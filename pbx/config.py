@@ -14,6 +14,8 @@ from typing import Literal
 import msgspec
 import yaml
 
+from pbx.acd.queue import QueueSettings
+
 
 class ConfigError(Exception):
     """A configuration file is unreadable or invalid; the message says where and why."""
@@ -156,6 +158,40 @@ class DefaultRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return kind, getattr(self, kind)
 
 
+class QueueMember(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An agent in a queue: lower penalty rings first; skills are proficiency levels."""
+
+    agent: str
+    penalty: int = 0
+    weight: float = 1.0
+    skills: dict[str, int] = {}
+
+
+class QueueConfig(QueueSettings, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A queue: the ACD's rules (pbx.acd.queue.QueueSettings) and its members. The name is the key."""
+
+    name: str = ""
+    members: list[QueueMember] = []
+
+
+class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An agent: `static` agents are logged in while their phone is registered; `dynamic` ones log
+    in and out, pause and unpause with the feature codes."""
+
+    name: str | None = None
+    extension: str | None = None  # the phone that rings; the agent's key when not given
+    login: Literal["static", "dynamic"] = "static"
+
+
+class FeatureCodes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Numbers an agent dials from their phone (Asterisk-style star codes)."""
+
+    login: str = "*45"
+    logout: str = "*46"
+    pause: str = "*47"
+    unpause: str = "*48"
+
+
 class RecordingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     directory: str = "var/recordings"  # <directory>/<YYYY-MM-DD>/<call id>.wav
     layout: Literal["stereo", "mixed"] = "stereo"  # stereo: caller left, callee right
@@ -189,6 +225,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     extensions: dict[str, Extension] = {}
     ivr: IvrConfig = msgspec.field(default_factory=IvrConfig)
     recording: RecordingConfig = msgspec.field(default_factory=RecordingConfig)
+    queues: dict[str, QueueConfig] = {}
+    agents: dict[str, AgentConfig] = {}
+    feature_codes: FeatureCodes = msgspec.field(default_factory=FeatureCodes)
     routes: list[Route] = []  # inbound routes, first match wins
     default_route: DefaultRoute | None = None  # for called numbers no extension or route matches
 
@@ -196,6 +235,18 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         for number in self.extensions:
             if not _EXTENSION_NUMBER.match(number):
                 raise ValueError(f"extension {number!r} may hold only letters, digits and _.+-")
+        for name, queue in self.queues.items():
+            for member in queue.members:
+                if member.agent not in self.agents:
+                    raise ValueError(f"queue {name!r}: member {member.agent!r} is not in agents")
+        for name, agent in self.agents.items():
+            extension = agent.extension or name
+            if extension not in self.extensions:
+                raise ValueError(f"agent {name!r}: extension {extension!r} is not in extensions")
+        for route in self.routes:
+            kind, target = route.target
+            if kind == "queue" and target not in self.queues:
+                raise ValueError(f"route {route.match!r}: no queue {target!r} in queues")
 
 
 def load_config(path: str | Path) -> Config:
@@ -219,8 +270,13 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{filename}:1: the configuration must be a mapping of keys to values")
     # YAML reads `1001:` as an integer; extension numbers are strings.
-    if isinstance(data.get("extensions"), dict):
-        data["extensions"] = {str(key): value for key, value in data["extensions"].items()}
+    for section in ("extensions", "agents"):
+        if isinstance(data.get(section), dict):
+            data[section] = {str(key): value for key, value in data[section].items()}
+    for queue in (data.get("queues") or {}).values() if isinstance(data.get("queues"), dict) else ():
+        for member in queue.get("members") or () if isinstance(queue, dict) else ():
+            if isinstance(member, dict) and "agent" in member:
+                member["agent"] = str(member["agent"])
     try:
         return msgspec.convert(data, Config)
     except msgspec.ValidationError as error:

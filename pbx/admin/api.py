@@ -22,11 +22,12 @@ CLOCK = web.AppKey("clock", Callable[[], float])
 CALLS = web.AppKey("calls", Any)
 RECORDINGS = web.AppKey("recordings", Any)
 RELOAD = web.AppKey("reload_scenarios", Any)
+QUEUES = web.AppKey("queues", Any)
 
 
 def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar, clock: Callable[[], float],
                    calls: Any = None, recordings: Any = None,
-                   reload_scenarios: Callable[[], Any] | None = None) -> web.Application:
+                   reload_scenarios: Callable[[], Any] | None = None, queues: Any = None) -> web.Application:
     app = web.Application(middlewares=[_json_errors])
     app[STATUS] = status
     app[REGISTRAR] = registrar
@@ -34,13 +35,23 @@ def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar
     app[CALLS] = calls
     app[RECORDINGS] = recordings
     app[RELOAD] = reload_scenarios
+    app[QUEUES] = queues
     app.router.add_get("/api/status", _status)
     app.router.add_get("/api/registrations", _registrations)
     app.router.add_get("/api/calls", _calls)
     app.router.add_get("/api/calls/{call_id}/recording", _recording_status)
     app.router.add_post("/api/calls/{call_id}/recording", _recording_control)
     app.router.add_post("/api/scenarios/reload", _reload_scenarios)
+    app.router.add_get("/api/queues", _queues)
     return app
+
+
+async def _queues(request: web.Request) -> web.Response:
+    """The live ACD snapshot: each queue's waiting callers (position, wait), each agent's state."""
+    acd = request.app[QUEUES]
+    if acd is None:
+        return _error(404, "no queues are configured")
+    return web.json_response(msgspec.to_builtins(acd.snapshot(request.app[CLOCK]())))
 
 
 async def _reload_scenarios(request: web.Request) -> web.Response:

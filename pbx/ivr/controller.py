@@ -285,11 +285,31 @@ class IvrController:
         self._stop_prompt()
         try:
             actions = queues.enqueue(call, leg, command.queue, priority=command.priority, skills=command.skills,
-                                     timeout=command.timeout, now=now)
+                                     timeout=command.timeout, now=now, media=self.session, on_left=self._left_queue)
         except QueueRefused as refused:
             return self._feed(cmd.QueueFailed(str(refused)), now)
-        self._release_media(now)
-        return actions + self._run(self.interpreter.handle(cmd.QueueJoined(), self._when(now)), now)
+        # The queue plays to the caller now, on the same media session; keys are its business.
+        self._stop_listening()
+        self._stop_listening = lambda: None
+        self.session = None
+        return actions
+
+    def _left_queue(self, outcome: str, session: MediaSession | None, now: float) -> list[Any]:
+        """The queue is done with the call: answered by an agent, abandoned, or back to us."""
+        if self.interpreter.finished or self.call is None or self.leg is None:
+            return []
+        if outcome == "answered":
+            return self._run(self.interpreter.handle(cmd.QueueJoined(), self._when(now)), now)
+        if outcome == "abandoned":
+            return self._run(self.interpreter.handle(cmd.CallerHungUp(), self._when(now)), now)
+        # Timed out, queue emptied, ...: the scenario goes on with its on-failure branch.
+        self.call.controller = self
+        self.session = session
+        if session is not None:
+            session.player, session.after = None, None
+            session.on_played = self._played
+            self._stop_listening = self.leg.watch.on_digit(self._digit)
+        return self._feed(cmd.QueueFailed(outcome), now)
 
     # Dialing an extension --------------------------------------------------------------------------
 

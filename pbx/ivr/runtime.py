@@ -21,12 +21,15 @@ class QueueService(Protocol):
     """What the IVR needs from the ACD (the queues issue implements it).
 
     `enqueue` takes the call over: it replaces `call.controller` with its own and returns the
-    actions that start the caller's wait (music on hold, announcements), or raises QueueRefused.
-    The IVR releases its media first, so the queue owns the caller's leg from then on.
+    actions that start the caller's wait, or raises QueueRefused. It plays on the IVR's media
+    session (`media`) and calls `on_left(outcome, session, now)` when the call leaves the queue:
+    "answered" and "abandoned" for the record, any other outcome hands the call (and the session)
+    back to the scenario, whose on-failure branch runs.
     """
 
     def enqueue(self, call: Call, leg: Leg, queue: str, *, priority: int, skills: tuple[str, ...],
-                timeout: float | None, now: float) -> list[Any]: ...
+                timeout: float | None, now: float, media: Any = None,
+                on_left: Callable[[str, Any, float], list[Any]] | None = None) -> list[Any]: ...
 
 
 @dataclass

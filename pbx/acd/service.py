@@ -1,0 +1,372 @@
+"""The ACD on live calls: carries out the pure core's commands with legs and media, and feeds it back.
+
+`AcdService` owns the `Acd` core (dispatcher.py) and is the IVR's `QueueService`. A caller who
+joins a queue gets a `WaitingCall` as the call's controller: music on hold and announcements on
+the PBX's own media session, and the agents' offer legs, rung through the call services like
+any callee. What happens is reported to the core (offer answered or failed, caller left, call
+ended), whose outputs come back here: offers, cancellations, the connection (then a
+`BridgeController` takes the call), overflows, and one `RemoveCaller` per caller. A caller who
+leaves without an agent (timed out, queue emptied) goes back to the scenario that queued them,
+whose on-failure branch runs; an answered or abandoned call tells it too (for its analytics).
+Static agents are logged in while their phone is registered.
+The reconciler runs every few seconds against the calls that really exist.
+
+Callbacks (calling the customer back) need outbound trunks, which come later: none are offered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sdk.events import CallEnded, Event, RegistrationAdded, RegistrationExpired, RegistrationRemoved
+
+from pbx.calls.bridge import BridgeController
+from pbx.calls.call import Call
+from pbx.calls.leg import Leg
+from pbx.calls.signals import Answer, Cause, Hangup, Info, Signal, Update, UpdateAnswer
+from pbx.media.player import Player
+
+from pbx.ivr.runtime import QueueRefused
+
+from .dispatcher import Acd
+from .outputs import (
+    AnnounceToCaller,
+    CancelOffer,
+    ConnectAgent,
+    OfferCall,
+    Outcome,
+    Overflow,
+    PlaceCallback,
+    Refused,
+    RemoveCaller,
+)
+
+log = logging.getLogger("pbx.acd")
+
+RECONCILE_EVERY = 5.0
+OFFER_FAILURE = {486: "busy", 600: "busy", 603: "rejected", 480: "no-answer", 408: "no-answer", 487: "no-answer"}
+
+
+class WaitingCall:
+    """The controller of a call waiting in a queue (and of the agent legs rung for it)."""
+
+    def __init__(self, service: AcdService, call: Call, leg: Leg, session: Any,
+                 on_left: Callable[[str, Any, float], list[Any]] | None) -> None:
+        self.service = service
+        self.call = call
+        self.leg = leg
+        self.session = session  # own_media.MediaSession on the caller's leg
+        # Told how the call left the queue (the outcome; the media session when it goes back to
+        # the scenario that queued it, whose on-failure branch runs).
+        self.on_left = on_left
+        self.offers: dict[int, tuple[str, Leg]] = {}  # id(agent leg) -> (agent, leg)
+        self.overflow_to: str | None = None
+
+    @property
+    def position(self) -> str:
+        entry = self.service.acd.entries.get(self.call.id)
+        return f"queue {entry.queue}" if entry is not None else "queue"
+
+    def on_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:
+        if leg is self.leg:
+            if isinstance(signal, Hangup):
+                return self.service.caller_left(self, now)
+            if isinstance(signal, Update):
+                return leg.send(UpdateAnswer(self.session.local_sdp if self.session else None), now)
+            return []
+        offer = self.offers.get(id(leg))
+        if offer is None:
+            return leg.send(Hangup(Cause.NORMAL), now) if isinstance(signal, Answer) else []
+        agent = offer[0]
+        if isinstance(signal, Answer):
+            return self.service.offer_answered(self, agent, leg, now)
+        if isinstance(signal, Hangup):
+            del self.offers[id(leg)]
+            reason = OFFER_FAILURE.get(signal.status or 0, "failure")
+            return self.service.run(self.service.acd.offer_failed(agent, call.id, reason, now), now)
+        if isinstance(signal, Info):
+            return []
+        return []
+
+    def on_ring_timeout(self, call: Call, now: float) -> list[Any]:
+        return []
+
+    def leg_of(self, agent: str) -> Leg | None:
+        return next((leg for name, leg in self.offers.values() if name == agent), None)
+
+
+class AcdService:
+    def __init__(self, acd: Acd, services: Any, *, media_clock: Any, prompts: Any, hold_music: bytes | None,
+                 emit: Callable[[Event], None], execute: Callable[[list[Any]], None], clock: Callable[[], float],
+                 recordings: Any = None, start_scenario: Callable[[Call, str, float], list[Any]] | None = None) -> None:
+        self.acd = acd
+        self.services = services
+        self.media_clock = media_clock
+        self.prompts = prompts
+        self.hold_music = hold_music
+        self.emit = emit
+        self.execute = execute
+        self.clock = clock
+        self.recordings = recordings
+        self.start_scenario = start_scenario
+        self.waiting: dict[str, WaitingCall] = {}
+        self.connected: dict[str, str] = {}  # call id -> agent, while the agent talks to the caller
+        self._timer: Any = None
+        self._timer_at: float | None = None
+        self._reconciling: Any = None
+
+    # The IVR's QueueService -------------------------------------------------------------------------
+
+    def enqueue(self, call: Call, leg: Leg, queue: str, *, priority: int, skills: tuple[str, ...],
+                timeout: float | None, now: float, media: Any = None,
+                on_left: Callable[[str, Any, float], list[Any]] | None = None) -> list[Any]:
+        outputs = self.acd.join(call.id, call.caller.number, queue, now, priority=priority,
+                                skills=dict.fromkeys(skills, 1))
+        if isinstance(outputs, Refused):
+            raise QueueRefused(outputs.reason)
+        waiting = WaitingCall(self, call, leg, media, on_left)
+        self.waiting[call.id] = waiting
+        call.controller = waiting
+        self._hold(waiting)
+        return self.run(outputs, now)
+
+    # Reports from the calls --------------------------------------------------------------------------
+
+    def caller_left(self, waiting: WaitingCall, now: float) -> list[Any]:
+        actions = self.run(self.acd.caller_left(waiting.call.id, now), now)
+        self._release(waiting, now)
+        self._stop_media(waiting, now)
+        return actions + self.services.end_call(waiting.call, Cause.NORMAL, 200, "caller", now)
+
+    def offer_answered(self, waiting: WaitingCall, agent: str, leg: Leg, now: float) -> list[Any]:
+        return self.run(self.acd.offer_answered(agent, waiting.call.id, now), now)
+
+    def on_call_ended(self, event: CallEnded) -> None:
+        agent = self.connected.pop(event.call_id, None)
+        if agent is not None:
+            self.execute(self.run(self.acd.call_ended(agent, event.call_id, event.at), event.at))
+
+    def on_registration(self, event: Event) -> None:
+        """Static agents log in when their phone registers, out when its last binding goes."""
+        extension = getattr(event, "extension", None)
+        now = event.at
+        for agent in self.acd.agents.values():
+            if not agent.static or agent.extension != extension:
+                continue
+            if isinstance(event, RegistrationAdded):
+                outputs = self.acd.login(agent.name, now, reason="registered")
+            elif isinstance(event, (RegistrationRemoved, RegistrationExpired)) and not self._registered(extension, now):
+                outputs = self.acd.logout(agent.name, now, reason="unregistered")
+            else:
+                continue
+            self.execute(self.run(outputs, now))
+        self._start_reconciler(now)
+
+    def _registered(self, extension: str, now: float) -> bool:
+        return self.services.route(extension, now).found
+
+    # Carrying out the core's outputs ----------------------------------------------------------------
+
+    def run(self, outputs: list[Any], now: float) -> list[Any]:
+        actions: list[Any] = []
+        for output in outputs:
+            if isinstance(output, Event):
+                actions.append(self.services.publish(output))
+            elif isinstance(output, OfferCall):
+                actions += self._offer(output, now)
+            elif isinstance(output, CancelOffer):
+                actions += self._cancel(output, now)
+            elif isinstance(output, ConnectAgent):
+                actions += self._connect(output, now)
+            elif isinstance(output, Overflow):
+                waiting = self.waiting.get(output.call_id)
+                if waiting is not None:
+                    waiting.overflow_to = f"{output.target.kind}:{output.target.name}"
+            elif isinstance(output, AnnounceToCaller):
+                self._announce(output)
+            elif isinstance(output, RemoveCaller):
+                actions += self._removed(output, now)
+            elif isinstance(output, PlaceCallback):
+                actions += self.run(self.acd.callback_failed(output.call_id, "callbacks need outbound trunks", now), now)
+        self._arm()
+        return actions
+
+    def _offer(self, offer: OfferCall, now: float) -> list[Any]:
+        waiting = self.waiting.get(offer.call_id)
+        if waiting is None:
+            return self.run(self.acd.offer_failed(offer.agent, offer.call_id, "failure", now), now)
+        route = self.services.route(offer.extension, now)
+        if not route.found:
+            return self.run(self.acd.offer_failed(offer.agent, offer.call_id, "unavailable", now), now)
+        call = waiting.call
+        before = {id(leg) for leg in call.legs}
+        formats = waiting.session.formats if waiting.session is not None else None
+        actions = self.services.originate(call, route, call.caller, waiting.leg.phone_sdp, now, only=formats)
+        legs = [leg for leg in call.legs if id(leg) not in before]
+        if not legs:
+            return actions + self.run(self.acd.offer_failed(offer.agent, offer.call_id, "failure", now), now)
+        for leg in legs:
+            waiting.offers[id(leg)] = (offer.agent, leg)
+        return actions
+
+    def _cancel(self, cancel: CancelOffer, now: float) -> list[Any]:
+        waiting = self.waiting.get(cancel.call_id)
+        if waiting is None:
+            return []
+        actions: list[Any] = []
+        for key, (agent, leg) in list(waiting.offers.items()):
+            if agent == cancel.agent:
+                del waiting.offers[key]
+                if not leg.is_ended:
+                    actions += leg.send(Hangup(Cause.CANCELLED, reason=cancel.reason), now)
+        return actions
+
+    def _connect(self, connect: ConnectAgent, now: float) -> list[Any]:
+        waiting = self.waiting.get(connect.call_id)
+        agent_leg = waiting.leg_of(connect.agent) if waiting is not None else None
+        if waiting is None or agent_leg is None or agent_leg.is_ended:
+            log.warning("event=connect_failed call_id=%s agent=%s", connect.call_id, connect.agent)
+            return []
+        actions: list[Any] = []
+        for key, (agent, leg) in list(waiting.offers.items()):
+            if leg is not agent_leg and not leg.is_ended:
+                actions += leg.send(Hangup(Cause.CANCELLED, reason="answered elsewhere"), now)
+            del waiting.offers[key]
+        self._stop_media(waiting, now)
+        call = waiting.call
+        self.services.bridge(call.caller_leg, agent_leg)
+        if self.recordings is not None:
+            self.recordings.follow(call.id, agent_leg)
+        call.controller = BridgeController(self.services)
+        self.connected[call.id] = connect.agent
+        return actions
+
+    def _removed(self, removed: RemoveCaller, now: float) -> list[Any]:
+        waiting = self.waiting.get(removed.call_id)
+        if waiting is None:
+            return []
+        if removed.outcome in (Outcome.ANSWERED, Outcome.ABANDONED):
+            self.waiting.pop(removed.call_id, None)
+            return waiting.on_left(removed.outcome, None, now) if waiting.on_left is not None else []
+        if removed.outcome == Outcome.OVERFLOWED and waiting.overflow_to is not None:
+            kind, _, name = waiting.overflow_to.partition(":")
+            waiting.overflow_to = None
+            if kind == "queue":
+                outputs = self.acd.join(removed.call_id, waiting.call.caller.number, name, now)
+                if not isinstance(outputs, Refused):
+                    return self.run(outputs, now)
+            elif kind == "scenario" and self.start_scenario is not None:
+                self._release(waiting, now)
+                return self.start_scenario(waiting.call, name, now)
+        # Timed out, left empty, exited, or nowhere to overflow to: back to the scenario, else goodbye.
+        self._release(waiting, now)
+        if waiting.on_left is not None:
+            session, waiting.session = waiting.session, None
+            return waiting.on_left(removed.outcome, session, now)
+        self._stop_media(waiting, now)
+        actions = waiting.leg.send(Hangup(Cause.NORMAL), now)
+        return actions + self.services.end_call(waiting.call, Cause.NORMAL, 200, "system", now)
+
+    # Media -----------------------------------------------------------------------------------------
+
+    def _hold(self, waiting: WaitingCall) -> None:
+        session = waiting.session
+        if session is None:
+            return
+        session.on_played = None
+        session.player = Player([self.hold_music], loop=True) if self.hold_music else None
+
+    def _announce(self, announce: AnnounceToCaller) -> None:
+        waiting = self.waiting.get(announce.call_id)
+        if waiting is None or waiting.session is None or self.prompts is None:
+            return
+        text = f"You are caller number {announce.position}."
+        if announce.ewt_seconds is not None:
+            minutes = max(1, round(announce.ewt_seconds / 60))
+            text += f" Your estimated wait is about {minutes} minute{'s' if minutes > 1 else ''}."
+        from pbx.ivr.prompts import PromptItem
+
+        async def speak() -> None:
+            clips = await self.prompts.clips([PromptItem("speech", text)], None, "en")
+            session = waiting.session
+            if session is not None and waiting.call.id in self.waiting and clips:
+                session.player = Player(clips)
+                session.after = Player([self.hold_music], loop=True) if self.hold_music else None
+
+        asyncio.get_running_loop().create_task(speak())
+
+    def _stop_media(self, waiting: WaitingCall, now: float) -> None:
+        if waiting.session is not None:
+            self.media_clock.remove(waiting.session)
+            waiting.session.close(now)
+            waiting.session = None
+
+    def _release(self, waiting: WaitingCall, now: float) -> None:
+        self.waiting.pop(waiting.call.id, None)
+        for agent, leg in list(waiting.offers.values()):
+            if not leg.is_ended:
+                self.execute(leg.send(Hangup(Cause.CANCELLED), now))
+        waiting.offers.clear()
+
+    # Timers and the reconciler ------------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        deadline = self.acd.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.services.scheduler.call_at(deadline, self._on_timer) if deadline is not None else None
+
+    def _on_timer(self, now: float) -> list[Any]:
+        self._timer, self._timer_at = None, None
+        return self.run(self.acd.handle_timer(now), now)
+
+    def _start_reconciler(self, now: float) -> None:
+        if self._reconciling is None:
+            self._reconciling = self.services.scheduler.call_at(now + RECONCILE_EVERY, self._reconcile)
+
+    def _reconcile(self, now: float) -> list[Any]:
+        """RFC-free housekeeping: compare agent states with the legs that really exist."""
+        live = self.services.calls
+        pairs = {(agent, call_id) for call_id, agent in self.connected.items() if call_id in live}
+        for call_id, waiting in self.waiting.items():
+            pairs |= {(agent, call_id) for agent, leg in waiting.offers.values() if not leg.is_ended}
+        self._reconciling = self.services.scheduler.call_at(now + RECONCILE_EVERY, self._reconcile)
+        return self.run(self.acd.reconcile(pairs, now), now)
+
+
+class QueueEntry:
+    """The controller of a call routed straight to a queue: answer with hold music, then wait."""
+
+    def __init__(self, service: AcdService, queue: str, new_ssrc: Callable[[], int]) -> None:
+        self.service = service
+        self.queue = queue
+        self.new_ssrc = new_ssrc
+
+    def on_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:
+        from pbx.calls.own_media import answer_with_own_media
+        from pbx.calls.signals import Try
+
+        if not isinstance(signal, Try):
+            return []
+        actions, session = answer_with_own_media(call, leg, signal, self.service.services, self.new_ssrc(), now)
+        if session is None:
+            return actions
+        self.service.media_clock.add(session)
+        try:
+            return actions + self.service.enqueue(call, leg, self.queue, priority=0, skills=(), timeout=None, now=now,
+                                                  media=session)
+        except QueueRefused as refused:
+            log.info("event=queue_refused call_id=%s queue=%s reason=%s", call.id, self.queue, refused)
+            self.service.media_clock.remove(session)
+            session.close(now)
+            return actions + leg.send(Hangup(Cause.UNAVAILABLE), now) + self.service.services.end_call(
+                call, Cause.UNAVAILABLE, 200, "system", now)
+
+    def on_ring_timeout(self, call: Call, now: float) -> list[Any]:
+        return []

@@ -1,0 +1,107 @@
+"""ACD queues on live calls: baresip agents, callers routed to a queue directly or from a scenario.
+
+- A caller dialling the queue's number hears music on hold until an agent's phone answers, then
+  the two hear each other; the agent goes through wrap-up back to available (AgentStateChanged).
+- An agent who does not answer is skipped after the ring timeout (AgentNoAnswer) and the next
+  agent takes the call.
+- A scenario's `queue` action with nobody to answer times out back into the scenario, whose
+  on-failure branch runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .calls import audio
+from .calls.fixtures import call_extensions, call_pbx, dial_uri, phones, wait_bus_event, wait_idle  # noqa: F401
+from .calls.fixtures import bus_events
+
+pytestmark = pytest.mark.e2e
+
+AGENTS = {"1001": {"name": "Alice"}, "1002": {"name": "Bob"}}
+
+
+def acd_pbx(call_pbx, tmp_path, **queue):
+    settings = {"strategy": "linear", "ring_timeout": 3, "wrap_up": 1.5,
+                "members": [{"agent": "1001"}, {"agent": "1002"}], **queue}
+    routes = [{"match": "700", "queue": "support"}, {"match": "800", "scenario": "line"}]
+    return call_pbx(agents=AGENTS, queues={"support": settings}, routes=routes,
+                    ivr={"scenarios": str(tmp_path / "scenarios"), "prompts": str(tmp_path), "tts_cache": str(tmp_path / "tts")})
+
+
+@pytest.mark.timeout(120)
+def test_a_caller_waits_then_talks_to_an_agent_who_then_wraps_up(tmp_path, call_pbx, phones):  # noqa: F811
+    pbx = acd_pbx(call_pbx, tmp_path)
+    alpha, bravo = (audio.speech_wav(tmp_path / "wav", name) for name in ("alpha", "bravo"))
+    agent = phones("agent1001", "1001", pbx, source=bravo)
+    wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1001", new="available")
+    caller = phones("caller1004", "1004", pbx, source=alpha)
+    caller.dial(dial_uri(pbx, "700"))
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    wait_bus_event(pbx, "QueueJoined", timeout=5, queue="support", caller_number="1004")
+    agent.wait_event("CALL_ESTABLISHED", 10)
+    connected = wait_bus_event(pbx, "AgentConnected", timeout=5, agent="1001", queue="support")
+    snapshot = pbx.api("/api/queues")
+    states = {row["name"]: row["state"] for row in snapshot["agents"]}
+    assert states == {"1001": "on-call", "1002": "logged-out"}, snapshot
+    time.sleep(4.0)
+    caller.hangup()
+    agent.wait_event("CALL_CLOSED", 10)
+    wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1001", new="wrap-up")
+    wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1001", old="wrap-up", new="available")
+    wait_idle(pbx, timeout=5)
+    assert float(connected["wait_seconds"]) < 5
+    audio.assert_heard(caller.sent(), agent.heard(), unrelated=[agent.sent()], what="the agent hears the caller",
+                       align="end")
+
+
+@pytest.mark.timeout(120)
+def test_an_agent_who_does_not_answer_is_skipped_for_the_next(tmp_path, call_pbx, phones):  # noqa: F811
+    pbx = acd_pbx(call_pbx, tmp_path, autopause_after=1)
+    sleepy = phones("agent1001", "1001", pbx, answermode="manual")
+    awake = phones("agent1002", "1002", pbx)
+    for name in ("1001", "1002"):
+        wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent=name, new="available")
+    caller = phones("caller1004", "1004", pbx)
+    caller.dial(dial_uri(pbx, "700"))
+    sleepy.wait_event("CALL_INCOMING", 10)  # linear: 1001 first
+    missed = wait_bus_event(pbx, "AgentNoAnswer", timeout=8, agent="1001")
+    assert missed["reason"] == "no-answer", missed
+    wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1001", new="paused")  # autopause_after: 1
+    awake.wait_event("CALL_ESTABLISHED", 10)
+    wait_bus_event(pbx, "AgentConnected", timeout=5, agent="1002")
+    caller.hangup()
+    awake.wait_event("CALL_CLOSED", 10)
+    wait_idle(pbx, timeout=5)
+
+
+@pytest.mark.timeout(120)
+def test_a_scenario_queue_that_times_out_returns_to_its_failure_branch(tmp_path, call_pbx, phones):  # noqa: F811
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "line.ivr").write_text(
+        'scenario "Line"\nend\nblock start\n  answer\n  queue support priority 2\n  on failure\n'
+        '    disposition "no agent"\n    hangup\n  end\nend\n')
+    pbx = acd_pbx(call_pbx, tmp_path, max_wait=2)  # no agent is logged in: nobody can answer
+    caller = phones("caller1004", "1004", pbx)
+    caller.dial(dial_uri(pbx, "800"))
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    wait_bus_event(pbx, "QueueJoined", timeout=5, queue="support", priority="2")
+    wait_bus_event(pbx, "QueueTimedOut", timeout=6, queue="support")
+    wait_bus_event(pbx, "CallDisposition", timeout=5, value="no agent")  # the scenario went on
+    wait_bus_event(pbx, "IvrExited", timeout=5, how="hangup")
+    caller.wait_event("CALL_CLOSED", 10)
+    wait_idle(pbx, timeout=5)
+
+
+@pytest.mark.timeout(60)
+def test_a_caller_dialling_the_queue_directly_is_let_go_when_it_times_out(tmp_path, call_pbx, phones):  # noqa: F811
+    pbx = acd_pbx(call_pbx, tmp_path, max_wait=2)
+    caller = phones("caller1004", "1004", pbx)
+    caller.dial(dial_uri(pbx, "700"))
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    wait_bus_event(pbx, "QueueTimedOut", timeout=6, queue="support")
+    caller.wait_event("CALL_CLOSED", 10)
+    wait_idle(pbx, timeout=5)
