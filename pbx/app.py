@@ -21,6 +21,7 @@ from aiohttp import web
 from ivr_dsl.checker import CheckContext
 from pbx.acd import Acd, Membership
 from pbx.acd.queue import QueueSettings
+from pbx.acd.features import FeatureCodeController
 from pbx.acd.service import AcdService, QueueEntry
 from pbx.admin import make_admin_app
 from pbx.bus import EventBus
@@ -29,6 +30,7 @@ from pbx.calls.inbound import InboundRoutes
 from pbx.calls.manager import CallManager
 from pbx.calls.recordings import Recordings
 from pbx.calls.refuse import RefuseController
+from pbx.calls.signals import Cause, Hangup
 from pbx.calls.router import Router
 from pbx.calls.services import ServiceController
 from pbx.config import Config
@@ -143,6 +145,12 @@ class Pbx:
         kind = {tests.echo: "echo", tests.playback: "playback", tests.digits: "digits"}.get(number)
         if kind is not None:
             return ServiceController(kind, services, self.media_clock, self.prompts, secrets.randbits(32))
+        if self.queues is not None:
+            codes = self.config.feature_codes
+            feature = {codes.login: "login", codes.logout: "logout", codes.pause: "pause",
+                       codes.unpause: "unpause"}.get(number)
+            if feature is not None:
+                return FeatureCodeController(self.queues, feature, lambda: secrets.randbits(32))
         destination = self.routes.match(number)
         if destination is None:
             return None
@@ -157,6 +165,18 @@ class Pbx:
             assert self.queues is not None  # the config refuses a route to a queue it does not define
             return QueueEntry(self.queues, destination.name, lambda: secrets.randbits(32))
         return BridgeController(services, target=destination.name)
+
+    def _start_scenario(self, call: Any, leg: Any, session: Any, name: str, now: float) -> list[Any]:
+        """Run scenario `name` on a call already answered (a queue's overflow or exit)."""
+        scenario = self.scenarios.get(name)
+        if scenario is None:
+            log.error("event=scenario_missing scenario=%s call_id=%s", name, call.id)
+            if session is not None:
+                self.media_clock.remove(session)
+                session.close(now)
+            return leg.send(Hangup(Cause.FAILURE), now) + self.calls.end_call(call, Cause.FAILURE, 200, "system", now)
+        controller = IvrController(scenario, self.calls, self.ivr, self.clock)
+        return controller.start_answered(call, leg, session, now)
 
     def _check_context(self) -> CheckContext:
         # Without queues configured, queue names are not checked: queue actions take their
@@ -187,6 +207,9 @@ class Pbx:
         service = AcdService(
             acd, self.calls, media_clock=self.media_clock, prompts=self.ivr.prompts, hold_music=hold_music,
             emit=self.bus.publish, execute=self.transport.execute, clock=self.clock, recordings=self.recordings,
+            start_scenario=self._start_scenario,
+            exit_keys={name: queue.exit_key for name, queue in config.queues.items() if queue.exit_key},
+            exit_scenarios={name: queue.exit_to for name, queue in config.queues.items() if queue.exit_to},
         )  # fmt: skip
         self.bus.subscribe(CallEnded, service.on_call_ended)
         for event_type in (RegistrationAdded, RegistrationRemoved, RegistrationExpired):

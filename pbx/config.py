@@ -172,6 +172,13 @@ class QueueConfig(QueueSettings, frozen=True, forbid_unknown_fields=True, kw_onl
 
     name: str = ""
     members: list[QueueMember] = []
+    exit_key: str | None = None  # a key that takes a waiting caller out: back to the scenario that
+    exit_to: str | None = None  # queued them, else to this scenario (callers routed straight here)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.exit_key is not None and (len(self.exit_key) != 1 or self.exit_key not in "0123456789*#"):
+            raise ValueError(f"exit_key must be one DTMF key (0-9, * or #), got {self.exit_key!r}")
 
 
 class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

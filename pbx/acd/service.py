@@ -64,6 +64,7 @@ class WaitingCall:
         self.on_left = on_left
         self.offers: dict[int, tuple[str, Leg]] = {}  # id(agent leg) -> (agent, leg)
         self.overflow_to: str | None = None
+        self.stop_listening: Callable[[], None] = lambda: None
 
     @property
     def position(self) -> str:
@@ -101,7 +102,8 @@ class WaitingCall:
 class AcdService:
     def __init__(self, acd: Acd, services: Any, *, media_clock: Any, prompts: Any, hold_music: bytes | None,
                  emit: Callable[[Event], None], execute: Callable[[list[Any]], None], clock: Callable[[], float],
-                 recordings: Any = None, start_scenario: Callable[[Call, str, float], list[Any]] | None = None) -> None:
+                 recordings: Any = None, start_scenario: Callable[[Call, Leg, Any, str, float], list[Any]] | None = None,
+                 exit_keys: dict[str, str] | None = None, exit_scenarios: dict[str, str] | None = None) -> None:
         self.acd = acd
         self.services = services
         self.media_clock = media_clock
@@ -111,7 +113,9 @@ class AcdService:
         self.execute = execute
         self.clock = clock
         self.recordings = recordings
-        self.start_scenario = start_scenario
+        self.start_scenario = start_scenario  # (call, leg, media session, scenario name, now) -> actions
+        self.exit_keys = exit_keys or {}  # queue -> the key that takes a caller out
+        self.exit_scenarios = exit_scenarios or {}  # queue -> where a caller who came straight goes
         self.waiting: dict[str, WaitingCall] = {}
         self.connected: dict[str, str] = {}  # call id -> agent, while the agent talks to the caller
         self._timer: Any = None
@@ -131,7 +135,17 @@ class AcdService:
         self.waiting[call.id] = waiting
         call.controller = waiting
         self._hold(waiting)
+        if leg.watch is not None:
+            waiting.stop_listening = leg.watch.on_digit(lambda detected: self._key(waiting, detected.digit))
         return self.run(outputs, now)
+
+    def _key(self, waiting: WaitingCall, digit: str) -> None:
+        """A key from a waiting caller: the queue's exit key takes them out."""
+        entry = self.acd.entries.get(waiting.call.id)
+        if entry is None or self.exit_keys.get(entry.queue) != digit:
+            return
+        now = self.clock()
+        self.execute(self.run(self.acd.caller_left(waiting.call.id, now, outcome=Outcome.EXITED), now))
 
     # Reports from the calls --------------------------------------------------------------------------
 
@@ -236,6 +250,7 @@ class AcdService:
                 actions += leg.send(Hangup(Cause.CANCELLED, reason="answered elsewhere"), now)
             del waiting.offers[key]
         self._stop_media(waiting, now)
+        waiting.stop_listening()
         call = waiting.call
         self.services.bridge(call.caller_leg, agent_leg)
         if self.recordings is not None:
@@ -260,9 +275,14 @@ class AcdService:
                     return self.run(outputs, now)
             elif kind == "scenario" and self.start_scenario is not None:
                 self._release(waiting, now)
-                return self.start_scenario(waiting.call, name, now)
+                session, waiting.session = waiting.session, None
+                return self.start_scenario(waiting.call, waiting.leg, session, name, now)
         # Timed out, left empty, exited, or nowhere to overflow to: back to the scenario, else goodbye.
         self._release(waiting, now)
+        exit_to = self.exit_scenarios.get(removed.queue)
+        if waiting.on_left is None and removed.outcome == Outcome.EXITED and exit_to and self.start_scenario:
+            session, waiting.session = waiting.session, None
+            return self.start_scenario(waiting.call, waiting.leg, session, exit_to, now)
         if waiting.on_left is not None:
             session, waiting.session = waiting.session, None
             return waiting.on_left(removed.outcome, session, now)
@@ -306,6 +326,8 @@ class AcdService:
 
     def _release(self, waiting: WaitingCall, now: float) -> None:
         self.waiting.pop(waiting.call.id, None)
+        waiting.stop_listening()
+        waiting.stop_listening = lambda: None
         for agent, leg in list(waiting.offers.values()):
             if not leg.is_ended:
                 self.execute(leg.send(Hangup(Cause.CANCELLED), now))

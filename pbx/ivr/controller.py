@@ -104,6 +104,23 @@ class IvrController:
     def on_ring_timeout(self, call: Call, now: float) -> list[Any]:
         return []
 
+    def start_answered(self, call: Call, leg: Leg, session: MediaSession | None, now: float) -> list[Any]:
+        """Take over a call that is already answered (a queue's overflow or exit key), with its
+        media session, and start the scenario from the top."""
+        self.call, self.leg = call, leg
+        call.controller = self
+        variables = {"caller": call.caller.number, "caller_name": call.caller.name or "", "called": call.callee,
+                     "call_id": call.id, "header": leg.headers()}
+        self.interpreter = Interpreter(self.scenario.program, variables)
+        self.session = session
+        if session is not None:
+            session.player, session.after = None, None
+            session.on_played = self._played
+            self._stop_listening = leg.watch.on_digit(self._digit)
+        actions = [self.services.publish(IvrStarted(at=now, call_id=call.id, scenario=self.scenario.name,
+                                                    version=self.scenario.version))]
+        return actions + self._run(self.interpreter.start(self._when(now)), now)
+
     # Running the interpreter ----------------------------------------------------------------------
 
     def _feed(self, event: cmd.Event, now: float) -> list[Any]:

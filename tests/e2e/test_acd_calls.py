@@ -105,3 +105,44 @@ def test_a_caller_dialling_the_queue_directly_is_let_go_when_it_times_out(tmp_pa
     wait_bus_event(pbx, "QueueTimedOut", timeout=6, queue="support")
     caller.wait_event("CALL_CLOSED", 10)
     wait_idle(pbx, timeout=5)
+
+
+@pytest.mark.timeout(90)
+def test_a_dynamic_agent_logs_in_pauses_and_logs_out_with_feature_codes(tmp_path, call_pbx, phones):  # noqa: F811
+    settings = {"strategy": "linear", "members": [{"agent": "1001"}]}
+    pbx = call_pbx(agents={"1001": {"login": "dynamic"}}, queues={"support": settings})
+    phone = phones("agent1001", "1001", pbx)
+    stranger = phones("phone1002", "1002", pbx)
+    expected = [("*45", "logged-out", "available"), ("*47", "available", "paused"), ("*48", "paused", "available"),
+                ("*46", "available", "logged-out")]
+    for code, old, new in expected:
+        phone.dial(dial_uri(pbx, code))
+        changed = wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1001", old=old, new=new)
+        assert changed["reason"] == "feature code", changed
+        phone.wait_event("CALL_CLOSED", 10)  # a short beep, then the PBX hangs up
+    phone.dial(dial_uri(pbx, "*47"))  # pausing while logged out is refused with a low tone
+    phone.wait_event("CALL_CLOSED", 10)
+    assert len(bus_events(pbx, "AgentStateChanged")) == 4
+    stranger.dial(dial_uri(pbx, "*45"))  # not an agent: 404
+    stranger.wait_event("CALL_CLOSED", 10)
+    wait_idle(pbx, timeout=5)
+
+
+@pytest.mark.timeout(90)
+def test_the_exit_key_takes_a_waiting_caller_back_to_the_scenario(tmp_path, call_pbx, phones):  # noqa: F811
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "line.ivr").write_text(
+        'scenario "Line"\nend\nblock start\n  answer\n  queue support\n  on failure\n'
+        '    disposition "left the queue"\n    hangup\n  end\nend\n')
+    pbx = acd_pbx(call_pbx, tmp_path, exit_key="0")
+    caller = phones("caller1004", "1004", pbx)
+    caller.dial(dial_uri(pbx, "800"))
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    wait_bus_event(pbx, "QueueJoined", timeout=5, queue="support")
+    time.sleep(0.5)
+    caller.command("sndcode", "0")
+    wait_bus_event(pbx, "QueueLeft", timeout=5, queue="support", reason="exited")
+    wait_bus_event(pbx, "CallDisposition", timeout=5, value="left the queue")
+    caller.wait_event("CALL_CLOSED", 10)
+    wait_idle(pbx, timeout=5)
