@@ -210,6 +210,8 @@ class Pbx:
             start_scenario=self._start_scenario,
             exit_keys={name: queue.exit_key for name, queue in config.queues.items() if queue.exit_key},
             exit_scenarios={name: queue.exit_to for name, queue in config.queues.items() if queue.exit_to},
+            callback_keys={name: queue.callback_key for name, queue in config.queues.items() if queue.callback_key},
+            new_ssrc=lambda: secrets.randbits(32),
         )  # fmt: skip
         self.bus.subscribe(CallEnded, service.on_call_ended)
         for event_type in (RegistrationAdded, RegistrationRemoved, RegistrationExpired):

@@ -174,11 +174,15 @@ class QueueConfig(QueueSettings, frozen=True, forbid_unknown_fields=True, kw_onl
     members: list[QueueMember] = []
     exit_key: str | None = None  # a key that takes a waiting caller out: back to the scenario that
     exit_to: str | None = None  # queued them, else to this scenario (callers routed straight here)
+    callback_key: str | None = None  # a key that asks to be called back (needs callback.enabled)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.exit_key is not None and (len(self.exit_key) != 1 or self.exit_key not in "0123456789*#"):
-            raise ValueError(f"exit_key must be one DTMF key (0-9, * or #), got {self.exit_key!r}")
+        for name, key in (("exit_key", self.exit_key), ("callback_key", self.callback_key)):
+            if key is not None and (len(key) != 1 or key not in "0123456789*#"):
+                raise ValueError(f"{name} must be one DTMF key (0-9, * or #), got {key!r}")
+        if self.callback_key is not None and not self.callback.enabled:
+            raise ValueError("callback_key needs callback: {enabled: true}")
 
 
 class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

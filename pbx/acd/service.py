@@ -11,7 +11,8 @@ whose on-failure branch runs; an answered or abandoned call tells it too (for it
 Static agents are logged in while their phone is registered.
 The reconciler runs every few seconds against the calls that really exist.
 
-Callbacks (calling the customer back) need outbound trunks, which come later: none are offered.
+A caller who presses the queue's callback key keeps their place and hangs up; when their turn
+comes the PBX calls them back (`CallbackController`) and they wait again at the head.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from sdk.events import CallEnded, Event, RegistrationAdded, RegistrationExpired,
 from pbx.calls.bridge import BridgeController
 from pbx.calls.call import Call
 from pbx.calls.leg import Leg
-from pbx.calls.signals import Answer, Cause, Hangup, Info, Signal, Update, UpdateAnswer
+from pbx.calls.call import CallState
+from pbx.calls.own_media import media_on_answer
+from pbx.calls.signals import Answer, Cause, Hangup, Info, Party, Signal, Update, UpdateAnswer
 from pbx.media.player import Player
 
 from pbx.ivr.runtime import QueueRefused
@@ -54,9 +57,11 @@ class WaitingCall:
     """The controller of a call waiting in a queue (and of the agent legs rung for it)."""
 
     def __init__(self, service: AcdService, call: Call, leg: Leg, session: Any,
-                 on_left: Callable[[str, Any, float], list[Any]] | None) -> None:
+                 on_left: Callable[[str, Any, float], list[Any]] | None, key: str | None = None) -> None:
         self.service = service
         self.call = call
+        # The ACD's name for this caller: the call id, or the first call's id for a called-back customer.
+        self.key = key or call.id
         self.leg = leg
         self.session = session  # own_media.MediaSession on the caller's leg
         # Told how the call left the queue (the outcome; the media session when it goes back to
@@ -68,7 +73,7 @@ class WaitingCall:
 
     @property
     def position(self) -> str:
-        entry = self.service.acd.entries.get(self.call.id)
+        entry = self.service.acd.entries.get(self.key)
         return f"queue {entry.queue}" if entry is not None else "queue"
 
     def on_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:
@@ -87,7 +92,7 @@ class WaitingCall:
         if isinstance(signal, Hangup):
             del self.offers[id(leg)]
             reason = OFFER_FAILURE.get(signal.status or 0, "failure")
-            return self.service.run(self.service.acd.offer_failed(agent, call.id, reason, now), now)
+            return self.service.run(self.service.acd.offer_failed(agent, self.key, reason, now), now)
         if isinstance(signal, Info):
             return []
         return []
@@ -99,11 +104,33 @@ class WaitingCall:
         return next((leg for name, leg in self.offers.values() if name == agent), None)
 
 
+class CallbackController:
+    """The controller of a call the PBX places to a customer who asked to be called back."""
+
+    def __init__(self, service: AcdService, key: str) -> None:
+        self.service = service
+        self.key = key  # the ACD's name for the customer's entry (their first call's id)
+
+    def on_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:
+        service = self.service
+        if isinstance(signal, Answer):
+            return service.callback_answered(self.key, call, leg, now)
+        if isinstance(signal, Hangup):
+            reason = OFFER_FAILURE.get(signal.status or 0, "failure")
+            actions = service.services.end_call(call, Cause.NO_ANSWER, signal.status or 480, "callee", now)
+            return actions + service.run(service.acd.callback_failed(self.key, reason, now), now)
+        return []
+
+    def on_ring_timeout(self, call: Call, now: float) -> list[Any]:
+        return []
+
+
 class AcdService:
     def __init__(self, acd: Acd, services: Any, *, media_clock: Any, prompts: Any, hold_music: bytes | None,
                  emit: Callable[[Event], None], execute: Callable[[list[Any]], None], clock: Callable[[], float],
                  recordings: Any = None, start_scenario: Callable[[Call, Leg, Any, str, float], list[Any]] | None = None,
-                 exit_keys: dict[str, str] | None = None, exit_scenarios: dict[str, str] | None = None) -> None:
+                 exit_keys: dict[str, str] | None = None, exit_scenarios: dict[str, str] | None = None,
+                 callback_keys: dict[str, str] | None = None, new_ssrc: Callable[[], int] = lambda: 0) -> None:
         self.acd = acd
         self.services = services
         self.media_clock = media_clock
@@ -116,8 +143,10 @@ class AcdService:
         self.start_scenario = start_scenario  # (call, leg, media session, scenario name, now) -> actions
         self.exit_keys = exit_keys or {}  # queue -> the key that takes a caller out
         self.exit_scenarios = exit_scenarios or {}  # queue -> where a caller who came straight goes
+        self.callback_keys = callback_keys or {}  # queue -> the key that asks to be called back
+        self.new_ssrc = new_ssrc
         self.waiting: dict[str, WaitingCall] = {}
-        self.connected: dict[str, str] = {}  # call id -> agent, while the agent talks to the caller
+        self.connected: dict[str, tuple[str, str]] = {}  # call id -> (agent, ACD key) while they talk
         self._timer: Any = None
         self._timer_at: float | None = None
         self._reconciling: Any = None
@@ -140,28 +169,47 @@ class AcdService:
         return self.run(outputs, now)
 
     def _key(self, waiting: WaitingCall, digit: str) -> None:
-        """A key from a waiting caller: the queue's exit key takes them out."""
-        entry = self.acd.entries.get(waiting.call.id)
-        if entry is None or self.exit_keys.get(entry.queue) != digit:
+        """A key from a waiting caller: the queue's exit key takes them out; its callback key
+        keeps their place and lets them hang up (the PBX calls them back when it is their turn)."""
+        entry = self.acd.entries.get(waiting.key)
+        if entry is None:
             return
         now = self.clock()
-        self.execute(self.run(self.acd.caller_left(waiting.call.id, now, outcome=Outcome.EXITED), now))
+        if self.exit_keys.get(entry.queue) == digit:
+            self.execute(self.run(self.acd.caller_left(waiting.key, now, outcome=Outcome.EXITED), now))
+        elif self.callback_keys.get(entry.queue) == digit and not entry.is_callback:
+            self.execute(self._request_callback(waiting, now))
+
+    def _request_callback(self, waiting: WaitingCall, now: float) -> list[Any]:
+        outputs = self.acd.request_callback(waiting.key, waiting.call.caller.number, now)
+        if isinstance(outputs, Refused):
+            log.info("event=callback_refused call_id=%s reason=%s", waiting.call.id, outputs.reason)
+            return []
+        actions = self.run(outputs, now)
+        # The caller's place is kept by the ACD; this call ends.
+        self._release(waiting, now)
+        self._stop_media(waiting, now)
+        if waiting.on_left is not None:
+            actions += waiting.on_left("abandoned", None, now)
+        actions += waiting.leg.send(Hangup(Cause.NORMAL), now)
+        return actions + self.services.end_call(waiting.call, Cause.NORMAL, 200, "system", now)
 
     # Reports from the calls --------------------------------------------------------------------------
 
     def caller_left(self, waiting: WaitingCall, now: float) -> list[Any]:
-        actions = self.run(self.acd.caller_left(waiting.call.id, now), now)
+        actions = self.run(self.acd.caller_left(waiting.key, now), now)
         self._release(waiting, now)
         self._stop_media(waiting, now)
         return actions + self.services.end_call(waiting.call, Cause.NORMAL, 200, "caller", now)
 
     def offer_answered(self, waiting: WaitingCall, agent: str, leg: Leg, now: float) -> list[Any]:
-        return self.run(self.acd.offer_answered(agent, waiting.call.id, now), now)
+        return self.run(self.acd.offer_answered(agent, waiting.key, now), now)
 
     def on_call_ended(self, event: CallEnded) -> None:
-        agent = self.connected.pop(event.call_id, None)
-        if agent is not None:
-            self.execute(self.run(self.acd.call_ended(agent, event.call_id, event.at), event.at))
+        talked = self.connected.pop(event.call_id, None)
+        if talked is not None:
+            agent, key = talked
+            self.execute(self.run(self.acd.call_ended(agent, key, event.at), event.at))
 
     def on_registration(self, event: Event) -> None:
         """Static agents log in when their phone registers, out when its last binding goes."""
@@ -204,7 +252,7 @@ class AcdService:
             elif isinstance(output, RemoveCaller):
                 actions += self._removed(output, now)
             elif isinstance(output, PlaceCallback):
-                actions += self.run(self.acd.callback_failed(output.call_id, "callbacks need outbound trunks", now), now)
+                actions += self._place_callback(output, now)
         self._arm()
         return actions
 
@@ -256,7 +304,7 @@ class AcdService:
         if self.recordings is not None:
             self.recordings.follow(call.id, agent_leg)
         call.controller = BridgeController(self.services)
-        self.connected[call.id] = connect.agent
+        self.connected[call.id] = (connect.agent, waiting.key)
         return actions
 
     def _removed(self, removed: RemoveCaller, now: float) -> list[Any]:
@@ -290,6 +338,31 @@ class AcdService:
         actions = waiting.leg.send(Hangup(Cause.NORMAL), now)
         return actions + self.services.end_call(waiting.call, Cause.NORMAL, 200, "system", now)
 
+    # Callbacks -------------------------------------------------------------------------------------
+
+    def _place_callback(self, place: PlaceCallback, now: float) -> list[Any]:
+        """The customer's turn came: call them; once they answer they wait again at their place."""
+        shown_as = Party(place.queue, f"Callback from {place.queue}")
+        controller = CallbackController(self, place.call_id)
+        call, actions = self.services.originate_call(place.number, shown_as, f"callback:{place.queue}", controller, now)
+        if call is None:
+            return self.run(self.acd.callback_failed(place.call_id, "unavailable", now), now)
+        return actions
+
+    def callback_answered(self, key: str, call: Call, leg: Leg, now: float) -> list[Any]:
+        session = media_on_answer(leg, self.new_ssrc(), now)
+        if session is not None:
+            self.media_clock.add(session)
+        waiting = WaitingCall(self, call, leg, session, None, key=key)
+        self.waiting[key] = waiting
+        call.controller = waiting
+        call.state = CallState.ANSWERED
+        call.answered_at = call.ringing_at = now
+        self._hold(waiting)
+        if leg.watch is not None:
+            waiting.stop_listening = leg.watch.on_digit(lambda detected: self._key(waiting, detected.digit))
+        return self.run(self.acd.callback_answered(key, now), now)
+
     # Media -----------------------------------------------------------------------------------------
 
     def _hold(self, waiting: WaitingCall) -> None:
@@ -312,7 +385,7 @@ class AcdService:
         async def speak() -> None:
             clips = await self.prompts.clips([PromptItem("speech", text)], None, "en")
             session = waiting.session
-            if session is not None and waiting.call.id in self.waiting and clips:
+            if session is not None and waiting.key in self.waiting and clips:
                 session.player = Player(clips)
                 session.after = Player([self.hold_music], loop=True) if self.hold_music else None
 
@@ -325,7 +398,7 @@ class AcdService:
             waiting.session = None
 
     def _release(self, waiting: WaitingCall, now: float) -> None:
-        self.waiting.pop(waiting.call.id, None)
+        self.waiting.pop(waiting.key, None)
         waiting.stop_listening()
         waiting.stop_listening = lambda: None
         for agent, leg in list(waiting.offers.values()):

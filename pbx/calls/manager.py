@@ -45,6 +45,7 @@ from .leg import Leg
 from .media_watch import InbandMode, LegWatch
 from .router import Route, Router
 from .signals import Cause, Hangup, Party, Try
+from .own_media import own_offer
 from .sip_leg import SipLeg, check_sdp
 
 
@@ -288,6 +289,24 @@ class CallManager:
                 actions += leg.send(Hangup(Cause.FAILURE, 503, "no RTP ports"), now)
             actions += self.end_call(call, Cause.FAILURE, 503, "system", now)
         return actions
+
+    def originate_call(self, number: str, shown_as: Party, label: str, controller: Any,
+                       now: float) -> tuple[Call | None, list[Any]]:
+        """A call the PBX places itself (a queue calling a customer back): its first leg rings
+        `number` with an offer of the PBX's own media; the controller hears that leg's answer.
+        None when `number` has nothing registered to ring or no RTP ports are left."""
+        route = self.route(number, now)
+        if not route.found:
+            return None, []
+        call = Call(self.new_id(), Party(number, self.display_name(number)), label, controller, now)
+        try:
+            leg = self._new_leg(call, "caller", Party(number, self.display_name(number)), route.contacts[0].source)
+        except (PortsExhausted, OSError):
+            return None, []
+        self.calls[call.id] = call
+        actions: list[Any] = [Publish(CallStarted(at=now, call_id=call.id, caller=number, callee=label,
+                                                  caller_name=call.caller.name))]
+        return call, actions + leg.send(Try(shown_as, str(route.contacts[0].uri), own_offer()), now)
 
     def bridge(self, a: Leg, b: Leg) -> None:
         if a.media is not None and b.media is not None:

@@ -23,6 +23,8 @@ from pbx.media.rtp_header import peek
 from pbx.media.sender import RtpSender
 from sdk.events import CallAnswered
 
+from pbx.sip.sdp import SessionDescription
+
 from . import anchor
 from .call import Call, CallState
 from .leg import Leg
@@ -30,6 +32,34 @@ from .signals import Answer, Cause, Hangup, Try
 
 MAX_CATCH_UP = 5  # frames sent in one tick to make up for skipped ticks (100 ms)
 EARLY_MARGIN = TICK / 4  # a tick may run a little before a frame's time (timer resolution)
+
+
+# What the PBX offers when it places a call itself: G.711 both ways and RFC 4733 events.
+_OWN_OFFER = ("v=0\r\no=pbx 1 1 IN IP4 0.0.0.0\r\ns=pbx\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
+              "m=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+              "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n")
+
+
+def own_offer() -> Any:
+    """The SDP offer of a call the PBX places (re-addressed to the leg's relay port when sent)."""
+    return SessionDescription.parse(_OWN_OFFER)
+
+
+def media_on_answer(leg: Leg, ssrc: int, now: float) -> MediaSession | None:
+    """Our own audio on a leg we called and the phone answered (its SDP chose the codec)."""
+    found = anchor.audio_stream(leg.phone_sdp) if leg.phone_sdp is not None else None
+    rtpmaps = found[1].rtpmaps() if found is not None else {}
+    codecs = [(pt, m.encoding_name.upper()) for pt, m in rtpmaps.items() if m.encoding_name.upper() in ("PCMU", "PCMA")]
+    if not codecs or leg.media is None:
+        return None
+    payload_type, codec = codecs[0]
+    events = [pt for pt, m in rtpmaps.items() if m.encoding_name.casefold() == "telephone-event"]
+    leg.watch.want_inband()
+    session = MediaSession(leg.media, leg.watch.monitor, codec, payload_type, ssrc, now)
+    session.local_sdp = leg.local_sdp
+    session.formats = [str(payload_type)] + [str(event) for event in events]
+    leg.own_media = session
+    return session
 
 
 def answer_with_own_media(call: Call, leg: Leg, signal: Try, services: Any, ssrc: int,

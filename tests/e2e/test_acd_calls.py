@@ -146,3 +146,31 @@ def test_the_exit_key_takes_a_waiting_caller_back_to_the_scenario(tmp_path, call
     wait_bus_event(pbx, "CallDisposition", timeout=5, value="left the queue")
     caller.wait_event("CALL_CLOSED", 10)
     wait_idle(pbx, timeout=5)
+
+
+@pytest.mark.timeout(120)
+def test_a_caller_asks_for_a_callback_keeps_their_place_and_is_called_back_to_an_agent(tmp_path, call_pbx, phones):  # noqa: F811
+    pbx = acd_pbx(call_pbx, tmp_path, members=[{"agent": "1001"}], callback_key="1",
+                  callback={"enabled": True, "retries": 1, "retry_interval": 5})
+    caller = phones("caller1004", "1004", pbx)  # answers automatically when called back
+    caller.dial(dial_uri(pbx, "700"))
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    first = wait_bus_event(pbx, "QueueJoined", timeout=5, queue="support")
+    time.sleep(0.5)
+    caller.command("sndcode", "1")
+    scheduled = wait_bus_event(pbx, "CallbackScheduled", timeout=5, call_id=first["call_id"])
+    assert (scheduled["number"], scheduled["position"]) == ("1004", "1"), scheduled
+    caller.wait_event("CALL_CLOSED", 10)  # the caller hangs up; the place is kept
+    snapshot = pbx.api("/api/queues")
+    waiting = [row for queue in snapshot["queues"] for row in queue["callers"]]
+    assert len(waiting) == 1 and waiting[0]["callback"] == "waiting", snapshot
+    agent = phones("agent1001", "1001", pbx)  # the agent logs in (static: by registering)
+    caller.wait_event("CALL_ESTABLISHED", 15)  # the PBX calls the customer back
+    # and connects the agent (whose phone may answer before its control socket sees events)
+    wait_bus_event(pbx, "AgentConnected", timeout=15, agent="1001", call_id=first["call_id"])
+    time.sleep(1.0)
+    agent.hangup()
+    caller.wait_event("CALL_CLOSED", 10)
+    completed = wait_bus_event(pbx, "CallbackCompleted", timeout=5, call_id=first["call_id"])
+    assert completed["outcome"] == "answered", completed
+    wait_idle(pbx, timeout=5)
