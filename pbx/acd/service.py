@@ -70,6 +70,8 @@ class WaitingCall:
         self.offers: dict[int, tuple[str, Leg]] = {}  # id(agent leg) -> (agent, leg)
         self.overflow_to: str | None = None
         self.stop_listening: Callable[[], None] = lambda: None
+        self.whispers: dict[str, str] = {}  # agent -> the queue name to whisper when they answer
+        self.whispering: Leg | None = None  # the agent leg hearing the whisper before the bridge
 
     @property
     def position(self) -> str:
@@ -83,6 +85,12 @@ class WaitingCall:
             if isinstance(signal, Update):
                 return leg.send(UpdateAnswer(self.session.local_sdp if self.session else None), now)
             return []
+        if leg is self.whispering and isinstance(signal, Hangup):
+            # The agent hung up while hearing the whisper: the call ends for both.
+            self.whispering = None
+            self.service._stop_media(self, now)
+            actions = self.leg.send(Hangup(Cause.NORMAL), now)
+            return actions + self.service.services.end_call(call, Cause.NORMAL, 200, "callee", now)
         offer = self.offers.get(id(leg))
         if offer is None:
             return leg.send(Hangup(Cause.NORMAL), now) if isinstance(signal, Answer) else []
@@ -272,6 +280,8 @@ class AcdService:
             return actions + self.run(self.acd.offer_failed(offer.agent, offer.call_id, "failure", now), now)
         for leg in legs:
             waiting.offers[id(leg)] = (offer.agent, leg)
+        if offer.whisper is not None:
+            waiting.whispers[offer.agent] = offer.whisper
         return actions
 
     def _cancel(self, cancel: CancelOffer, now: float) -> list[Any]:
@@ -297,15 +307,48 @@ class AcdService:
             if leg is not agent_leg and not leg.is_ended:
                 actions += leg.send(Hangup(Cause.CANCELLED, reason="answered elsewhere"), now)
             del waiting.offers[key]
-        self._stop_media(waiting, now)
         waiting.stop_listening()
+        self.connected[waiting.call.id] = (connect.agent, waiting.key)
+        whisper = waiting.whispers.get(connect.agent)
+        if whisper is not None and self.prompts is not None:
+            self._whisper(waiting, agent_leg, whisper, now)  # the caller keeps the hold music meanwhile
+            return actions
+        return actions + self._bridge(waiting, agent_leg, now)
+
+    def _bridge(self, waiting: WaitingCall, agent_leg: Leg, now: float) -> list[Any]:
         call = waiting.call
+        self._stop_media(waiting, now)
         self.services.bridge(call.caller_leg, agent_leg)
         if self.recordings is not None:
             self.recordings.follow(call.id, agent_leg)
         call.controller = BridgeController(self.services)
-        self.connected[call.id] = (connect.agent, waiting.key)
-        return actions
+        return []
+
+    def _whisper(self, waiting: WaitingCall, agent_leg: Leg, queue: str, now: float) -> None:
+        """Tell the agent which queue the call comes from, then bridge (the agent hears it alone)."""
+        from pbx.ivr.prompts import PromptItem
+
+        session = media_on_answer(agent_leg, self.new_ssrc(), now)
+        waiting.whispering = agent_leg
+        if session is None:
+            self.execute(self._bridge(waiting, agent_leg, now))
+            return
+
+        def done(player: Any, when: float) -> None:
+            self.media_clock.remove(session)
+            session.close(when)
+            agent_leg.own_media = None
+            if waiting.whispering is agent_leg and not agent_leg.is_ended and waiting.call.legs[0].is_answered:
+                waiting.whispering = None
+                self.execute(self._bridge(waiting, agent_leg, when))
+
+        async def speak() -> None:
+            clips = await self.prompts.clips([PromptItem("speech", f"Call from the {queue} queue.")], None, "en")
+            session.player = Player(clips or [bytes(320)])
+            session.on_played = done
+            self.media_clock.add(session)
+
+        asyncio.get_running_loop().create_task(speak())
 
     def _removed(self, removed: RemoveCaller, now: float) -> list[Any]:
         waiting = self.waiting.get(removed.call_id)

@@ -174,3 +174,23 @@ def test_a_caller_asks_for_a_callback_keeps_their_place_and_is_called_back_to_an
     completed = wait_bus_event(pbx, "CallbackCompleted", timeout=5, call_id=first["call_id"])
     assert completed["outcome"] == "answered", completed
     wait_idle(pbx, timeout=5)
+
+
+@pytest.mark.timeout(120)
+def test_the_agent_hears_the_queue_whispered_before_the_caller_is_put_through(tmp_path, call_pbx, phones):  # noqa: F811
+    pbx = acd_pbx(call_pbx, tmp_path, whisper=True, members=[{"agent": "1001"}])
+    alpha, bravo = (audio.speech_wav(tmp_path / "wav", name) for name in ("alpha", "bravo"))
+    agent = phones("agent1001", "1001", pbx, source=bravo)
+    wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1001", new="available")
+    caller = phones("caller1004", "1004", pbx, source=alpha)
+    caller.dial(dial_uri(pbx, "700"))
+    agent.wait_event("CALL_ESTABLISHED", 10)
+    wait_bus_event(pbx, "AgentConnected", timeout=5, agent="1001")
+    time.sleep(5.0)
+    caller.hangup()
+    agent.wait_event("CALL_CLOSED", 10)
+    wait_idle(pbx, timeout=5)
+    [whisper] = list((tmp_path / "tts").rglob("*.wav"))  # "Call from the support queue.", rendered once
+    heard = agent.heard()
+    audio.assert_heard(audio.read_wav(whisper), heard, unrelated=[caller.sent()], what="the agent hears the whisper")
+    audio.assert_heard(caller.sent(), heard, unrelated=[agent.sent()], what="then the caller", align="end")
