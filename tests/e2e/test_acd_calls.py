@@ -194,3 +194,19 @@ def test_the_agent_hears_the_queue_whispered_before_the_caller_is_put_through(tm
     heard = agent.heard()
     audio.assert_heard(audio.read_wav(whisper), heard, unrelated=[caller.sent()], what="the agent hears the whisper")
     audio.assert_heard(caller.sent(), heard, unrelated=[agent.sent()], what="then the caller", align="end")
+
+
+@pytest.mark.timeout(90)
+def test_a_waiting_caller_hears_their_position_between_the_hold_music(tmp_path, call_pbx, phones):  # noqa: F811
+    pbx = acd_pbx(call_pbx, tmp_path, announce_position_every=2)  # no agent logged in: they wait
+    caller = phones("caller1004", "1004", pbx, source=audio.speech_wav(tmp_path / "wav", "alpha"))
+    caller.dial(dial_uri(pbx, "700"))
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    wait_bus_event(pbx, "QueueJoined", timeout=5, queue="support")
+    time.sleep(6.0)
+    caller.hangup()
+    wait_bus_event(pbx, "QueueAbandoned", timeout=5, queue="support", position="1")
+    wait_idle(pbx, timeout=5)
+    [announcement] = list((tmp_path / "tts").rglob("*.wav"))  # "You are caller number 1. ..."
+    audio.assert_heard(audio.read_wav(announcement), caller.heard(), unrelated=[caller.sent()],
+                       what="the position announcement")
