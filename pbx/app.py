@@ -20,9 +20,10 @@ from aiohttp import web
 
 from ivr_dsl.checker import CheckContext
 from pbx.acd import Acd, Membership
-from pbx.acd.queue import QueueSettings
 from pbx.acd.features import FeatureCodeController
-from pbx.acd.service import AcdService, QueueEntry
+from pbx.acd.queue import QueueSettings
+from pbx.acd.controllers import QueueEntry
+from pbx.acd.service import AcdService
 from pbx.admin import make_admin_app
 from pbx.bus import EventBus
 from pbx.calls.bridge import BridgeController
@@ -30,9 +31,9 @@ from pbx.calls.inbound import InboundRoutes
 from pbx.calls.manager import CallManager
 from pbx.calls.recordings import Recordings
 from pbx.calls.refuse import RefuseController
-from pbx.calls.signals import Cause, Hangup
 from pbx.calls.router import Router
 from pbx.calls.services import ServiceController
+from pbx.calls.signals import Cause, Hangup
 from pbx.config import Config
 from pbx.ivr.controller import IvrController
 from pbx.ivr.functions import load_functions
