@@ -125,7 +125,14 @@ class MediaSession:
         if header is not None and header.payload_type == self.payload_type:
             self._echoed.append(RtpPacket.parse(data).payload)
 
+    @property
+    def finished(self) -> bool:
+        """The leg's media endpoint was closed (its call ended by a path that did not stop us)."""
+        return self.endpoint.closed
+
     def tick(self, now: float) -> None:
+        if self.endpoint.closed:
+            return
         if self.rtcp.due(now):
             self.endpoint.send_rtcp(self.rtcp.report(now, self.sender, self.monitor))
         # A tick the clock had to skip (the loop woke up late) is made up for at once, so the
@@ -135,7 +142,7 @@ class MediaSession:
         if self._next_frame_at is None or now - self._next_frame_at > MAX_CATCH_UP * TICK:
             self._next_frame_at = now  # first tick, or a stall too long to make up: start afresh
         sent = 0
-        while self._next_frame_at <= now + EARLY_MARGIN and sent < MAX_CATCH_UP:
+        while self._next_frame_at <= now + EARLY_MARGIN and sent < MAX_CATCH_UP and not self.endpoint.closed:
             self._send_frame(now)
             self._next_frame_at += TICK
             sent += 1
@@ -157,7 +164,7 @@ class MediaSession:
             frame = self.player.next_frame()
         if frame is None:
             self.sender.pause()
-        else:
+        elif not self.endpoint.closed:  # a prompt's end may have ended the call just now
             self.endpoint.send(self.sender.packet(frame))
         if self.recorder is not None:
             # The caller's recording holds what the PBX said to them in the other channel.

@@ -40,6 +40,8 @@ class TickSchedule:
 
 
 class Ticking(Protocol):
+    """A stream the clock paces; one with a true `finished` attribute after a tick leaves the clock."""
+
     def tick(self, now: float) -> None: ...
 
 
@@ -97,6 +99,8 @@ class MediaClock:
                     continue
                 try:
                     stream.tick(now)
+                    if getattr(stream, "finished", False):
+                        self.remove(stream)  # e.g. its call's media endpoint was closed under it
                 except Exception:
                     # One broken stream must not stop the clock for every other call.
                     log.exception("event=stream_tick_failed stream=%r", stream)
