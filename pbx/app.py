@@ -37,7 +37,7 @@ from pbx.calls.signals import Cause, Hangup
 from pbx.config import Config
 from pbx.ivr.controller import IvrController
 from pbx.ivr.functions import load_functions
-from pbx.ivr.library import ReloadReport, ScenarioLibrary
+from pbx.ivr.library import ReloadReport, ScenarioLibrary, existing_directory
 from pbx.ivr.prompts import PromptLibrary
 from pbx.ivr.runtime import IvrRuntime
 from pbx.media import MediaClock, MediaRelay, PromptCache, PromptError
@@ -183,7 +183,8 @@ class Pbx:
         # Without queues configured, queue names are not checked: queue actions take their
         # on-failure branch ("queues not configured") at run time.
         queues = set(self.config.queues) or None
-        return CheckContext(queues=queues, functions=set(self.ivr.functions), prompt_root=self.config.ivr.prompts)
+        return CheckContext(queues=queues, functions=set(self.ivr.functions),
+                            prompt_root=existing_directory(self.config.ivr.prompts))
 
     def _build_acd(self, config: Config) -> AcdService | None:
         """Queues and agents from the config; None when there are no queues."""
@@ -242,6 +243,8 @@ class Pbx:
         }
 
     async def start(self) -> None:
+        if existing_directory(self.config.ivr.prompts) is None:
+            log.warning("event=prompts_missing directory=%s hint='make prompts renders them'", self.config.ivr.prompts)
         self.reload_scenarios()
         for listen in self.config.sip.listen:
             if listen.transport == "udp":

@@ -12,6 +12,7 @@ import msgspec
 from ivr_dsl.checker import CheckContext
 from ivr_dsl.cli import add_ivr_commands, run_ivr_command
 from pbx.config import Config, ConfigError, HostPort, Listen, load_config
+from pbx.ivr.library import existing_directory
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -68,7 +69,10 @@ def ivr_context(config: Config) -> CheckContext:
     # Without queues in the config, queue names cannot be checked (warnings), and queue actions
     # fail at run time with "queues not configured", taking the scenario's on-failure branch.
     return CheckContext(queues=set(config.queues) or None, functions=set(config.ivr.functions),
-                        prompt_root=config.ivr.prompts)
+                        prompt_root=existing_directory(config.ivr.prompts))
+
+
+
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,13 @@ log = logging.getLogger("pbx.ivr")
 SUFFIXES = (".ivr", ".yaml", ".yml")
 
 
+def existing_directory(path: str) -> str | None:
+    """The recorded-prompt directory to check scenarios against, when it exists: before
+    `make prompts` has rendered it, recordings cannot be checked (they are skipped at run time,
+    with a warning in the log, if still missing)."""
+    return path if Path(path).is_dir() else None
+
+
 class ScenarioVersion(msgspec.Struct, frozen=True):
     name: str  # the file stem, what routes refer to
     title: str  # the scenario's own name
