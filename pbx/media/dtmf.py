@@ -139,6 +139,11 @@ class Rfc4733Receiver:
             detected.append(self._report(key))
         return detected
 
+    @property
+    def idle(self) -> bool:
+        """Nothing open and nothing remembered: `flush` has no work (the per-packet fast path)."""
+        return not self._open and not self._done
+
     def flush(self, now: float) -> list[DigitDetected]:
         """Report events silent for `timeout` (their end packets were lost) and forget old ones."""
         silent = [key for key, event in self._open.items() if now - event.last_seen >= self.timeout]

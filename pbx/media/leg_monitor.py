@@ -107,7 +107,8 @@ class LegMonitor:
         """Digits whose RFC 4733 end packets were all lost, once they have been silent long enough."""
         found: list[DigitDetected] = []
         for receiver in self.events.values():
-            found += receiver.flush(now)
+            if not receiver.idle:
+                found += receiver.flush(now)
         return found
 
     def _new_source(self, ssrc: int) -> None:
