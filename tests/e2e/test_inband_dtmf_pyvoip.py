@@ -1,7 +1,7 @@
 """pyVoIP plays in-band DTMF (it cannot send RFC 4733 or INFO) to 602; the PBX hears each key once.
 
 The tones are generated here (ITU-T Q.23 frequency pairs, 100 ms on, 150 ms off, 8 kHz mono
-PCM16), handed to pyVoIP in one write (``media/pyvoip_play.py``), squeezed through pyVoIP's
+PCM16), handed to pyVoIP in one write (``calls/pyvoip_call.py --at-once``), squeezed through pyVoIP's
 8-bit linear audio and G.711 mu-law, and detected by the PBX's Goertzel detector on the leg it
 answers itself: ``event=DigitReceived ... source='inband'`` on the bus, once per key.
 """
@@ -24,7 +24,7 @@ from .harness import require_binary, run_peer
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = Path(__file__).resolve().parent / "media" / "pyvoip_play.py"
+SCRIPT = Path(__file__).resolve().parent / "calls" / "pyvoip_call.py"
 RATE = 8000
 # ITU-T Q.23: (low group, high group) in Hz
 DTMF_FREQUENCIES = {
@@ -81,7 +81,7 @@ def test_602_detects_inband_dtmf_played_by_pyvoip(tmp_path, ports, call_pbx, pro
         [
             sys.executable, str(SCRIPT), "--port", str(pbx.sip_port), "--user", "1003", "--password", "secret1003",
             "--number", "602", "--sip-port", str(ports.port()), "--rtp", f"{rtp}-{rtp + 9}",
-            "--wav", str(wav), "--talk", "4",
+            "--wav", str(wav), "--at-once", "--talk", "4",
         ],
         timeout=40, workdir=tmp_path, name="pyvoip",
     )  # fmt: skip

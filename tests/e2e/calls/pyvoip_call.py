@@ -13,7 +13,8 @@ It answers only 401 challenges (not 407), so the PBX must be told ``invite_chall
 for this extension.
 
 usage: pyvoip_call.py --port 5060 --user 1003 --password secret1003 --number 1002
-           --sip-port P --rtp LOW-HIGH --wav in.wav --record heard.wav [--talk 4] [--answer-timeout 10]
+           --sip-port P --rtp LOW-HIGH --wav in.wav [--record heard.wav] [--at-once] [--talk 4]
+           [--answer-timeout 10]
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def main() -> int:
     parser.add_argument("--sip-port", type=int, required=True)
     parser.add_argument("--rtp", required=True)
     parser.add_argument("--wav", required=True)
-    parser.add_argument("--record", required=True)
+    parser.add_argument("--record", help="write what was heard to this WAV")
+    parser.add_argument("--at-once", action="store_true",
+                        help="hand pyVoIP the whole WAV in one write (20 ms writes can let its sender "
+                             "thread slip silence into a DTMF tone)")
     parser.add_argument("--talk", type=float, default=4.0)
     parser.add_argument("--answer-timeout", type=float, default=10.0)
     options = parser.parse_args()
@@ -95,10 +99,14 @@ def main() -> int:
     position = 0
     talk_started = time.monotonic()
     next_frame = talk_started
+    if options.at_once:
+        call.write_audio(unsigned8)
+        position = len(unsigned8)
     while call.state == CallState.ANSWERED and time.monotonic() - talk_started < options.talk:
-        frame = unsigned8[position : position + 160] or b"\x80" * 160
-        call.write_audio(frame)
-        position += 160
+        if not options.at_once:
+            frame = unsigned8[position : position + 160] or b"\x80" * 160
+            call.write_audio(frame)
+            position += 160
         heard.extend(call.read_audio(160, blocking=False))
         next_frame += 0.02
         time.sleep(max(0.0, next_frame - time.monotonic()))
@@ -109,11 +117,12 @@ def main() -> int:
         print("HUNGUP", flush=True)
 
     signed = audioop.bias(bytes(heard), 1, -128)
-    with wave.open(options.record, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(8000)
-        writer.writeframes(audioop.lin2lin(signed, 1, 2))
+    if options.record:
+        with wave.open(options.record, "wb") as writer:
+            writer.setnchannels(1)
+            writer.setsampwidth(2)
+            writer.setframerate(8000)
+            writer.writeframes(audioop.lin2lin(signed, 1, 2))
     result["heard_bytes"] = len(heard)
     result["heard_rms"] = round(audioop.rms(signed, 1) / 128.0, 4) if heard else 0.0
     return finish(phone, result, 0)
