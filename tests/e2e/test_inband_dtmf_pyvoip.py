@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 import wave
 from array import array
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from .calls.fixtures import bus_events, call_extensions, call_pbx, wait_bus_event, wait_idle  # noqa: F401
-from .harness import require_binary, run_peer
+from .harness import run_peer
+from .test_call_test_extensions import prompts  # noqa: F401 - the rendered prompts fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -59,16 +59,6 @@ def dtmf_wav(path: Path, digits: str, *, tone: float = 0.100, gap: float = 0.150
         writer.setframerate(RATE)
         writer.writeframes(samples.tobytes())
     return path
-
-
-@pytest.fixture
-def prompts(tmp_path) -> Path:
-    """The spoken prompts (602 reads each key back), rendered into the test's directory."""
-    require_binary("espeak-ng", "espeak-ng")
-    directory = tmp_path / "prompts"
-    subprocess.run(["bash", str(ROOT / "examples/prompts/render.sh"), str(ROOT / "examples/prompts/en.txt"),
-                    str(directory)], check=True, capture_output=True, timeout=100)
-    return directory
 
 
 @pytest.mark.timeout(60)

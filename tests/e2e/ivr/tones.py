@@ -9,11 +9,12 @@ numbers out (numpy), plus writing the WAVs.
 
 from __future__ import annotations
 
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..calls.audio import write_wav
 
 RATE = 8000
 FRAME = 160  # 20 ms
@@ -42,14 +43,8 @@ def tone(frequency: float, seconds: float, amplitude: float = AMPLITUDE) -> np.n
 
 
 def write_pcm16(path: Path, samples: np.ndarray) -> Path:
-    pcm = (np.asarray(samples).clip(-1.0, 32767 / 32768) * 32768.0).astype("<i2")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(RATE)
-        writer.writeframes(pcm.tobytes())
-    return path
+    return write_wav(path, samples)
 
 
 def write_tone_prompts(directory: Path, tones: dict[str, tuple[int, float]] = TONES) -> Path:
