@@ -35,7 +35,6 @@ import asyncio
 import os
 import random
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -49,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers import ROOT, free_port, wait_until_answering
+from benchmarks.peers import pbx_process
 from tests.e2e.ivr.caller import DIGIT_CODES, EVENT_PT, IvrCaller
 from tests.e2e.ivr.tones import FRAME, quiet_noise, tone, ulaw_encode, write_pcm16
 from tests.e2e.media import RtpCapture, TimingSummary, analyse, summarise
@@ -112,22 +111,8 @@ def ivr_pbx(workdir: Path):
         f"ivr: {{scenarios: '{scenarios}', prompts: '{scenarios / 'prompts'}', tts_cache: '{workdir / 'tts'}'}}\n"
         "routes:\n  - {match: '800', scenario: bench}\n"
     )
-    port = free_port()
-    log_path = workdir / "pbx.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with log_path.open("w") as log:
-        pbx = subprocess.Popen([sys.executable, "-m", "pbx", "run", "--config", str(config),
-                                "--sip-listen", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)
-    try:
-        wait_until_answering(port, pbx, log_path)
+    with pbx_process(config, workdir) as (port, pbx, log_path):
         yield port, pbx, log_path
-    finally:
-        pbx.send_signal(signal.SIGTERM)
-        try:
-            pbx.wait(15)
-        except subprocess.TimeoutExpired:
-            pbx.kill()
-            pbx.wait(5)
 
 
 class Senders:

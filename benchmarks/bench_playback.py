@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers import ROOT, free_port, wait_until_answering
+from benchmarks.peers import ROOT, pbx_process
 from tests.e2e.media import RtpCapture, TimingSummary, Uac, analyse, summarise
 
 CALLS_PER_SECOND = 400  # call attempts started per second while ramping up
@@ -70,22 +69,8 @@ def playback_pbx(workdir: Path, prompts: Path):
         f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: {RTP_LOW}, high: {RTP_HIGH}}}, prompts: '{prompts}'}}\n"
         'extensions:\n  "1001": {password: secret1001}\n'
     )
-    port = free_port()
-    log_path = workdir / "pbx.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with log_path.open("w") as log:
-        pbx = subprocess.Popen([sys.executable, "-m", "pbx", "run", "--config", str(config),
-                                "--sip-listen", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)
-    try:
-        wait_until_answering(port, pbx, log_path)
+    with pbx_process(config, workdir) as (port, pbx, log_path):
         yield port, pbx
-    finally:
-        pbx.send_signal(signal.SIGTERM)
-        try:
-            pbx.wait(15)
-        except subprocess.TimeoutExpired:
-            pbx.kill()
-            pbx.wait(5)
 
 
 async def run_calls(port: int, pbx: subprocess.Popen, capture: RtpCapture, seconds: float, settle: float):

@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.peers import SIPP_DIR, free_port, run_sipp, running_pbx  # noqa: E402
-from tests.unit.sipkit import authorization, challenge_params, make_endpoint, only_response, register, wire  # noqa: E402
 from pbx.sip.transaction import Peer  # noqa: E402
-
+from tests.unit.sipkit import authorization, challenge_params, make_endpoint, only_response, register, wire  # noqa: E402
 
 
 def in_process(seconds: float) -> float:

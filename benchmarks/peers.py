@@ -53,20 +53,32 @@ def wait_until_answering(port: int, pbx: subprocess.Popen, log_path: Path) -> No
 
 
 @contextmanager
-def running_pbx(config: Path, workdir: Path):
-    """`pbx run` on a free port for the duration of the block; yields the SIP port."""
+def pbx_process(config: Path, workdir: Path):
+    """`pbx run` on a free port for the duration of the block; yields (SIP port, process, log path).
+    The log holds its stdout and stderr (the bus events, for benchmarks that count them)."""
     port = free_port()
     log_path = workdir / "pbx.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log_path.open("w") as log:
         pbx = subprocess.Popen([sys.executable, "-m", "pbx", "run", "--config", str(config),
-                                "--sip-listen", f"127.0.0.1:{port}"], env=env, stderr=log)
+                                "--sip-listen", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)
     try:
         wait_until_answering(port, pbx, log_path)
-        yield port
+        yield port, pbx, log_path
     finally:
         pbx.send_signal(signal.SIGTERM)
-        pbx.wait(10)
+        try:
+            pbx.wait(15)
+        except subprocess.TimeoutExpired:
+            pbx.kill()
+            pbx.wait(5)
+
+
+@contextmanager
+def running_pbx(config: Path, workdir: Path):
+    """`pbx run` on a free port for the duration of the block; yields the SIP port."""
+    with pbx_process(config, workdir) as (port, _, _):
+        yield port
 
 
 def run_sipp(arguments: list[str], workdir: Path, name: str, timeout: float = 180) -> tuple[float, int]:
