@@ -43,6 +43,7 @@ class WaitingCall:
         self.stop_listening: Callable[[], None] = lambda: None
         self.whispers: dict[str, str] = {}  # agent -> the queue name to whisper when they answer
         self.whispering: Leg | None = None  # the agent leg hearing the whisper before the bridge
+        self.timeout: Any = None  # the scheduler timer of the scenario's own wait limit, if any
 
     @property
     def position(self) -> str:

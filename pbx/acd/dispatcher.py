@@ -124,9 +124,11 @@ class Acd:
 
     def caller_left(self, call_id: str, now: float, *, outcome: str = Outcome.ABANDONED) -> list[Output]:
         """The caller hung up (outcome "abandoned") or the call layer took them out ("exited": a key
-        pressed to leave, a transfer, shutdown). An unknown call id (already removed) returns []."""
-        if outcome not in (Outcome.ABANDONED, Outcome.EXITED):
-            raise ValueError(f"a caller leaves as {Outcome.ABANDONED!r} or {Outcome.EXITED!r}, not {outcome!r}")
+        pressed to leave, a transfer, shutdown; "timed-out": the wait the scenario allowed ran out).
+        An unknown call id (already removed) returns []."""
+        if outcome not in (Outcome.ABANDONED, Outcome.EXITED, Outcome.TIMED_OUT):
+            raise ValueError(f"a caller leaves as {Outcome.ABANDONED!r}, {Outcome.EXITED!r} or "
+                             f"{Outcome.TIMED_OUT!r}, not {outcome!r}")
         entry = self.entries.get(call_id)
         if entry is None:
             return []
@@ -139,6 +141,8 @@ class Acd:
                                           wait_seconds=wait))
             if not entry.is_callback:
                 queue.remember_abandon(entry.caller_number, entry.joined_at, now)
+        elif outcome == Outcome.TIMED_OUT:
+            outputs.append(QueueTimedOut(at=now, call_id=call_id, queue=entry.queue, wait_seconds=wait))
         else:
             outputs.append(QueueLeft(at=now, call_id=call_id, queue=entry.queue, wait_seconds=wait, reason=outcome))
         if entry.is_callback:

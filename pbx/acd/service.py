@@ -91,6 +91,14 @@ class AcdService:
         self._hold(waiting)
         if leg.watch is not None:
             waiting.stop_listening = leg.watch.on_digit(lambda detected: self._key(waiting, detected.digit))
+        if timeout is not None:
+            # The scenario's own limit (`queue support timeout 10m`), beside the queue's max_wait.
+            def give_up(fire_now: float) -> list[Any]:
+                if self.waiting.get(waiting.key) is not waiting:
+                    return []
+                return self.run(self.acd.caller_left(waiting.key, fire_now, outcome=Outcome.TIMED_OUT), fire_now)
+
+            waiting.timeout = self.services.scheduler.call_at(now + timeout, give_up)
         return self.run(outputs, now)
 
     def _key(self, waiting: WaitingCall, digit: str) -> None:
@@ -273,6 +281,8 @@ class AcdService:
             return []
         if removed.outcome in (Outcome.ANSWERED, Outcome.ABANDONED):
             self.waiting.pop(removed.call_id, None)
+            if waiting.timeout is not None:
+                waiting.timeout.cancel()
             return waiting.on_left(removed.outcome, None, now) if waiting.on_left is not None else []
         if removed.outcome == Outcome.OVERFLOWED and waiting.overflow_to is not None:
             kind, _, name = waiting.overflow_to.partition(":")
@@ -359,6 +369,8 @@ class AcdService:
 
     def _release(self, waiting: WaitingCall, now: float) -> None:
         self.waiting.pop(waiting.key, None)
+        if waiting.timeout is not None:
+            waiting.timeout.cancel()
         waiting.stop_listening()
         waiting.stop_listening = lambda: None
         for agent, leg in list(waiting.offers.values()):

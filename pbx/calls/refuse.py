@@ -1,7 +1,7 @@
 """A controller that refuses the call with a final answer and a reason the caller's phone shows.
 
 For a called number whose destination cannot take calls: a route to a scenario that failed to
-load, or to a queue while no ACD is configured (503 with the reason, RFC 3261 21.5.4).
+load (503 with the reason, RFC 3261 21.5.4).
 """
 
 from __future__ import annotations

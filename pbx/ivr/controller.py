@@ -5,7 +5,7 @@ the interpreter (ivr_dsl) and carries out each command on real media and signall
 answers the leg with the PBX's own audio; Play and Collect play through the shared media
 clock with barge-in (a key stops the prompt); Collect and menus time out on the PBX clock
 (the call scheduler); Dial rings an extension and, once answered, hands the call to a
-`BridgeController`; Enqueue asks the queues (none until the ACD exists: a clear failure that
+`BridgeController`; Enqueue hands the call to the ACD (with no queues configured: a clear failure that
 runs the scenario's on-failure branch); functions registered by plugins run as tasks with a
 timeout. Every outcome goes back to the interpreter as an event, and every analytics record
 becomes an Ivr* event on the bus.

@@ -210,3 +210,23 @@ def test_a_waiting_caller_hears_their_position_between_the_hold_music(tmp_path, 
     [announcement] = list((tmp_path / "tts").rglob("*.wav"))  # "You are caller number 1. ..."
     audio.assert_heard(audio.read_wav(announcement), caller.heard(), unrelated=[caller.sent()],
                        what="the position announcement")
+
+
+@pytest.mark.timeout(90)
+def test_the_scenario_own_queue_timeout_brings_the_caller_back(tmp_path, call_pbx, phones):  # noqa: F811
+    """`queue support timeout 2s` gives up after 2 s although the queue itself would wait forever."""
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "line.ivr").write_text(
+        'scenario "Line"\nend\nblock start\n  answer\n  queue support timeout 2s\n  on failure\n'
+        '    disposition "gave up"\n    hangup\n  end\nend\n')
+    pbx = acd_pbx(call_pbx, tmp_path)  # no max_wait on the queue, no agent logged in
+    caller = phones("caller1004", "1004", pbx)
+    caller.dial(dial_uri(pbx, "800"))
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    joined = wait_bus_event(pbx, "QueueJoined", timeout=5, queue="support")
+    timed_out = wait_bus_event(pbx, "QueueTimedOut", timeout=6, call_id=joined["call_id"])
+    assert 1.9 <= float(timed_out["wait_seconds"]) < 3.0, timed_out
+    wait_bus_event(pbx, "CallDisposition", timeout=5, value="gave up")
+    caller.wait_event("CALL_CLOSED", 10)
+    wait_idle(pbx, timeout=5)

@@ -282,3 +282,16 @@ def test_late_reports_are_races_not_errors():
     assert acd.offer_failed("a", "nope", "busy", 0.0) == []
     assert acd.call_ended("a", "nope", 0.0) == []
     assert acd.callback_answered("nope", 0.0) == []
+
+
+def test_the_call_layer_times_a_caller_out_when_the_scenario_limit_passes():
+    acd = make_acd(strategy="ring-all")
+    acd.join("c0", "0", "q", 0.0)
+    acd.offer_answered("a", "c0", 1.0)
+    acd.join("c1", "1", "q", 2.0)
+    out = acd.caller_left("c1", 12.0, outcome="timed-out")  # `queue q timeout 10s` in the scenario
+    assert of(out, QueueTimedOut) == [QueueTimedOut(at=12.0, call_id="c1", queue="q", wait_seconds=10.0)]
+    assert of(out, RemoveCaller) == [RemoveCaller(call_id="c1", queue="q", outcome="timed-out")]
+    assert not of(out, QueueAbandoned)
+    with pytest.raises(ValueError, match="not 'answered'"):
+        acd.caller_left("c0", 13.0, outcome="answered")
