@@ -29,7 +29,7 @@ from pbx.calls.bridge import BridgeController
 from pbx.calls.call import Call
 from pbx.calls.leg import Leg
 from pbx.calls.own_media import MediaSession, answer_with_own_media
-from pbx.calls.signals import Answer, Cause, Hangup, Info, Signal, Try, Update, UpdateAnswer
+from pbx.calls.signals import Answer, Cause, Hangup, Info, Party, Signal, Try, Update, UpdateAnswer
 from pbx.media.dtmf import DigitDetected
 from pbx.media.player import Player
 from pbx.media.tones import ringback
@@ -172,7 +172,9 @@ class IvrController:
             return []
         if isinstance(command, (cmd.Dial, cmd.Transfer)):
             timeout = command.timeout if isinstance(command, cmd.Dial) else 30.0
-            return self._start_dial(command.target, timeout, now, terminal=isinstance(command, cmd.Transfer))
+            caller_id = command.caller_id if isinstance(command, cmd.Dial) else None
+            return self._start_dial(command.target, timeout, now, terminal=isinstance(command, cmd.Transfer),
+                                    caller_id=caller_id)
         raise ValueError(f"IVR controller cannot carry out {command!r}")
 
     def _analytics(self, record: cmd.Analytics, now: float) -> list[Any]:
@@ -330,7 +332,8 @@ class IvrController:
 
     # Dialing an extension --------------------------------------------------------------------------
 
-    def _start_dial(self, target: str, timeout: float, now: float, *, terminal: bool) -> list[Any]:
+    def _start_dial(self, target: str, timeout: float, now: float, *, terminal: bool,
+                    caller_id: str | None = None) -> list[Any]:
         assert self.call is not None and self.leg is not None
         route = self.services.route(target, now)
         if not route.found:
@@ -338,7 +341,9 @@ class IvrController:
         self._stop_prompt()
         formats = self.session.formats if self.session is not None else None
         before = set(map(id, self.call.legs))
-        actions = self.services.originate(self.call, route, self.call.caller, self.leg.phone_sdp, now, only=formats)
+        # The number the called phone shows: the scenario's `caller id`, else the caller's own.
+        shown = Party(caller_id, None) if caller_id else self.call.caller
+        actions = self.services.originate(self.call, route, shown, self.leg.phone_sdp, now, only=formats)
         legs = [leg for leg in self.call.legs if id(leg) not in before]
         if not legs:
             return actions + self._dial_failed("failure", terminal, now)

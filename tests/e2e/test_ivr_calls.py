@@ -51,7 +51,7 @@ menu main
     hangup
   end
   key 2
-    dial 1002 timeout 10s
+    dial 1002 timeout 10s caller id "800"
     on failure
       say digits "9"
       hangup
@@ -112,7 +112,8 @@ def test_dial_from_the_menu_bridges_to_the_extension(tmp_path, call_pbx, phones,
     caller.wait_event("CALL_ESTABLISHED", 10)
     wait_bus_event(pbx, "IvrNodeEntered", timeout=5, node="main")
     caller.command("sndcode", "2")
-    callee.wait_event("CALL_ESTABLISHED", 10)
+    established = callee.wait_event("CALL_ESTABLISHED", 10)
+    assert established["peeruri"].startswith("sip:800@"), established  # the scenario's caller id
     wait_bus_event(pbx, "IvrExited", timeout=5, how="dial")
     time.sleep(4.0)
     caller.hangup()
