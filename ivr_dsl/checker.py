@@ -32,7 +32,7 @@ from ivr_dsl.errors import Diagnostic, did_you_mean
 __all__ = ["BUILTIN_VARIABLES", "CheckContext", "check"]
 
 BUILTIN_VARIABLES = frozenset(
-    {"caller", "called", "caller_name", "language", "now", "date", "time", "weekday", "call_id"}
+    {"caller", "called", "caller_name", "language", "now", "date", "time", "weekday", "call_id", "customer"}
 )
 DTMF_KEYS = frozenset("0123456789*#")
 _CLOCK = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")

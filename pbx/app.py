@@ -14,6 +14,7 @@ import random
 import secrets
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -29,12 +30,16 @@ from pbx.bus import EventBus
 from pbx.calls.bridge import BridgeController
 from pbx.calls.inbound import InboundRoutes
 from pbx.calls.manager import CallManager
-from pbx.calls.recordings import Recordings
+from pbx.calls.lookup import LookupFirst
+from pbx.calls.recordings import NoSuchCall, RecordingConflict, Recordings
 from pbx.calls.refuse import RefuseController
 from pbx.calls.router import Router
 from pbx.calls.services import ServiceController
 from pbx.calls.signals import Cause, Hangup
 from pbx.config import Config
+from pbx.ivr.runtime import QueueRefused
+from pbx.plugin_api import CallDirectory, LiveApi
+from pbx.plugin_host import PluginHost, open_database
 from pbx.ivr.controller import IvrController
 from pbx.ivr.functions import load_functions
 from pbx.ivr.library import ReloadReport, ScenarioLibrary, existing_directory
@@ -48,7 +53,15 @@ from pbx.sip.endpoint import EndpointSettings, SipEndpoint
 from pbx.sip.registrar import Registrar, RegistrarSettings
 from pbx.sip.transaction import Timers, TransactionLayer
 from pbx.sip.transport import SipTransport
-from sdk.events import CallAnswered, CallEnded, Event, RegistrationAdded, RegistrationExpired, RegistrationRemoved
+from sdk.events import (
+    AgentConnected,
+    CallAnswered,
+    CallEnded,
+    Event,
+    RegistrationAdded,
+    RegistrationExpired,
+    RegistrationRemoved,
+)
 
 log = logging.getLogger("pbx")
 
@@ -61,10 +74,19 @@ def new_tag() -> str:
 class Pbx:
     """One running PBX node."""
 
-    def __init__(self, config: Config, *, clock=time.time, secret: bytes | None = None) -> None:
+    def __init__(self, config: Config, *, clock=time.time, secret: bytes | None = None,
+                 config_file: str = "config.yaml", entry_points: bool = True) -> None:
         self.config = config
         self.clock = clock
         self.bus = EventBus()
+        self.database = open_database(config.data_dir)
+        self.directory = CallDirectory()  # live calls as plugins see them
+        self.bus.subscribe(Event, self.directory.on_event)
+        self.plugins = PluginHost(config.plugins, config_file=config_file, clock=clock, report=self.bus.publish,
+                                  make_api=lambda name, plugin_config: LiveApi(self, name, plugin_config),
+                                  entry_points=entry_points)
+        if self.plugins.has["pbx_event"]:
+            self.bus.subscribe(Event, self.plugins.on_event)
         passwords = {number: extension.password for number, extension in config.extensions.items()}
         self.registrar = Registrar(
             RegistrarSettings(
@@ -122,6 +144,9 @@ class Pbx:
         )  # fmt: skip
         self.bus.subscribe(CallAnswered, self.recordings.on_answered)
         self.bus.subscribe(CallEnded, self.recordings.on_ended)
+        if self.plugins.has["pbx_recording_policy"]:
+            self.bus.subscribe(CallAnswered, lambda event: self._ask_recording_policy(event.call_id, "answered"))
+            self.bus.subscribe(AgentConnected, lambda event: self._ask_recording_policy(event.call_id, "connected"))
         # The IVR: scenarios from a directory, run by the calls that routes send to them.
         self.routes = InboundRoutes([(route.match, *route.target) for route in config.routes],
                                     config.default_route.target if config.default_route else None)
@@ -130,16 +155,31 @@ class Pbx:
             media_clock=self.media_clock,
             prompts=PromptLibrary(SpeechRenderer(config.ivr.tts_cache), fallback_dir=config.media.prompts),
             execute=self.transport.execute, new_ssrc=lambda: secrets.randbits(32), recordings=self.recordings,
-            functions=load_functions(config.ivr.functions),
+            functions=load_functions(config.ivr.functions, Path(config_file).resolve().parent),
         )  # fmt: skip
         self.queues = self._build_acd(config)
         self.ivr.queues = self.queues
         self._admin_runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task] = set()
+        codes = config.feature_codes
+        self._feature_codes = {codes.login, codes.logout, codes.pause, codes.unpause} if self.queues else set()
         self.bus.subscribe(Event, self._log_event)
 
     def _controller_for(self, number: str, services) -> Any:
-        """What answers a called number, when it is not simply an extension to ring (the bridge):
-        a test extension (600 echo, 601 playback, 602 digits), or an inbound route's target."""
+        """What answers a called number: a test extension (600 echo, 601 playback, 602 digits), a
+        feature code, an inbound route's target, or None for an extension to ring (the bridge).
+        With plugins that look callers up, the call first waits for them (LookupFirst)."""
+        tests = self.config.test_extensions
+        if number in (tests.echo, tests.playback, tests.digits) or number in self._feature_codes:
+            return self._route_to(number, services)
+        if self.plugins.has["pbx_lookup_caller"] or self.plugins.has["pbx_routing_inputs"]:
+            return LookupFirst(services, self.plugins.lookup,
+                               lambda: self._route_to(number, services) or BridgeController(services),
+                               execute=self.transport.execute, clock=self.clock,
+                               deadline=2 * max(plugin.timeout for plugin in self.plugins.plugins))
+        return self._route_to(number, services)
+
+    def _route_to(self, number: str, services) -> Any:
         if not number or number in self.config.extensions:
             return None
         tests = self.config.test_extensions
@@ -166,6 +206,49 @@ class Pbx:
             assert self.queues is not None  # the config refuses a route to a queue it does not define
             return QueueEntry(self.queues, destination.name, lambda: secrets.randbits(32))
         return BridgeController(services, target=destination.name)
+
+    def connect_answered(self, call: Any, leg: Any, session: Any, number: str, now: float) -> list[Any]:
+        """A call the PBX placed was answered (api.originate): run what `number` routes to on it."""
+        self.media_clock.add(session)
+        destination = self.routes.match(number)
+        if destination is not None and destination.kind == "scenario":
+            return self._start_scenario(call, leg, session, destination.name, now)
+        if destination is not None and destination.kind == "queue" and self.queues is not None:
+            try:
+                return self.queues.enqueue(call, leg, destination.name, priority=0, skills=(), timeout=None, now=now,
+                                           media=session)
+            except QueueRefused as refused:
+                reason = str(refused)
+        else:
+            reason = f"{number} routes to no scenario or queue"
+        log.warning("event=originate_not_connected call_id=%s number=%s reason=%r", call.id, number, reason)
+        self.media_clock.remove(session)
+        session.close(now)
+        return leg.send(Hangup(Cause.UNAVAILABLE), now) + self.calls.end_call(call, Cause.UNAVAILABLE, 503, "system",
+                                                                             now)
+
+    def _ask_recording_policy(self, call_id: str, moment: str) -> None:
+        """Ask the plugins whether to record this call now (answered, or connected to an agent)."""
+        info = self.directory.calls.get(call_id)
+        if info is None or call_id in self.recordings.active:
+            return
+
+        async def ask() -> None:
+            decision = await self.plugins.recording_policy(info, moment)
+            if decision is None or call_id in self.recordings.active or call_id not in self.calls.calls:
+                return
+            try:
+                self.recordings.start(call_id, decision.layout, policy=decision.policy)  # type: ignore[arg-type]
+            except (NoSuchCall, RecordingConflict) as error:
+                log.warning("event=recording_not_started call_id=%s policy=%s reason=%r", call_id, decision.policy,
+                            str(error))
+
+        self._spawn(ask())
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _start_scenario(self, call: Any, leg: Any, session: Any, name: str, now: float) -> list[Any]:
         """Run scenario `name` on a call already answered (a queue's overflow or exit)."""
@@ -245,6 +328,9 @@ class Pbx:
     async def start(self) -> None:
         if existing_directory(self.config.ivr.prompts) is None:
             log.warning("event=prompts_missing directory=%s hint='make prompts renders them'", self.config.ivr.prompts)
+        await self.plugins.start()
+        for name, function in (await self.plugins.ivr_functions()).items():
+            self.ivr.functions.setdefault(name, function)  # the config's own list wins over a plugin's
         self.reload_scenarios()
         for listen in self.config.sip.listen:
             if listen.transport == "udp":
@@ -257,6 +343,10 @@ class Pbx:
             app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock, calls=self.calls,
                                  recordings=self.recordings, reload_scenarios=self.reload_scenarios,
                                  queues=self.queues.acd if self.queues is not None else None)
+            for plugin, routes in (await self.plugins.admin_routes()).items():
+                routes_app = web.Application()
+                routes_app.add_routes(routes)
+                app.add_subapp(f"/api/plugins/{plugin}/", routes_app)
             self._admin_runner = web.AppRunner(app, access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, admin.host, admin.port)
@@ -266,6 +356,13 @@ class Pbx:
 
     async def stop(self) -> None:
         await self.transport.close()
+        await self.plugins.stop()
+        for plugin in self.plugins.plugins:
+            for task in plugin.api.cancel_tasks():
+                self._tasks.add(task)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self.recordings.stop_all()
         self.wav_writer.close_all()
         self.relay.close()
@@ -273,6 +370,7 @@ class Pbx:
             await self._admin_runner.cleanup()
         # Recordings in the writer thread's queue reach the disk before we exit.
         await asyncio.get_running_loop().run_in_executor(None, self.wav_writer.join, 10.0)
+        self.database.close()
         log.info("event=stopped")
 
     def _log_event(self, event: Event) -> None:
@@ -284,9 +382,9 @@ def _struct_items(event: Event):
     return ((name, getattr(event, name)) for name in event.__struct_fields__)
 
 
-async def serve(config: Config, time_offset: float = 0.0) -> None:
+async def serve(config: Config, time_offset: float = 0.0, config_file: str = "config.yaml") -> None:
     """Run until SIGINT or SIGTERM; SIGHUP reloads the scenarios."""
-    pbx = Pbx(config)
+    pbx = Pbx(config, config_file=config_file)
     pbx.ivr.time_offset = time_offset
     await pbx.start()
     # Everything built so far lives as long as the process: keep the cyclic GC
@@ -305,10 +403,10 @@ async def serve(config: Config, time_offset: float = 0.0) -> None:
         await pbx.stop()
 
 
-def run(config: Config, time_offset: float = 0.0) -> None:
+def run(config: Config, time_offset: float = 0.0, config_file: str = "config.yaml") -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config, time_offset))
+        asyncio.run(serve(config, time_offset, config_file))
     else:
-        uvloop.run(serve(config, time_offset))
+        uvloop.run(serve(config, time_offset, config_file))

@@ -63,12 +63,13 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     return config
 
 
-def ivr_context(config: Config) -> CheckContext:
-    """What a scenario may refer to on this PBX: the functions the config registers and the
-    prompt directory."""
+def ivr_context(config: Config, functions: set[str] | None = None) -> CheckContext:
+    """What a scenario may refer to on this PBX: the functions the config and the plugins register,
+    and the prompt directory."""
     # Without queues in the config, queue names cannot be checked (warnings), and queue actions
     # fail at run time with "queues not configured", taking the scenario's on-failure branch.
-    return CheckContext(queues=set(config.queues) or None, functions=set(config.ivr.functions),
+    known = set(config.ivr.functions) | (functions or set())
+    return CheckContext(queues=set(config.queues) or None, functions=known,
                         prompt_root=existing_directory(config.ivr.prompts))
 
 
@@ -76,13 +77,20 @@ def ivr_context(config: Config) -> CheckContext:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from pbx.plugin_cli import PluginError, add_plugin_commands, plugin_functions, run_plugin_command
+
+    parser = build_parser()
+    plugin_commands = add_plugin_commands(parser)
+    args = parser.parse_args(argv)
+    if args.command in plugin_commands:
+        return run_plugin_command(args, plugin_commands[args.command])
     if args.command == "ivr":
         context = None
         if getattr(args, "config", None):
             try:
-                context = ivr_context(load_config(args.config))
-            except ConfigError as error:
+                config = load_config(args.config)
+                context = ivr_context(config, plugin_functions(config, args.config))
+            except (ConfigError, PluginError) as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 2
         return run_ivr_command(args, context)
@@ -99,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(config.log.level, config.log.format, sip_trace=config.log.sip_trace)
     try:
-        run(config, time_offset=(args.ivr_time - time.time()) if args.ivr_time is not None else 0.0)
+        run(config, time_offset=(args.ivr_time - time.time()) if args.ivr_time is not None else 0.0,
+            config_file=args.config)
+    except PluginError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         # Typically a port already in use: say which, without a traceback.
         print(f"error: cannot start: {error}", file=sys.stderr)
@@ -109,15 +121,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_config(path: str, config: Config) -> int:
     """The config, its scenarios and its routes: every problem printed, exit 1 if any."""
-    from pbx.ivr.library import ScenarioLibrary
+    from pathlib import Path
 
     from pbx.ivr.functions import FunctionError, load_functions
+    from pbx.ivr.library import ScenarioLibrary
+    from pbx.plugin_cli import PluginError, plugin_functions
 
-    library = ScenarioLibrary(config.ivr.scenarios, lambda: ivr_context(config))
-    report = library.reload()
-    problems = [f"{name}: refused\n{text}" for name, text in report.refused.items()]
+    problems = []
     try:
-        load_functions(config.ivr.functions)
+        functions = plugin_functions(config, path)
+    except PluginError as error:
+        functions = set()
+        problems.append(str(error))
+    library = ScenarioLibrary(config.ivr.scenarios, lambda: ivr_context(config, functions))
+    report = library.reload()
+    problems += [f"{name}: refused\n{text}" for name, text in report.refused.items()]
+    try:
+        load_functions(config.ivr.functions, Path(path).resolve().parent)
     except FunctionError as error:
         problems.append(f"{path}: {error}")
     for route in config.routes:

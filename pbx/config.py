@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import yaml
@@ -223,8 +223,28 @@ class IvrConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 raise ValueError(f"function {name!r}: expected 'module:callable', got {target!r}")
 
 
+class PluginSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One plugin's section under `plugins:`. Built-in and installed plugins are enabled unless
+    `enabled: false`; `path` loads a plugin from a .py file or package directory of the site's own
+    (relative to the config file); `config` is decoded into the plugin's own Config Struct."""
+
+    enabled: bool = True
+    path: str | None = None
+    timeout: float = 2.0  # seconds the call path waits for one of its hooks
+    queue_limit: int = 10_000  # events queued for it before the oldest are dropped
+    config: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     realm: str
+    # Where the PBX keeps its database (pbx.sqlite) and the plugins' files; relative paths in this
+    # file are taken from the directory the file is in.
+    data_dir: str = "var"
+    plugins: dict[str, PluginSection] = {}
     sip: SipConfig = msgspec.field(default_factory=SipConfig)
     registrar: RegistrarConfig = msgspec.field(default_factory=RegistrarConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
@@ -261,12 +281,42 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def load_config(path: str | Path) -> Config:
+    """The config in `path`, its relative paths taken from the file's directory (not the
+    directory the PBX was started in)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
-    return parse_config(text, str(path))
+    return resolve_paths(parse_config(text, str(path)), path.resolve().parent)
+
+
+def resolve_paths(config: Config, base: Path) -> Config:
+    """Every file and directory the config names, made absolute against `base`."""
+    replace = msgspec.structs.replace
+
+    def absolute(value: str) -> str:
+        return str(base / value) if value else value
+
+    plugins = {name: replace(section, path=absolute(section.path)) if section.path else section
+               for name, section in config.plugins.items()}
+    return replace(
+        config, data_dir=absolute(config.data_dir), plugins=plugins,
+        media=replace(config.media, prompts=absolute(config.media.prompts)),
+        recording=replace(config.recording, directory=absolute(config.recording.directory)),
+        ivr=replace(config.ivr, scenarios=absolute(config.ivr.scenarios), prompts=absolute(config.ivr.prompts),
+                    tts_cache=absolute(config.ivr.tts_cache)),
+    )  # fmt: skip
+
+
+def config_line(filename: str, path: list[str | int]) -> str:
+    """`file:line` of the key at `path` in a config file (the file alone when it cannot be read)."""
+    try:
+        root = yaml.compose(Path(filename).read_text(), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return filename
+    line = _line_of(root, path)
+    return f"{filename}:{line}" if line else filename
 
 
 def parse_config(text: str, filename: str = "<config>") -> Config:

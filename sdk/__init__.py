@@ -1,9 +1,31 @@
-"""The public SDK for PBX plugins: typed events (and, later, hooks and APIs).
+"""The public SDK for PBX plugins: hooks, the API handed to plugins, typed events and values,
+the database interface, and a test harness for plugin authors.
 
-Plugins import only from `sdk`; it depends on nothing else of the project.
+Plugins import only from `sdk`; it depends on nothing else of the project. docs/plugins.md
+has a worked example; the hooks' docstrings (sdk/hookspecs.py) are the reference.
 """
 
-from . import events
-from .events import Event
+from . import events, hookspecs, types
+from .api import ActionRefused, CliCommand, PbxApi, PluginContext
+from .database import Database, KeyValueStore, SqliteDatabase
+from .events import Event, PluginFailed
+from .hookspecs import hookimpl, hookspec
+from .plugins import PluginConfigError, decode_plugin_config, plugin_name
+from .types import (
+    AcdSnapshot,
+    AgentSnapshot,
+    CallerInfo,
+    CallerSnapshot,
+    CallInfo,
+    Metric,
+    QueueSnapshot,
+    RecordingDecision,
+    RoutingInputs,
+)
 
-__all__ = ["Event", "events"]
+__all__ = [
+    "AcdSnapshot", "ActionRefused", "AgentSnapshot", "CallInfo", "CallerInfo", "CallerSnapshot", "CliCommand",
+    "Database", "Event", "KeyValueStore", "Metric", "PbxApi", "PluginConfigError", "PluginContext", "PluginFailed",
+    "QueueSnapshot", "RecordingDecision", "RoutingInputs", "SqliteDatabase", "decode_plugin_config", "events",
+    "hookimpl", "hookspec", "hookspecs", "plugin_name", "types",
+]

@@ -170,17 +170,22 @@ class CallQuality(Event, frozen=True, kw_only=True):
 
 
 class RecordingStarted(Event, frozen=True, kw_only=True):
-    """A call's audio is being written to `path`: "stereo" (caller left, callee right) or "mixed"."""
+    """A call's audio is being written to `path`: "stereo" (caller left, callee right) or "mixed".
+    `policy` says why: "config" (recording.calls / record: true), "on-demand" (the API), or the
+    name of the plugin policy that chose it."""
 
     call_id: str
     path: str
     layout: str
+    policy: str = "on-demand"
 
 
 class RecordingPaused(Event, frozen=True, kw_only=True):
-    """The recording goes on with silence (e.g. while a card number is read out)."""
+    """The recording goes on with silence: `reason` is "sensitive" while a scenario collects a card
+    or account number (PCI), "on-demand" when an agent, the API or a plugin asked."""
 
     call_id: str
+    reason: str = "on-demand"
 
 
 class RecordingResumed(Event, frozen=True, kw_only=True):
@@ -364,6 +369,73 @@ class AgentStateRepaired(Event, frozen=True, kw_only=True):
 
 
 
+# Plugins ---------------------------------------------------------------------------------------
+
+
+class PluginFailed(Event, frozen=True, kw_only=True):
+    """A plugin's hook raised, overran its timeout or blocked: the call went on without it.
+    `hook` names the hook, `reason` says what happened ("raised ValueError: ...", "timed out after
+    2.0 s", "blocked for 1.3 s"), `call_id` is the call it was working for, if any."""
+
+    plugin: str
+    hook: str
+    reason: str
+    call_id: str | None = None
+
+
+class CallerIdentified(Event, frozen=True, kw_only=True):
+    """A caller lookup (before routing) found who is calling: `source` is the connector."""
+
+    call_id: str
+    caller: str
+    source: str
+    customer_id: str | None
+    name: str | None
+    tier: str | None
+    vip: bool
+    priority: int
+    preferred_agent: str | None
+
+
+class ScreenPop(Event, frozen=True, kw_only=True):
+    """What the agent's screen shows when a call reaches them: the CRM's record of the caller."""
+
+    call_id: str
+    agent: str
+    queue: str | None
+    caller: str
+    customer_id: str | None
+    name: str | None
+    fields: dict[str, str]
+
+
+class MetricPublished(Event, frozen=True, kw_only=True):
+    """A plugin's figure (`api.publish_metric`): a gauge value or a counter increment."""
+
+    plugin: str
+    name: str
+    value: float
+    kind: str
+    labels: dict[str, str]
+
+
+class RecordingIndexed(Event, frozen=True, kw_only=True):
+    """A finished recording entered the index: kept until `keep_until` (None: forever)."""
+
+    call_id: str
+    path: str
+    policy: str
+    keep_until: float | None
+
+
+class RecordingDeleted(Event, frozen=True, kw_only=True):
+    """A recording left the disk and the index: `reason` is "retention" or "request" (GDPR)."""
+
+    call_id: str
+    path: str
+    reason: str
+
+
 AnyEvent = (
     RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
     | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
@@ -372,4 +444,5 @@ AnyEvent = (
     | RecordingStarted | RecordingPaused | RecordingResumed | RecordingStopped
     | CallDisposition | IvrStarted | IvrNodeEntered | IvrKeyChosen | IvrNoInput | IvrNoMatch | IvrExited
     | QueueJoined | AgentOffered | AgentNoAnswer | AgentConnected | QueueAbandoned | QueueTimedOut | QueueOverflowed | QueueLeft | CallbackScheduled | CallbackCompleted | AgentStateChanged | AgentStateRepaired
+    | PluginFailed | CallerIdentified | ScreenPop | MetricPublished | RecordingIndexed | RecordingDeleted
 )

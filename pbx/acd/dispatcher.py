@@ -93,8 +93,9 @@ class Acd:
     # Callers ---------------------------------------------------------------------------------------
 
     def join(self, call_id: str, caller_number: str, queue: str, now: float, *, priority: int = 0,
-             skills: dict[str, int] | None = None) -> list[Output] | Refused:
-        """A caller enters `queue` (higher priority is served first; `skills` are required minimums)."""
+             skills: dict[str, int] | None = None, preferred_agent: str | None = None) -> list[Output] | Refused:
+        """A caller enters `queue` (higher priority is served first; `skills` are required minimums;
+        `preferred_agent`, when available and qualified, is offered the call before the strategy's choice)."""
         if call_id in self.entries:
             raise ValueError(f"call {call_id!r} is already waiting in queue {self.entries[call_id].queue!r}")
         target = self.queues.get(queue)
@@ -109,6 +110,7 @@ class Acd:
         entry = Entry(call_id, queue, caller_number, priority, dict(skills or {}),
                       joined_at=resumed_at if resumed_at is not None else now, arrived_at=now, order=self._order)
         entry.resumed = resumed_at is not None
+        entry.preferred_agent = preferred_agent
         target.waiting.add(entry)
         self.entries[call_id] = entry
         settings = target.settings
@@ -436,6 +438,9 @@ class Acd:
             entry.callback_attempts += 1
             return [PlaceCallback(call_id=entry.call_id, number=entry.callback_number or "", queue=queue.name,
                                   attempt=entry.callback_attempts)]
+        preferred = [c for c in candidates if c.name == entry.preferred_agent]
+        if preferred:
+            return self._offer(queue, entry, self.agents[preferred[0].name], now)
         tier = min(c.penalty for c in candidates)
         candidates = [c for c in candidates if c.penalty == tier]
         chosen = queue.strategy.order(queue.name, entry, candidates, now, self.rng)

@@ -88,7 +88,7 @@ class Entry:
 
     __slots__ = ("call_id", "queue", "caller_number", "priority", "skills", "joined_at", "arrived_at", "order",
                  "offers", "tried", "retry_at", "next_announcement", "callback_number", "is_virtual",
-                 "is_dialing", "callback_attempts", "resumed")
+                 "is_dialing", "callback_attempts", "resumed", "preferred_agent")
 
     def __init__(self, call_id: str, queue: str, caller_number: str, priority: int, skills: dict[str, int],
                  joined_at: float, arrived_at: float, order: int) -> None:
@@ -109,6 +109,7 @@ class Entry:
         self.is_dialing = False  # PlaceCallback is out
         self.callback_attempts = 0
         self.resumed = False
+        self.preferred_agent: str | None = None  # offered first whenever available (a CRM's account owner)
 
     @property
     def sort_key(self) -> tuple[int, float, int]:

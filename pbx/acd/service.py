@@ -81,8 +81,14 @@ class AcdService:
     def enqueue(self, call: Call, leg: Leg, queue: str, *, priority: int, skills: tuple[str, ...],
                 timeout: float | None, now: float, media: Any = None,
                 on_left: Callable[[str, Any, float], list[Any]] | None = None) -> list[Any]:
+        # What plugins said of the caller before routing (a CRM's VIP, the account owner) adds to
+        # the priority the scenario asked for.
+        routing = call.routing
+        if routing is not None:
+            priority += routing.priority
         outputs = self.acd.join(call.id, call.caller.number, queue, now, priority=priority,
-                                skills=dict.fromkeys(skills, 1))
+                                skills=dict.fromkeys(skills, 1),
+                                preferred_agent=routing.preferred_agent if routing is not None else None)
         if isinstance(outputs, Refused):
             raise QueueRefused(outputs.reason)
         waiting = WaitingCall(self, call, leg, media, on_left)

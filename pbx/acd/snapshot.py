@@ -1,4 +1,5 @@
-"""A frozen picture of the ACD for the admin API: waiting callers with position and wait, agents with state.
+"""A frozen picture of the ACD for the admin API and plugins: waiting callers with position and wait,
+agents with state. The types are the SDK's (sdk.types), so plugins read the same picture.
 
 Built on demand from the live `Acd` (O(agents + callers)); encodes to JSON with msgspec as is.
 """
@@ -7,50 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import msgspec
+from sdk.types import AcdSnapshot, AgentSnapshot, CallerSnapshot, QueueSnapshot
 
 if TYPE_CHECKING:
     from .dispatcher import Acd
-
-
-class CallerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    call_id: str
-    caller_number: str
-    position: int
-    wait_seconds: float  # since this call arrived
-    priority: int
-    offered_to: list[str]
-    callback: str | None  # "waiting", "dialing" or "on-line" for a callback entry, else None
-    estimated_wait: float | None
-
-
-class QueueSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    strategy: str
-    callers: list[CallerSnapshot]
-    handle_seconds: float  # the talk-time average EWT uses
-    available_agents: int
-    staffed_agents: int
-
-
-class AgentSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    extension: str
-    state: str
-    seconds_in_state: float
-    pause_reason: str | None
-    call_id: str | None
-    queue: str | None
-    queues: list[str]
-    calls_taken: int
-    talk_seconds: float
-    pending: str | None  # "pause" or "logout" asked for during a call
-
-
-class AcdSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    at: float
-    queues: list[QueueSnapshot]
-    agents: list[AgentSnapshot]
 
 
 def _callback_state(entry) -> str | None:

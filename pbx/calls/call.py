@@ -49,6 +49,8 @@ class Call:
         self.on_hold_by: str | None = None
         self.disposition: str | None = None  # the outcome a scenario or an agent gave the call
         self.outbox: list[Any] = []  # events and actions produced outside a signal (timers)
+        self.customer: Any = None  # sdk.CallerInfo from a plugin's caller lookup, before routing
+        self.routing: Any = None  # sdk.RoutingInputs: priority and preferred agent for the queues
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.caller.number}->{self.callee} {self.state.value}>"

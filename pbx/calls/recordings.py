@@ -61,6 +61,7 @@ class Recordings:
         self.clock = clock
         self.active: dict[str, CallRecorder] = {}
         self.paused: set[str] = set()
+        self.sensitive: set[str] = set()  # calls whose caller is keying a card number (PCI): never record it
 
     # Bus --------------------------------------------------------------------------------------
 
@@ -70,13 +71,19 @@ class Recordings:
             return
         if self.record_all or {call.caller.number, call.callee} & self.recorded_numbers:
             try:
-                self.start(event.call_id)
+                self.start(event.call_id, policy="config")
             except (NoSuchCall, RecordingConflict) as error:
                 log.warning("event=recording_not_started call_id=%s reason=%r", event.call_id, str(error))
 
     def on_ended(self, event: CallEnded) -> None:
+        self.sensitive.discard(event.call_id)
         if event.call_id in self.active:
             self.stop(event.call_id)
+
+    def mark_sensitive(self, call_id: str, sensitive: bool) -> None:
+        """The scenario starts (or ends) a sensitive entry: a recording that starts meanwhile
+        starts paused."""
+        (self.sensitive.add if sensitive else self.sensitive.discard)(call_id)
 
     # Controls ---------------------------------------------------------------------------------
 
@@ -91,7 +98,7 @@ class Recordings:
             return self.resume(call_id)
         raise ValueError(f"unknown recording action {action!r}: start, stop, pause or resume")
 
-    def start(self, call_id: str, layout: Layout | None = None) -> dict[str, Any]:
+    def start(self, call_id: str, layout: Layout | None = None, policy: str = "on-demand") -> dict[str, Any]:
         call = self._live_call(call_id)
         if call_id in self.active:
             raise RecordingConflict(f"call {call_id} is already being recorded")
@@ -112,7 +119,9 @@ class Recordings:
         if callee is None and caller.own_media is not None:
             caller.own_media.recorder = recorder  # the PBX answered: record what it says
         self.active[call_id] = recorder
-        self.emit(RecordingStarted(at=now, call_id=call_id, path=str(path), layout=recorder.layout))
+        self.emit(RecordingStarted(at=now, call_id=call_id, path=str(path), layout=recorder.layout, policy=policy))
+        if call_id in self.sensitive:
+            self.pause(call_id, "sensitive")
         return self.status(call_id)
 
     def follow(self, call_id: str, callee: Any) -> None:
@@ -123,13 +132,13 @@ class Recordings:
             return
         recorder.attach("callee", callee.media, callee.watch.monitor.audio if callee.watch else {})
 
-    def pause(self, call_id: str) -> dict[str, Any]:
+    def pause(self, call_id: str, reason: str = "on-demand") -> dict[str, Any]:
         recorder = self._recorder(call_id)
         if call_id in self.paused:
             raise RecordingConflict(f"the recording of call {call_id} is already paused")
         recorder.pause()
         self.paused.add(call_id)
-        self.emit(RecordingPaused(at=self.clock(), call_id=call_id))
+        self.emit(RecordingPaused(at=self.clock(), call_id=call_id, reason=reason))
         return self.status(call_id)
 
     def resume(self, call_id: str) -> dict[str, Any]:

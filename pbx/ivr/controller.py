@@ -85,9 +85,7 @@ class IvrController:
             return self._callee_signal(call, leg, signal, now)
         if isinstance(signal, Try):
             self.call, self.leg = call, leg
-            variables = {"caller": call.caller.number, "caller_name": call.caller.name or "", "called": call.callee,
-                         "call_id": call.id, "header": leg.headers()}
-            self.interpreter = Interpreter(self.scenario.program, variables)
+            self.interpreter = Interpreter(self.scenario.program, _variables(call, leg))
             self._try = signal
             actions = [self.services.publish(IvrStarted(at=now, call_id=call.id, scenario=self.scenario.name,
                                                         version=self.scenario.version))]
@@ -109,9 +107,7 @@ class IvrController:
         media session, and start the scenario from the top."""
         self.call, self.leg = call, leg
         call.controller = self
-        variables = {"caller": call.caller.number, "caller_name": call.caller.name or "", "called": call.callee,
-                     "call_id": call.id, "header": leg.headers()}
-        self.interpreter = Interpreter(self.scenario.program, variables)
+        self.interpreter = Interpreter(self.scenario.program, _variables(call, leg))
         self.session = session
         if session is not None:
             session.player, session.after = None, None
@@ -287,10 +283,13 @@ class IvrController:
 
     def _recording(self, pause: bool) -> None:
         recordings, call = self.runtime.recordings, self.call
-        if recordings is None or call is None or call.id not in recordings.active:
+        if recordings is None or call is None:
+            return
+        recordings.mark_sensitive(call.id, pause)  # a recording started meanwhile starts paused
+        if call.id not in recordings.active:
             return
         try:
-            (recordings.pause if pause else recordings.resume)(call.id)
+            recordings.pause(call.id, "sensitive") if pause else recordings.resume(call.id)
         except Exception as error:  # already in that state: nothing to do
             log.debug("event=recording_unchanged call_id=%s reason=%r", call.id, str(error))
 
@@ -479,6 +478,15 @@ class IvrController:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _variables(call: Call, leg: Leg) -> dict[str, Any]:
+    """What a scenario knows of its call from the start: who calls whom, the INVITE's headers, and
+    what a plugin's caller lookup found (`customer.name`, `customer.tier`; `customer.found` is
+    false for an unknown caller)."""
+    customer = call.customer.variables() if call.customer is not None else {"found": False}
+    return {"caller": call.caller.number, "caller_name": call.caller.name or "", "called": call.callee,
+            "call_id": call.id, "header": leg.headers(), "customer": customer}
 
 
 def _datetime(now: float) -> datetime:

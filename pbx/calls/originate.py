@@ -1,0 +1,49 @@
+"""A call the PBX places for a plugin (`api.originate`): ring a phone, and when it answers,
+connect it to a number the inbound routes know (a scenario or a queue), as if that phone had
+dialled it. The media session starts on the answered leg; `connect` is the composition root's
+(it knows the routes, the scenarios and the queues).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sdk.events import CallAnswered
+
+from .call import Call, CallState
+from .leg import Leg
+from .own_media import media_on_answer
+from .signals import Answer, Cause, Hangup, Signal
+
+log = logging.getLogger("pbx.calls.originate")
+
+
+class OriginateController:
+    def __init__(self, services: Any, connect_to: str, new_ssrc: Callable[[], int],
+                 connect: Callable[[Call, Leg, Any, str, float], list[Any]]) -> None:
+        self.services = services
+        self.connect_to = connect_to
+        self.new_ssrc = new_ssrc
+        self.connect = connect
+
+    def on_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:
+        if isinstance(signal, Answer):
+            session = media_on_answer(leg, self.new_ssrc(), now)
+            if session is None:
+                log.warning("event=originate_failed call_id=%s reason='no G.711 in the answer'", call.id)
+                return leg.send(Hangup(Cause.FAILURE), now) + self.services.end_call(call, Cause.FAILURE, 488,
+                                                                                    "system", now)
+            call.state = CallState.ANSWERED
+            call.answered_at = call.ringing_at = now
+            answered = self.services.publish(CallAnswered(at=now, call_id=call.id, callee=call.callee,
+                                                          codec=session.sender.codec.name, ring_seconds=now - call.started_at))
+            return [answered, *self.connect(call, leg, session, self.connect_to, now)]
+        if isinstance(signal, Hangup):
+            cause = Cause.NO_ANSWER if call.answered_at is None else signal.cause
+            return self.services.end_call(call, cause, signal.status or 480, "callee", now)
+        return []
+
+    def on_ring_timeout(self, call: Call, now: float) -> list[Any]:
+        return []

@@ -1,0 +1,1 @@
+"""Built-in plugin: crm (being written)."""

@@ -1,0 +1,139 @@
+"""What the PBX hands a plugin: `PbxApi`, one per plugin, passed to every hook that names `api`.
+
+It is the whole of what a plugin may do to the PBX: read calls and the queues, act on live
+calls (hang up, play, transfer, record), place calls, publish events and metrics, and keep
+data in its own corner of the PBX database. The PBX implements it on live calls
+(pbx/plugin_host.py); `sdk.testing` implements it with a fake clock for plugin tests.
+
+Call actions are synchronous and take effect at once on the event loop; one that cannot be
+done (the call has ended, nothing to record) raises `ActionRefused` saying why.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .database import Database, KeyValueStore
+from .events import Event
+from .types import AcdSnapshot, CallInfo
+
+
+class ActionRefused(Exception):
+    """A call action cannot be carried out: no such live call, wrong state. The message says why."""
+
+
+class PbxApi(abc.ABC):
+    """The PBX as one plugin sees it."""
+
+    plugin: str  # this plugin's name, as in the config's `plugins:` section
+    config: Any  # this plugin's section, decoded into its `Config` Struct (None without one)
+    log: logging.Logger  # "pbx.plugins.<name>"
+    store: KeyValueStore  # this plugin's keys and values, in the PBX database
+    database: Database  # the PBX database, for plugins that keep tables of their own
+    data_dir: Path  # a directory of this plugin's own for files
+
+    # Time, events, tasks ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def now(self) -> float:
+        """The PBX clock, seconds since the epoch (a fake clock under sdk.testing)."""
+
+    @abc.abstractmethod
+    def publish(self, event: Event) -> None:
+        """Publish an event on the bus (every plugin and the admin stream see it)."""
+
+    @abc.abstractmethod
+    def spawn(self, work: Coroutine[Any, Any, Any], *, name: str = "") -> Any:
+        """Run `work` in the background; a failure is reported as PluginFailed, and the PBX
+        cancels what is still running at shutdown."""
+
+    @abc.abstractmethod
+    def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
+        """Run `callback` after `delay` seconds of the PBX clock; returns a handle with `cancel()`."""
+
+    def publish_metric(self, name: str, value: float, *, kind: str = "gauge",
+                       labels: dict[str, str] | None = None) -> None:
+        """Publish a figure (MetricPublished): a gauge's value, or a counter's increment."""
+        from .events import MetricPublished
+
+        self.publish(MetricPublished(at=self.now(), plugin=self.plugin, name=name, value=float(value), kind=kind,
+                                     labels=dict(labels or {})))
+
+    # Reading ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def call(self, call_id: str) -> CallInfo | None:
+        """A live call, or None once it has ended."""
+
+    @abc.abstractmethod
+    def calls(self) -> list[CallInfo]:
+        """Every live call."""
+
+    @abc.abstractmethod
+    def queues(self) -> AcdSnapshot | None:
+        """Queues with their waiting callers, and agents with their states (None without queues)."""
+
+    # Acting on live calls ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def hang_up(self, call_id: str, cause: str = "normal") -> None:
+        """End a live call on every leg."""
+
+    @abc.abstractmethod
+    def play(self, call_id: str, prompts: Sequence[str]) -> None:
+        """Play prompts (names of recorded prompts, or "say:<text>" for speech) to the caller of a
+        call the PBX has answered, ahead of whatever it plays them next."""
+
+    @abc.abstractmethod
+    def transfer(self, call_id: str, target: str) -> None:
+        """Send the caller to `target` (an extension or a routed number); the current far end is
+        released."""
+
+    @abc.abstractmethod
+    async def originate(self, number: str, *, connect_to: str, caller_id: str | None = None) -> str:
+        """Ring `number` (an extension); when it answers, connect it to `connect_to` (an extension,
+        or any number the inbound routes know: a scenario, a queue). Returns the call id."""
+
+    @abc.abstractmethod
+    def start_recording(self, call_id: str, *, layout: str | None = None, policy: str = "on-demand") -> None:
+        """Start recording an answered call (RecordingStarted)."""
+
+    @abc.abstractmethod
+    def pause_recording(self, call_id: str, reason: str = "on-demand") -> None:
+        """Record silence from now on, keeping the timeline (RecordingPaused)."""
+
+    @abc.abstractmethod
+    def resume_recording(self, call_id: str) -> None:
+        """RecordingResumed."""
+
+    @abc.abstractmethod
+    def stop_recording(self, call_id: str) -> None:
+        """Close the recording (RecordingStopped)."""
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a plugin's CLI command gets: its config and its data, but no live PBX."""
+
+    plugin: str
+    config: Any
+    store: KeyValueStore
+    database: Database
+    data_dir: Path
+    log: logging.Logger
+
+
+@dataclass(frozen=True)
+class CliCommand:
+    """A command a plugin adds to `pbx`: `pbx <plugin> <name> ...`. `arguments` adds its options to
+    an argparse parser; `run(args, context)` returns the exit status (a coroutine is awaited)."""
+
+    name: str
+    help: str
+    arguments: Callable[[Any], None]
+    run: Callable[[Any, PluginContext], int | Awaitable[int]]
