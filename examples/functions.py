@@ -1,16 +1,21 @@
-"""Example functions for the example scenarios, registered in config.example.yaml (`ivr.functions`).
+"""Example functions for the example scenarios: a site plugin, loaded by config.example.yaml's
+`plugins: {examples: {path: examples/functions.py}}` (a path relative to the config file).
 
-Until the plugin SDK registers functions from plugins, a config names them by import path
-("module:callable"). A function takes the scenario's keyword arguments and returns a value
-(a dict becomes fields: `balance.amount`), directly or as a coroutine; raising takes the
-scenario's `on error` branch. These two stand in for a bank's account service and a survey store.
+It registers two functions through the SDK's `pbx_ivr_functions` hook, so the scenarios can
+`invoke bank.balance` and `invoke survey.record`. A function takes the scenario's keyword
+arguments and returns a value (a dict becomes fields: `balance.amount`), directly or as a
+coroutine; raising takes the scenario's `on error` branch. These two stand in for a bank's
+account service and a survey store. Survey answers go to <data_dir>/plugins/examples/surveys.jsonl.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
+from pathlib import Path
+from typing import Any
+
+from sdk import PbxApi, hookimpl
 
 # A demo ledger: account number -> (amount, currency, last payment, its date).
 ACCOUNTS = {
@@ -28,10 +33,19 @@ async def bank_balance(account: str, caller: str = "") -> dict:
             "last_payment_date": paid_on}
 
 
-def survey_record(call: str, caller: str, csat: object = None, nps: object = None) -> bool:
-    """Append one answer to var/surveys.jsonl (the directory must be writable)."""
-    path = os.environ.get("PBX_SURVEY_FILE", "var/surveys.jsonl")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "a") as out:
-        out.write(json.dumps({"at": time.time(), "call": call, "caller": caller, "csat": csat, "nps": nps}) + "\n")
-    return True
+def survey_recorder(directory: Path):
+    """`survey.record`: append one answer to <directory>/surveys.jsonl (a blocking write, which
+    the PBX runs off the event loop because the function is not a coroutine)."""
+
+    def survey_record(call: str, caller: str, csat: object = None, nps: object = None) -> bool:
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "surveys.jsonl", "a") as out:
+            out.write(json.dumps({"at": time.time(), "call": call, "caller": caller, "csat": csat, "nps": nps}) + "\n")
+        return True
+
+    return survey_record
+
+
+@hookimpl
+def pbx_ivr_functions(api: PbxApi) -> dict[str, Any]:
+    return {"bank.balance": bank_balance, "survey.record": survey_recorder(Path(api.data_dir))}

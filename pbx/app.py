@@ -346,7 +346,7 @@ class Pbx:
             for plugin, routes in (await self.plugins.admin_routes()).items():
                 routes_app = web.Application()
                 routes_app.add_routes(routes)
-                app.add_subapp(f"/api/plugins/{plugin}/", routes_app)
+                app.add_subapp(f"/api/plugins/{plugin}", routes_app)
             self._admin_runner = web.AppRunner(app, access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, admin.host, admin.port)

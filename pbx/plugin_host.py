@@ -178,8 +178,7 @@ class PluginHost:
             _, caller = await self.runner.ask_first("pbx_lookup_caller", CallerInfo, call.call_id, call=call)
         priority, preferred, language = 0, None, None
         if caller is not None:
-            priority, preferred, language = caller.priority + (1 if caller.vip else 0), caller.preferred_agent, \
-                caller.language
+            priority, preferred, language = caller.priority, caller.preferred_agent, caller.language
         if self.has["pbx_routing_inputs"]:
             for _, inputs in await self.runner.ask_all("pbx_routing_inputs", RoutingInputs, call.call_id,
                                                        call=call, caller=caller):

@@ -17,6 +17,8 @@ function returning) go out through `runtime.execute`, the transport's entry for 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -411,9 +413,13 @@ class IvrController:
             event: cmd.Event = cmd.FunctionFailed(f"no function {command.function!r} is registered")
         else:
             try:
-                result = function(**command.args)
-                if asyncio.iscoroutine(result):
-                    result = await asyncio.wait_for(result, command.timeout)
+                if inspect.iscoroutinefunction(function):
+                    result = await asyncio.wait_for(function(**command.args), command.timeout)
+                else:  # a plain function may block (a file, a database): never on the event loop
+                    work = asyncio.get_running_loop().run_in_executor(None, functools.partial(function, **command.args))
+                    result = await asyncio.wait_for(work, command.timeout)
+                    if asyncio.iscoroutine(result):
+                        result = await asyncio.wait_for(result, command.timeout)
                 event = cmd.FunctionReturned(result)
             except TimeoutError:
                 event = cmd.FunctionFailed("timeout")

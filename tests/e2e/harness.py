@@ -272,6 +272,10 @@ class PbxProcess:
     process: subprocess.Popen | None = None
     returncode: int | None = None
     extra_args: list[str] = field(default_factory=list)
+    # How the PBX is started: `python -m pbx` from the repository by default; a test of the
+    # installed console script gives its path and another working directory.
+    program: list[str] = field(default_factory=lambda: [sys.executable, "-m", "pbx"])
+    cwd: Path = REPO_ROOT
 
     @property
     def host(self) -> str:
@@ -287,7 +291,7 @@ class PbxProcess:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "pbx", "run",
+            *self.program, "run",
             "--config", str(self.config_path),
             "--sip-listen", f"{LOOPBACK}:{self.sip_port}",
             "--admin-listen", f"{LOOPBACK}:{self.admin_port}",
@@ -302,7 +306,7 @@ class PbxProcess:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 self.command(),
-                cwd=REPO_ROOT,
+                cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -32,9 +32,8 @@ def test_bank_line_reads_a_sensitive_account_number_and_looks_it_up(tmp_path, ca
     pbx = call_pbx(
         extensions=call_extensions(x1001={"record": True}), prompts=str(prompts / "en"),
         recording={"directory": str(tmp_path / "recordings")},
-        ivr={"scenarios": str(ROOT / "examples/scenarios"), "prompts": str(prompts), "tts_cache": str(tmp_path / "tts"),
-             "functions": {"bank.balance": "examples.functions:bank_balance",
-                           "survey.record": "examples.functions:survey_record"}},
+        ivr={"scenarios": str(ROOT / "examples/scenarios"), "prompts": str(prompts), "tts_cache": str(tmp_path / "tts")},
+        plugins={"examples": {"path": str(ROOT / "examples/functions.py")}},  # bank.balance, by the SDK
         routes=[{"match": "801", "scenario": "bank"}],
     )  # fmt: skip
     phone = phones("phone1001", "1001", pbx, source=audio.speech_wav(tmp_path / "wav", "alpha"))

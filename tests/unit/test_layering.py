@@ -70,3 +70,10 @@ def test_ivr_dsl_does_not_import_pbx():
 def test_plugins_import_only_sdk():
     for path in python_files("plugins"):
         assert not top_levels(path) & {"pbx", "ivr_dsl"}, path
+
+
+def test_example_plugins_import_only_sdk():
+    """The example site plugin and third-party package are written as any outside author would."""
+    paths = [ROOT / "examples/functions.py", *sorted((ROOT / "examples/plugins").rglob("*.py"))]
+    for path in paths:
+        assert not top_levels(path) & {"pbx", "ivr_dsl", "plugins"}, path
