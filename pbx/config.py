@@ -224,9 +224,10 @@ class IvrConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class PluginSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One plugin's section under `plugins:`. Built-in and installed plugins are enabled unless
-    `enabled: false`; `path` loads a plugin from a .py file or package directory of the site's own
-    (relative to the config file); `config` is decoded into the plugin's own Config Struct."""
+    """One plugin's section under `plugins:`. A built-in runs when it has a section; installed and
+    `path` plugins run unless `enabled: false`. `path` loads a plugin from a .py file or package
+    directory of the site's own (relative to the config file); `config` is decoded into the
+    plugin's own Config Struct."""
 
     enabled: bool = True
     path: str | None = None

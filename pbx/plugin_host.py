@@ -2,8 +2,9 @@
 
 Plugins come from three places, in this order: the built-ins (plugins/), Python entry points
 in the group `pbx.plugins` (installed packages), and `path:` entries in the config (a site's
-own .py file or package). Each is enabled unless its section says `enabled: false`; its
-`config:` is decoded into its `Config` Struct, and a bad key is reported with file:line.
+own .py file or package). A built-in runs when the config has a section for it; the others run
+once installed or named, unless their section says `enabled: false`. A plugin's `config:` is
+decoded into its `Config` Struct, and a bad key is reported with file:line.
 
 pluggy checks every implementation against sdk/hookspecs.py when it is registered (a typo in
 a hook name is an error at start-up, not a hook silently never called). Calling them is
@@ -95,9 +96,12 @@ class PluginHost:
             raise PluginError(f"{where}: no plugin named {unknown[0]!r}; known: {', '.join(sorted(known))} "
                               f"(install it, or give its `path:`)")
         self.plugins: list[LoadedPlugin] = []
+        built_in = {plugin_name(importlib.import_module(module)) for module in BUILT_IN}
         for name, hooks in known.items():
             section = sections.get(name, PluginSection())
-            if not section.enabled:
+            # Built-ins run where the config asks for them (a CRM with no connector has nothing to do);
+            # an installed package or a site file runs once it is there, unless `enabled: false`.
+            if not section.enabled or (name in built_in and name not in sections):
                 log.info("event=plugin_disabled plugin=%s", name)
                 continue
             try:

@@ -32,9 +32,10 @@ def site_plugin(tmp_path: Path, name: str, body: str) -> dict:
     return {"path": str(path)}
 
 
-def test_built_ins_are_enabled_unless_the_config_says_otherwise(tmp_path):
-    assert host(tmp_path, {}).names == ["recording", "crm"]
-    assert host(tmp_path, {"crm": PluginSection(enabled=False)}).names == ["recording"]
+def test_built_ins_run_where_the_config_has_a_section_for_them(tmp_path):
+    assert host(tmp_path, {}).names == []
+    assert host(tmp_path, {"crm": PluginSection()}).names == ["crm"]
+    assert host(tmp_path, {"crm": PluginSection(enabled=False), "recording": PluginSection()}).names == ["recording"]
 
 
 def test_an_unknown_plugin_is_named_with_its_line(tmp_path):
@@ -102,7 +103,6 @@ def test_a_site_plugin_path_is_relative_to_the_config_file(tmp_path):
 async def test_lookup_adds_priorities_keeps_the_first_answers_and_leaves_a_failing_plugin_out(tmp_path):
     failures: list = []
     sections = {
-        "crm": PluginSection(enabled=False),
         "broken": PluginSection(**site_plugin(tmp_path, "broken", """\
             @hookimpl
             async def pbx_lookup_caller(call):
