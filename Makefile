@@ -13,7 +13,7 @@ PROMPTS := var/prompts/en
 .PHONY: run test debs venv bench clean prompts
 
 run: $(STAMP) prompts
-	$(PY) -m pbx run --config config.example.yaml
+	$(VENV)/bin/pbx run --config config.example.yaml
 
 # Spoken prompts and music on hold, rendered locally with espeak-ng and sox (no network).
 prompts:
