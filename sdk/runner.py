@@ -32,6 +32,22 @@ from .events import Event, PluginFailed
 log = logging.getLogger("pbx.plugins")
 
 
+@dataclass(frozen=True)
+class Hook:
+    """One implementation: the function, the argument names it asks for, whether it is async."""
+
+    function: Callable[..., Any]
+    wants: tuple[str, ...]
+    is_async: bool
+
+    def arguments(self, available: dict[str, Any]) -> list[Any]:
+        """The arguments it asked for, by name (as pluggy matches them)."""
+        unknown = [name for name in self.wants if name not in available]
+        if unknown:
+            raise TypeError(f"asks for {', '.join(unknown)}, which this hook does not offer")
+        return [available[name] for name in self.wants]
+
+
 @dataclass(eq=False)
 class LoadedPlugin:
     """A plugin the runner calls: its name, the object holding its hooks, the api it is handed."""
@@ -46,26 +62,30 @@ class LoadedPlugin:
     worker: asyncio.Task | None = None
     thread: ThreadPoolExecutor | None = None
     busy_since: float | None = None  # a synchronous call is running in the thread since then
+    handing_over: bool = False  # the event worker is handing a batch over (drain waits for it)
     dropped: int = 0
     delivered: int = 0
+    _hooks: dict[str, Hook | None] = field(default_factory=dict)
 
     def implementation(self, hook: str) -> Callable[..., Any] | None:
-        function = getattr(self.hooks, hook, None)
-        return function if callable(function) and hasattr(function, "pbx_impl") else None
+        found = self.hook(hook)
+        return found.function if found is not None else None
+
+    def hook(self, name: str) -> Hook | None:
+        """The plugin's implementation of hook `name`, with what it asks for (looked up once)."""
+        if name not in self._hooks:
+            function = getattr(self.hooks, name, None)
+            if callable(function) and hasattr(function, "pbx_impl"):
+                wants = tuple(parameter for parameter in inspect.signature(function).parameters if parameter != "self")
+                self._hooks[name] = Hook(function, wants, inspect.iscoroutinefunction(function))
+            else:
+                self._hooks[name] = None
+        return self._hooks[name]
 
     def executor(self) -> ThreadPoolExecutor:
         if self.thread is None:
             self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"plugin-{self.name}")
         return self.thread
-
-
-def _arguments(function: Callable[..., Any], available: dict[str, Any]) -> list[Any]:
-    """The arguments an implementation asked for, by name (as pluggy matches them)."""
-    names = [name for name in inspect.signature(function).parameters if name != "self"]
-    unknown = [name for name in names if name not in available]
-    if unknown:
-        raise TypeError(f"asks for {', '.join(unknown)}, which this hook does not offer")
-    return [available[name] for name in names]
 
 
 class PluginRunner:
@@ -86,15 +106,15 @@ class PluginRunner:
     async def ask(self, plugin: LoadedPlugin, hook: str, expect: Any = None, call_id: str | None = None,
                   **offered: Any) -> Any:
         """One plugin's answer to `hook`, or None when it has no implementation or failed."""
-        function = plugin.implementation(hook)
-        if function is None:
+        found = plugin.hook(hook)
+        if found is None:
             return None
         try:
-            arguments = _arguments(function, {**offered, "api": plugin.api})
-            if inspect.iscoroutinefunction(function):
-                answer = await asyncio.wait_for(function(*arguments), plugin.timeout)
+            arguments = found.arguments({**offered, "api": plugin.api})
+            if found.is_async:
+                answer = await asyncio.wait_for(found.function(*arguments), plugin.timeout)
             else:
-                answer = await self._in_thread(plugin, function, arguments)
+                answer = await self._in_thread(plugin, found.function, arguments)
             if expect is not None and answer is not None:
                 answer = msgspec.convert(answer, expect, from_attributes=True)
             return answer
@@ -163,7 +183,7 @@ class PluginRunner:
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until every queued event has been handed over (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        while any(plugin.pending or plugin.busy_since is not None or
+        while any(plugin.pending or plugin.busy_since is not None or plugin.handing_over or
                   (plugin.wakeup is not None and plugin.wakeup.is_set()) for plugin in self._event_plugins):
             if time.monotonic() > deadline:
                 return
@@ -180,24 +200,27 @@ class PluginRunner:
                 plugin.thread.shutdown(wait=False, cancel_futures=True)
 
     async def _deliver_loop(self, plugin: LoadedPlugin) -> None:
-        function = plugin.implementation("pbx_event")
-        assert function is not None and plugin.wakeup is not None
-        is_async = inspect.iscoroutinefunction(function)
-        wants = [name for name in inspect.signature(function).parameters if name != "self"]
+        found = plugin.hook("pbx_event")
+        assert found is not None and plugin.wakeup is not None
+        function, is_async, wants = found.function, found.is_async, list(found.wants)
         while True:
             await plugin.wakeup.wait()
             plugin.wakeup.clear()
             while plugin.pending:
                 batch = list(plugin.pending)
                 plugin.pending.clear()
-                if plugin.dropped:
-                    self._failed(plugin, "pbx_event", f"fell behind: dropped {plugin.dropped} events")
-                    plugin.dropped = 0
-                if is_async:
-                    for event in batch:
-                        await self._deliver_async(plugin, function, wants, event)
-                else:
-                    await self._deliver_batch(plugin, function, wants, batch)
+                plugin.handing_over = True
+                try:
+                    if plugin.dropped:
+                        self._failed(plugin, "pbx_event", f"fell behind: dropped {plugin.dropped} events")
+                        plugin.dropped = 0
+                    if is_async:
+                        for event in batch:
+                            await self._deliver_async(plugin, function, wants, event)
+                    else:
+                        await self._deliver_batch(plugin, function, wants, batch)
+                finally:
+                    plugin.handing_over = False
                 plugin.delivered += len(batch)
 
     async def _deliver_async(self, plugin: LoadedPlugin, function: Callable[..., Any], wants: list[str],

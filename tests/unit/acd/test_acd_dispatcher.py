@@ -295,3 +295,23 @@ def test_the_call_layer_times_a_caller_out_when_the_scenario_limit_passes():
     assert not of(out, QueueAbandoned)
     with pytest.raises(ValueError, match="not 'answered'"):
         acd.caller_left("c0", 13.0, outcome="answered")
+
+
+def test_a_priority_caller_jumps_the_line_and_waits_for_no_one_when_the_preferred_agent_is_away():
+    acd = make_acd(names="abc")
+    for name in "abc":
+        acd.pause(name, "lunch", 0.0)
+    acd.join("c1", "1", "q", 1.0)
+    acd.join("c2", "2", "q", 2.0)
+    joined = of(acd.join("vip", "3", "q", 3.0, priority=10, preferred_agent="c"), QueueJoined)
+    assert joined[0].position == 1  # ahead of the two already waiting
+    offers = of(acd.unpause("a", 4.0), OfferCall)  # c is still paused: the next free agent takes the VIP
+    assert [(offer.agent, offer.call_id) for offer in offers] == [("a", "vip")]
+
+
+def test_a_preferred_agent_gets_the_call_over_the_strategy():
+    acd = make_acd(names="abc")  # linear: a first
+    offers = of(acd.join("c1", "1", "q", 1.0, preferred_agent="c"), OfferCall)
+    assert [offer.agent for offer in offers] == ["c"]
+    offers = of(acd.join("c2", "2", "q", 2.0, preferred_agent="nobody"), OfferCall)
+    assert [offer.agent for offer in offers] == ["a"]
