@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,10 @@ class PluginContext:
     database: Database
     data_dir: Path
     log: logging.Logger
+
+    def now(self) -> float:
+        """The wall clock: a command runs outside the PBX, so there is no PBX clock to share."""
+        return time.time()
 
 
 @dataclass(frozen=True)

@@ -290,6 +290,10 @@ class PluginHarness:
             functions.update(answer)
         return functions
 
+    async def admin_routes(self) -> dict[str, list[Any]]:
+        """Each plugin's `pbx_admin_routes`, by plugin name (serve them with aiohttp's test client)."""
+        return {plugin.name: list(answer) for plugin, answer in await self.runner.ask_all("pbx_admin_routes")}
+
     # Looking ---------------------------------------------------------------------------------------
 
     @property
