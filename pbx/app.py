@@ -356,6 +356,7 @@ class Pbx:
 
     async def stop(self) -> None:
         await self.transport.close()
+        self.recordings.stop_all()  # their RecordingStopped reaches the plugins before they stop
         await self.plugins.stop()
         for plugin in self.plugins.plugins:
             for task in plugin.api.cancel_tasks():

@@ -14,6 +14,7 @@ A call the PBX answered and then connected (IVR dial) records the new leg from t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -34,6 +35,11 @@ from sdk.events import (
 
 log = logging.getLogger("pbx.calls.recordings")
 
+# Seconds a recording stays paused after a sensitive entry ends: the entry completes when the last
+# key is detected, while its tone still sounds (RFC 4733 events last 40 ms and more; phones send
+# 80-100 ms), so resuming at once would record the tail of the last card digit.
+SENSITIVE_GUARD = 0.25
+
 Layout = Literal["stereo", "mixed"]
 Action = Literal["start", "stop", "pause", "resume"]
 
@@ -49,7 +55,8 @@ class RecordingConflict(Exception):
 class Recordings:
     def __init__(self, calls: Any, media_clock: Any, writer: WavWriter, *, directory: str | Path,
                  layout: Layout = "stereo", record_all: bool = False, recorded_numbers: frozenset[str] = frozenset(),
-                 emit: Callable[[Event], None], clock: Callable[[], float]) -> None:
+                 emit: Callable[[Event], None], clock: Callable[[], float],
+                 call_later: Callable[[float, Callable[[], None]], Any] | None = None) -> None:
         self.calls = calls
         self.media_clock = media_clock
         self.writer = writer
@@ -62,6 +69,8 @@ class Recordings:
         self.active: dict[str, CallRecorder] = {}
         self.paused: set[str] = set()
         self.sensitive: set[str] = set()  # calls whose caller is keying a card number (PCI): never record it
+        self._guards: dict[str, Any] = {}  # call id -> the timer that resumes after a sensitive entry
+        self.call_later = call_later or (lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback))
 
     # Bus --------------------------------------------------------------------------------------
 
@@ -77,13 +86,34 @@ class Recordings:
 
     def on_ended(self, event: CallEnded) -> None:
         self.sensitive.discard(event.call_id)
+        guard = self._guards.pop(event.call_id, None)
+        if guard is not None:
+            guard.cancel()
         if event.call_id in self.active:
             self.stop(event.call_id)
 
     def mark_sensitive(self, call_id: str, sensitive: bool) -> None:
-        """The scenario starts (or ends) a sensitive entry: a recording that starts meanwhile
-        starts paused."""
-        (self.sensitive.add if sensitive else self.sensitive.discard)(call_id)
+        """The scenario starts (or ends) a sensitive entry (a card number: PCI DSS): the recording
+        pauses, and one that starts meanwhile starts paused. At the end it resumes only after
+        SENSITIVE_GUARD, so the tail of the last key's tone (the entry completes on the key's
+        start, RFC 4733 2.5) never reaches the file; a new sensitive entry within the guard keeps
+        it paused."""
+        guard = self._guards.pop(call_id, None)
+        if guard is not None:
+            guard.cancel()
+        if sensitive:
+            self.sensitive.add(call_id)
+            if call_id in self.active and call_id not in self.paused:
+                self.pause(call_id, "sensitive")
+            return
+        self.sensitive.discard(call_id)
+        if call_id in self.active and call_id in self.paused:
+            self._guards[call_id] = self.call_later(SENSITIVE_GUARD, lambda: self._guard_over(call_id))
+
+    def _guard_over(self, call_id: str) -> None:
+        self._guards.pop(call_id, None)
+        if call_id not in self.sensitive and call_id in self.active and call_id in self.paused:
+            self.resume(call_id)
 
     # Controls ---------------------------------------------------------------------------------
 

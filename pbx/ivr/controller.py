@@ -287,13 +287,7 @@ class IvrController:
         recordings, call = self.runtime.recordings, self.call
         if recordings is None or call is None:
             return
-        recordings.mark_sensitive(call.id, pause)  # a recording started meanwhile starts paused
-        if call.id not in recordings.active:
-            return
-        try:
-            recordings.pause(call.id, "sensitive") if pause else recordings.resume(call.id)
-        except Exception as error:  # already in that state: nothing to do
-            log.debug("event=recording_unchanged call_id=%s reason=%r", call.id, str(error))
+        recordings.mark_sensitive(call.id, pause)
 
     # Queues ----------------------------------------------------------------------------------------
 
