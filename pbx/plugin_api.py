@@ -127,11 +127,11 @@ class LiveApi(PbxApi):
         self._pbx.transport.execute(self._pbx.calls.end_call(call, reason, 200, "system", self.now()))
 
     def play(self, call_id: str, prompts: Sequence[str]) -> None:
-        self._live(call_id)
-        acd = self._pbx.queues
-        waiting = acd.waiting.get(call_id) if acd is not None else None
-        if waiting is None or waiting.session is None:
-            raise ActionRefused(f"call {call_id} is not waiting in a queue: prompts play to waiting callers")
+        call = self._live(call_id)
+        session = call.caller_leg.own_media if call.legs else None
+        if session is None:
+            raise ActionRefused(f"call {call_id} is connected phone to phone: prompts play on calls the PBX "
+                                f"answers (a scenario, a queue)")
         from pbx.ivr.prompts import PromptItem
         from pbx.media.player import Player
 
@@ -140,10 +140,8 @@ class LiveApi(PbxApi):
 
         async def render() -> None:
             clips = await self._pbx.ivr.prompts.clips(items, None, "en")
-            session = waiting.session
-            if session is not None and clips and call_id in acd.waiting:
-                after = session.player if session.after is None else session.after
-                session.player, session.after = Player(clips), after
+            if clips and call.caller_leg.own_media is session and not session.endpoint.closed:
+                session.interject(Player(clips))
 
         self.spawn(render(), name=f"play-{call_id}")
 

@@ -88,7 +88,8 @@ class PbxApi(abc.ABC):
     @abc.abstractmethod
     def play(self, call_id: str, prompts: Sequence[str]) -> None:
         """Play prompts (names of recorded prompts, or "say:<text>" for speech) to the caller of a
-        call the PBX has answered, ahead of whatever it plays them next."""
+        call the PBX answered (in a scenario, or waiting in a queue), over what it plays now; what
+        was playing goes on afterwards. A call connected phone to phone is refused."""
 
     @abc.abstractmethod
     def transfer(self, call_id: str, target: str) -> None:

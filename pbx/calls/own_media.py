@@ -109,6 +109,8 @@ class MediaSession:
         self.echo = False
         self.player: Player | None = None
         self.after: Player | None = None  # what to play once the current player ends (music on hold)
+        self.interjection: Player | None = None  # a plugin's prompt played over the current one (interject)
+        self._interrupted: Player | None = None
         self._echoed: collections.deque[bytes] = collections.deque(maxlen=10)
         self._untap = endpoint.add_tap(self._received)
         self._next_frame_at: float | None = None
@@ -147,6 +149,14 @@ class MediaSession:
             self._next_frame_at += TICK
             sent += 1
 
+    def interject(self, player: Player) -> None:
+        """Play `player` now, then go on with what was playing (a consent notice over the IVR's
+        greeting, a message to a caller on hold music). A new prompt started meanwhile by the
+        session's owner replaces both."""
+        if self.interjection is None:
+            self._interrupted = self.player
+        self.player = self.interjection = player
+
     def _send_frame(self, now: float) -> None:
         if self.echo:
             if self._echoed:
@@ -155,6 +165,11 @@ class MediaSession:
                 self.sender.pause()
             return
         frame = self.player.next_frame() if self.player is not None else None
+        if frame is None and self.player is not None and self.player is self.interjection:
+            # The interjection is over: what it interrupted goes on where it stopped, and whoever
+            # owns the session (the IVR) is not told that anything ended.
+            self.player, self.interjection, self._interrupted = self._interrupted, None, None
+            frame = self.player.next_frame() if self.player is not None else None
         if frame is None and self.player is not None and self.on_played is not None:
             finished, self.player = self.player, None
             self.on_played(finished, now)  # may start the next prompt at once

@@ -4,12 +4,11 @@ It answers the recording-policy hook (policy.py), folds the bus into the index (
 index.py), announces consent where it can, and sweeps expired recordings every `sweep_every`
 seconds of the PBX clock (`api.call_later`, so the harness's fake clock drives it in tests).
 
-Consent is best effort, because `api.play` reaches only callers waiting in a queue: the
-announcement is tried when a policy chooses the call, and again when the call joins a queue
-(the recording policy it will be connected under is known then). A caller who never waits in a
-queue (a scenario handled end to end, a direct extension call) hears nothing from this plugin:
-such scenarios should say it themselves (`say "This call is recorded."`). What was played is
-kept in the index (`consent`).
+Consent is announced with `api.play`, over what the PBX plays the caller (a scenario's prompt,
+hold music), when a policy chooses a call the PBX answered, and again when the call joins a queue
+(the policy it will be connected under is known then). A call between two phones has no PBX
+audio to play it on (`api.play` refuses) and hears nothing. What was played is kept in the index
+(`consent`).
 """
 
 from __future__ import annotations
@@ -104,7 +103,7 @@ class LiveRecordings:
             return
         try:
             self.api.play(call_id, [prompt])
-        except ActionRefused as refused:  # not waiting in a queue (yet): tried again when it joins one
+        except ActionRefused as refused:  # phone to phone: no PBX audio to play it on (tried again if queued)
             self.api.log.debug("event=consent_not_played call_id=%s reason=%r", call_id, str(refused))
             return
         self.announced.add(call_id)

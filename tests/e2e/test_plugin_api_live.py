@@ -42,6 +42,8 @@ def pbx_admin_routes(api):
                 api.start_recording(call_id, policy="ops")
             elif action == "stop":
                 api.stop_recording(call_id)
+            elif action == "play":
+                api.play(call_id, ["say:This call is recorded for quality."])
             elif action == "metric":
                 api.publish_metric("ops_calls", 1, kind="counter", labels={"call": call_id})
         except ActionRefused as refused:
@@ -110,8 +112,15 @@ def test_a_plugin_places_records_and_hangs_up_a_call(tmp_path, call_pbx, phones)
     metric = wait_bus_event(pbx, "MetricPublished", timeout=5, plugin="ops")
     assert metric["name"] == "ops_calls" and metric["kind"] == "counter", metric
 
+    # The scenario is in its 30 s pause now (the PBX sends nothing): the plugin's announcement is
+    # played over it, so the phone hears the greeting (about 2 s of speech) and then the notice.
+    assert post(f"{base}/calls/{call_id}/play")[0] == 200
+    time.sleep(3.0)
     assert post(f"{base}/calls/{call_id}/hangup")[0] == 200
     phone.wait_event("CALL_CLOSED", 10)
+    heard = phone.heard()
+    spoken = sum(abs(heard[i:i + 160]).mean() > 0.01 for i in range(0, len(heard) - 160, 160)) * 0.02
+    assert spoken > 3.0, f"only {spoken:.2f} s of speech heard: the greeting alone, not the announcement"
     ended = wait_bus_event(pbx, "CallEnded", timeout=5, call_id=call_id)
     assert ended["hangup_by"] == "system" and ended["answered"] == "True", ended
     status, answer = post(f"{base}/calls/{call_id}/hangup")
