@@ -64,6 +64,7 @@ class LiveApi(PbxApi):
         self.database = pbx.database
         self.store = KeyValueStore(pbx.database, plugin)
         self.data_dir = Path(pbx.config.data_dir) / "plugins" / plugin
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self._tasks: set[asyncio.Task] = set()
 
     # Time, events, tasks ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ sdk.runner's job: timeouts, worker threads, PluginFailed.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.metadata
 import importlib.util
@@ -130,6 +131,11 @@ class PluginHost:
     # Life cycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for plugin in self.plugins:
+            bind = getattr(plugin.api, "bind_loop", None)
+            if bind is not None:
+                bind(loop)
         self.runner.start()
         for plugin in self.plugins:
             await self.runner.ask(plugin, "pbx_startup")

@@ -9,7 +9,7 @@ from . import events, hookspecs, types
 from .api import ActionRefused, CliCommand, PbxApi, PluginContext
 from .database import Database, KeyValueStore, SqliteDatabase
 from .events import Event, PluginFailed
-from .hookspecs import hookimpl, hookspec
+from .hookspecs import hookimpl, hookspec, subscribe
 from .plugins import PluginConfigError, decode_plugin_config, plugin_name
 from .types import (
     AcdSnapshot,
@@ -27,5 +27,5 @@ __all__ = [
     "AcdSnapshot", "ActionRefused", "AgentSnapshot", "CallInfo", "CallerInfo", "CallerSnapshot", "CliCommand",
     "Database", "Event", "KeyValueStore", "Metric", "PbxApi", "PluginConfigError", "PluginContext", "PluginFailed",
     "QueueSnapshot", "RecordingDecision", "RoutingInputs", "SqliteDatabase", "decode_plugin_config", "events",
-    "hookimpl", "hookspec", "hookspecs", "plugin_name", "types",
+    "hookimpl", "hookspec", "hookspecs", "plugin_name", "subscribe", "types",
 ]

@@ -12,7 +12,10 @@ done (the call has ended, nothing to record) raises `ActionRefused` saying why.
 from __future__ import annotations
 
 import abc
+import asyncio
+import functools
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -28,6 +31,28 @@ class ActionRefused(Exception):
     """A call action cannot be carried out: no such live call, wrong state. The message says why."""
 
 
+THREAD_CALL_TIMEOUT = 5.0  # seconds a plugin's thread waits for the event loop to carry out its call
+
+
+def on_loop(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run an api method on the PBX's event loop even when a plugin calls it from its worker thread
+    (a plain `def` hook runs there): the call is handed to the loop and its result, or its
+    exception, handed back. On the loop itself it is a plain call."""
+
+    @functools.wraps(method)
+    def call(self: PbxApi, *arguments: Any, **keywords: Any) -> Any:
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            return method(self, *arguments, **keywords)
+
+        async def run() -> Any:
+            return method(self, *arguments, **keywords)
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(THREAD_CALL_TIMEOUT)
+
+    return call
+
+
 class PbxApi(abc.ABC):
     """The PBX as one plugin sees it."""
 
@@ -37,6 +62,23 @@ class PbxApi(abc.ABC):
     store: KeyValueStore  # this plugin's keys and values, in the PBX database
     database: Database  # the PBX database, for plugins that keep tables of their own
     data_dir: Path  # a directory of this plugin's own for files
+    _loop: asyncio.AbstractEventLoop | None = None
+    _loop_thread: int | None = None
+
+    # What a plugin's worker thread may call: each implementation of these is run on the loop.
+    LOOP_METHODS = ("publish", "spawn", "call_later", "call", "calls", "queues", "hang_up", "play", "transfer",
+                    "start_recording", "pause_recording", "resume_recording", "stop_recording")
+
+    def __init_subclass__(cls, **keywords: Any) -> None:
+        super().__init_subclass__(**keywords)
+        for name in cls.LOOP_METHODS:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__isabstractmethod__", False):
+                setattr(cls, name, on_loop(method))
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop the PBX runs on (called by the PBX from it): calls from other threads go there."""
+        self._loop, self._loop_thread = loop, threading.get_ident()
 
     # Time, events, tasks ---------------------------------------------------------------------
 

@@ -35,12 +35,30 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
+def subscribe(*event_types: type[Event]):
+    """Limit a `pbx_event` implementation to these event types (and their subclasses):
+
+        @hookimpl
+        @subscribe(CallStarted, CallEnded)
+        async def pbx_event(event, api): ...
+
+    The PBX then queues only those for the plugin: every event a plugin does not take costs it
+    nothing (a call publishes a dozen)."""
+
+    def mark(function):
+        function.pbx_event_types = tuple(event_types)
+        return function
+
+    return mark
+
+
 # Life cycle ------------------------------------------------------------------------------------
 
 
 @hookspec
 def pbx_startup(api: PbxApi) -> None:
-    """The PBX is up (SIP listening). Open connections, start background tasks (with
+    """The PBX is starting: called before SIP listens and scenarios load (so the functions a
+    plugin registers are there for them). Open connections, start background tasks (with
     `api.spawn`, which the PBX cancels at shutdown). `api.config` is this plugin's section of the
     config, decoded into the plugin's `Config` Struct."""
 
@@ -57,8 +75,10 @@ def pbx_shutdown(api: PbxApi) -> None:
 def pbx_event(event: Event, api: PbxApi) -> None:
     """Every event published on the bus (sdk.events), in publication order, after the fact.
 
-    Filter with `isinstance`. This is how a plugin folds calls into records, counts KPIs,
-    indexes recordings or writes call results back to a CRM."""
+    Say which events you take with `@subscribe(CallStarted, ...)` under `@hookimpl` (the others
+    are then never queued for you), or take them all and filter with `isinstance`. This is how
+    a plugin folds calls into records, counts KPIs, indexes recordings or writes call results
+    back to a CRM."""
 
 
 # The call path: awaited with the plugin's timeout ------------------------------------------------

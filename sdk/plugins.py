@@ -37,12 +37,17 @@ def decode_plugin_config(hooks: Any, raw: Any, where: str) -> Any:
         return None
     if isinstance(raw, config_type):
         return raw
+    if isinstance(raw, dict) and not config_type.__struct_config__.forbid_unknown_fields:
+        # The SDK's rule for every plugin: a typo in config.yaml is an error, not a silent default.
+        unknown = sorted(set(raw) - set(config_type.__struct_encode_fields__))
+        if unknown:
+            raise PluginConfigError(f"{where}: Object contains unknown field `{unknown[0]}`", [unknown[0]])
     try:
         return msgspec.convert(raw or {}, config_type)
     except msgspec.ValidationError as error:
         message = str(error)
 
-        found = re.search(r"at `\$((?:\.[^.\[`]+|\[\d+\])*)`", message)
+        found = re.search(r"at `\$((?:\.[^.\[`]+|\[\d+\]|\[\.\.\.\])*)`", message)  # [...]: a dict's key
         path: list[str | int] = []
         for name, index in re.findall(r"\.([^.\[`]+)|\[(\d+)\]", found.group(1) if found else ""):
             path.append(int(index) if index else name)

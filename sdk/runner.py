@@ -31,6 +31,8 @@ from .events import Event, PluginFailed
 
 log = logging.getLogger("pbx.plugins")
 
+MAX_IN_THREAD = 8  # synchronous calls one plugin may have waiting for its thread before it is skipped
+
 
 @dataclass(frozen=True)
 class Hook:
@@ -39,6 +41,7 @@ class Hook:
     function: Callable[..., Any]
     wants: tuple[str, ...]
     is_async: bool
+    event_types: tuple[type, ...] = (Event,)  # `sdk.subscribe(...)`: the events a pbx_event takes
 
     def arguments(self, available: dict[str, Any]) -> list[Any]:
         """The arguments it asked for, by name (as pluggy matches them)."""
@@ -62,6 +65,7 @@ class LoadedPlugin:
     worker: asyncio.Task | None = None
     thread: ThreadPoolExecutor | None = None
     busy_since: float | None = None  # a synchronous call is running in the thread since then
+    in_thread: int = 0  # synchronous calls handed to the thread and not finished
     handing_over: bool = False  # the event worker is handing a batch over (drain waits for it)
     dropped: int = 0
     delivered: int = 0
@@ -77,7 +81,8 @@ class LoadedPlugin:
             function = getattr(self.hooks, name, None)
             if callable(function) and hasattr(function, "pbx_impl"):
                 wants = tuple(parameter for parameter in inspect.signature(function).parameters if parameter != "self")
-                self._hooks[name] = Hook(function, wants, inspect.iscoroutinefunction(function))
+                types = tuple(getattr(function, "pbx_event_types", ())) or (Event,)
+                self._hooks[name] = Hook(function, wants, inspect.iscoroutinefunction(function), types)
             else:
                 self._hooks[name] = None
         return self._hooks[name]
@@ -90,16 +95,22 @@ class LoadedPlugin:
 
 class PluginRunner:
     def __init__(self, plugins: list[LoadedPlugin], report: Callable[[PluginFailed], None],
-                 clock: Callable[[], float] = time.time, report_every: float = 10.0) -> None:
+                 clock: Callable[[], float] = time.time, report_every: float = 10.0,
+                 monotonic: Callable[[], float] = time.monotonic, batch_window: float = 0.005) -> None:
         self.plugins = plugins
         self.report = report
         self.clock = clock
+        self.monotonic = monotonic  # rate limiting of reports (a test may pass its own)
+        # A synchronous pbx_event gets its events in batches gathered over this long: one hand-off
+        # to its thread per batch, not per event (events are after the fact; nobody waits on them).
+        self.batch_window = batch_window
         # One PluginFailed per plugin, hook and kind of failure per `report_every` seconds: a CRM
         # that is down under load is one event with a count, not one per call.
         self.report_every = report_every
         self._last_report: dict[tuple[str, str, str], float] = {}
         self._suppressed: dict[tuple[str, str, str], int] = {}
         self._event_plugins = [plugin for plugin in plugins if plugin.implementation("pbx_event")]
+        self._takers: dict[type, list[LoadedPlugin]] = {}  # event type -> the plugins that take it
 
     # Awaited hooks ---------------------------------------------------------------------------------
 
@@ -112,7 +123,8 @@ class PluginRunner:
         try:
             arguments = found.arguments({**offered, "api": plugin.api})
             if found.is_async:
-                answer = await asyncio.wait_for(found.function(*arguments), plugin.timeout)
+                async with asyncio.timeout(plugin.timeout):  # no extra task, unlike wait_for
+                    answer = await found.function(*arguments)
             else:
                 answer = await self._in_thread(plugin, found.function, arguments)
             if expect is not None and answer is not None:
@@ -146,8 +158,12 @@ class PluginRunner:
         return [(plugin, answer) for plugin, answer in zip(asking, answers) if answer is not None]
 
     async def _in_thread(self, plugin: LoadedPlugin, function: Callable[..., Any], arguments: list[Any]) -> Any:
+        # A plugin stuck in its thread is skipped at once, and so is one with a backlog: calls
+        # must not queue up behind a block for their whole timeout each.
         if plugin.busy_since is not None and time.monotonic() - plugin.busy_since > plugin.timeout:
             raise _Busy(time.monotonic() - plugin.busy_since)
+        if plugin.in_thread >= MAX_IN_THREAD:
+            raise _Busy(time.monotonic() - (plugin.busy_since or time.monotonic()))
         loop = asyncio.get_running_loop()
 
         def run() -> Any:
@@ -157,14 +173,21 @@ class PluginRunner:
             finally:
                 plugin.busy_since = None
 
+        plugin.in_thread += 1
         future = loop.run_in_executor(plugin.executor(), run)
+        future.add_done_callback(lambda _: setattr(plugin, "in_thread", plugin.in_thread - 1))
         return await asyncio.wait_for(asyncio.shield(future), plugin.timeout)
 
     # Events ------------------------------------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
-        """Queue `event` for every plugin that takes events; returns at once."""
-        for plugin in self._event_plugins:
+        """Queue `event` for every plugin that takes events of its type; returns at once."""
+        takers = self._takers.get(type(event))
+        if takers is None:
+            takers = self._takers[type(event)] = [
+                plugin for plugin in self._event_plugins
+                if issubclass(type(event), plugin.hook("pbx_event").event_types)]  # type: ignore[union-attr]
+        for plugin in takers:
             if len(plugin.pending) >= plugin.queue_limit:
                 plugin.pending.popleft()
                 plugin.dropped += 1
@@ -205,6 +228,8 @@ class PluginRunner:
         function, is_async, wants = found.function, found.is_async, list(found.wants)
         while True:
             await plugin.wakeup.wait()
+            if not is_async and self.batch_window > 0:
+                await asyncio.sleep(self.batch_window)  # let the batch gather before the hand-off
             plugin.wakeup.clear()
             while plugin.pending:
                 batch = list(plugin.pending)
@@ -226,8 +251,8 @@ class PluginRunner:
     async def _deliver_async(self, plugin: LoadedPlugin, function: Callable[..., Any], wants: list[str],
                              event: Event) -> None:
         try:
-            await asyncio.wait_for(function(*[event if name == "event" else plugin.api for name in wants]),
-                                   plugin.timeout)
+            async with asyncio.timeout(plugin.timeout):
+                await function(*[event if name == "event" else plugin.api for name in wants])
         except TimeoutError:
             self._failed(plugin, "pbx_event", f"timed out after {plugin.timeout:g} s on {type(event).__name__}",
                          getattr(event, "call_id", None), event)
@@ -272,7 +297,7 @@ class PluginRunner:
             log.debug("event=plugin_failed_on_failure plugin=%s reason=%r", plugin.name, reason)
             return  # a plugin failing on a failure report must not feed itself
         key = (plugin.name, hook, reason.split(" ", 1)[0])
-        now = time.monotonic()
+        now = self.monotonic()
         last = self._last_report.get(key)
         if last is not None and now - last < self.report_every:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1

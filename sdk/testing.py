@@ -119,8 +119,16 @@ class FakeApi(PbxApi):
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str = "") -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(work, name=name or None)
         self._world.tasks.add(task)
-        task.add_done_callback(self._world.tasks.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task) -> None:
+        """As on the PBX: a background task that raised is a PluginFailed."""
+        self._world.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            self.publish(PluginFailed(at=self.now(), plugin=self.plugin, hook="spawn",
+                                      reason=f"task {task.get_name()} raised {type(error).__name__}: {error}"))
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         return self._world.clock.call_later(delay, callback)
@@ -200,6 +208,8 @@ class PluginHarness:
     # Life cycle ------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> PluginHarness:
+        for plugin in self.plugins:
+            plugin.api.bind_loop(asyncio.get_running_loop())
         self.runner.start()
         for plugin in self.plugins:
             await self.runner.ask(plugin, "pbx_startup")

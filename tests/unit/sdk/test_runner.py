@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from sdk import CallerInfo, PluginFailed, RoutingInputs, hookimpl
+from sdk import CallerInfo, PluginFailed, RoutingInputs, hookimpl, subscribe
 from sdk.events import CallEnded, CallStarted
 from sdk.runner import LoadedPlugin, PluginRunner
 from sdk.testing import PluginHarness
@@ -423,3 +423,86 @@ async def test_a_failing_life_cycle_hook_is_reported_not_raised(hook):
     async with PluginHarness(broken) as pbx:
         pass
     assert [(f.hook, f.reason) for f in pbx.failures] == [(hook, "raised OSError: database unreachable")]
+
+
+class ThreadedNotifier:
+    """A plain `def` hook (it runs in the plugin's thread) that uses the api: each call is carried
+    out on the event loop and its answer handed back to the thread."""
+
+    name = "notifier"
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+        self.spawned: list[str] = []
+
+    @hookimpl
+    def pbx_event(self, event, api):
+        if not isinstance(event, CallStarted):
+            return
+        self.threads.add(threading.get_ident())
+        api.publish_metric("calls", 1, kind="counter")
+        assert api.call(event.call_id) is not None  # read on the loop, answered to the thread
+
+        async def later() -> None:
+            self.spawned.append(event.call_id)
+
+        api.spawn(later(), name="later")
+
+
+async def test_a_sync_hook_in_its_thread_uses_the_api_through_the_event_loop():
+    from sdk.events import MetricPublished
+
+    plugin = ThreadedNotifier()
+    async with PluginHarness(plugin, timeout=TIMEOUT) as pbx:
+        call = pbx.new_call(caller="1004")
+        await pbx.feed(CallStarted(at=pbx.now(), call_id=call.call_id, caller="1004", callee="800"))
+        assert plugin.threads and threading.get_ident() not in plugin.threads
+        pbx.assert_published(MetricPublished, plugin="notifier", name="calls")
+        assert plugin.spawned == [call.call_id]
+        assert pbx.failures == []
+
+
+class OnlyCallEnds:
+    name = "ends"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl
+    @subscribe(CallEnded)
+    async def pbx_event(self, event):
+        self.seen.append(type(event).__name__)
+
+
+async def test_subscribe_limits_the_events_queued_for_a_plugin():
+    plugin = OnlyCallEnds()
+    async with PluginHarness(plugin, timeout=TIMEOUT) as pbx:
+        await pbx.feed(CallStarted(at=pbx.now(), call_id="c1", caller="1", callee="2"),
+                       CallEnded(at=pbx.now(), call_id="c1", caller="1", callee="2", cause="normal", status=200,
+                                 hangup_by="caller", answered=False, total_seconds=1.0, ring_seconds=1.0,
+                                 talk_seconds=0.0))
+        assert plugin.seen == ["CallEnded"]
+        assert pbx.plugins[0].delivered == 1  # the CallStarted was never queued
+
+
+class Crowded:
+    """A slow synchronous lookup: calls beyond the thread's backlog are skipped, not queued."""
+
+    name = "crowded"
+
+    @hookimpl
+    def pbx_lookup_caller(self, call):
+        time.sleep(0.05)
+        return CallerInfo(source="crowded")
+
+
+async def test_a_sync_hook_with_a_backlog_is_skipped_at_once():
+    from sdk.runner import MAX_IN_THREAD
+
+    async with PluginHarness(Crowded(), timeout=2.0) as pbx:
+        calls = [pbx.new_call(caller=str(n)) for n in range(MAX_IN_THREAD + 4)]
+        started = time.monotonic()
+        answers = await asyncio.gather(*(pbx.lookup_caller(call) for call in calls))
+        assert sum(answer is not None for answer in answers) == MAX_IN_THREAD
+        assert time.monotonic() - started < 0.05 * MAX_IN_THREAD + 0.3
+        assert [failure.reason.split(" ")[0] for failure in pbx.failures] == ["still"]
