@@ -153,7 +153,10 @@ class PluginRunner:
     async def ask_all(self, hook: str, expect: Any = None, call_id: str | None = None,
                       **offered: Any) -> list[tuple[LoadedPlugin, Any]]:
         """Every plugin's answer, asked at once (so the slowest sets the wait, not their sum)."""
-        asking = [plugin for plugin in self.plugins if plugin.implementation(hook)]
+        asking = [plugin for plugin in self.plugins if plugin.hook(hook) is not None]
+        if len(asking) == 1:  # the common case: no task to gather
+            answer = await self.ask(asking[0], hook, expect, call_id, **offered)
+            return [(asking[0], answer)] if answer is not None else []
         answers = await asyncio.gather(*(self.ask(plugin, hook, expect, call_id, **offered) for plugin in asking))
         return [(plugin, answer) for plugin, answer in zip(asking, answers) if answer is not None]
 

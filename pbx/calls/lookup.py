@@ -54,7 +54,8 @@ class LookupFirst:
                         started_at=call.started_at, headers=dict(leg.headers()))
         caller = routing = None
         try:
-            caller, routing = await asyncio.wait_for(self.lookup(info), self.deadline)
+            async with asyncio.timeout(self.deadline):
+                caller, routing = await self.lookup(info)
         except TimeoutError:
             log.warning("event=caller_lookup_timed_out call_id=%s seconds=%s", call.id, self.deadline)
         except Exception:  # the host reports plugin failures itself; this is our own bug
