@@ -15,6 +15,7 @@ import msgspec
 import yaml
 
 from pbx.acd.queue import QueueSettings
+from sdk.plugins import error_path
 
 
 class ConfigError(Exception):
@@ -345,22 +346,10 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         message = str(error)
         if " - at `$" not in message:
             message += " - at `$`"
-        path = _error_path(message)
+        path = error_path(message)
         line = _line_of(root, path)
         where = f"{filename}:{line}" if line else filename
         raise ConfigError(f"{where}: {message}") from None
-
-
-def _error_path(message: str) -> list[str | int]:
-    """`... - at `$.sip.listen[0].port`` into ['sip', 'listen', 0, 'port']."""
-    match = re.search(r"at `\$((?:\.[^.\[`]+|\[\d+\])*)`", message)
-    parts: list[str | int] = []
-    for name, index in re.findall(r"\.([^.\[`]+)|\[(\d+)\]", match.group(1) if match else ""):
-        parts.append(int(index) if index else name)
-    unknown = re.search(r"Object contains unknown field `([^`]+)`", message)
-    if unknown:
-        parts.append(unknown.group(1))
-    return parts
 
 
 def _line_of(node: yaml.Node | None, path: list[str | int]) -> int | None:

@@ -19,7 +19,7 @@ import msgspec
 
 from sdk import ActionRefused, CallInfo, PbxApi
 from sdk.database import KeyValueStore
-from sdk.events import AgentConnected, CallAnswered, CallEnded, CallStarted, Event, IvrStarted, PluginFailed, QueueJoined
+from sdk.events import AgentConnected, CallAnswered, CallEnded, CallStarted, Event, IvrStarted, QueueJoined
 from sdk.types import AcdSnapshot
 
 if TYPE_CHECKING:
@@ -83,11 +83,7 @@ class LiveApi(PbxApi):
 
     def _finished(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            error = task.exception()
-            log.warning("event=plugin_task_failed plugin=%s task=%s reason=%r", self.plugin, task.get_name(), str(error))
-            self.publish(PluginFailed(at=self.now(), plugin=self.plugin, hook="spawn",
-                                      reason=f"task {task.get_name()} raised {type(error).__name__}: {error}"))
+        self._task_finished(task)
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         return asyncio.get_running_loop().call_later(delay, callback)

@@ -76,6 +76,18 @@ class PbxApi(abc.ABC):
             if method is not None and not getattr(method, "__isabstractmethod__", False):
                 setattr(cls, name, on_loop(method))
 
+    def _task_finished(self, task: asyncio.Task) -> None:
+        """A background task (`spawn`) ended: one that raised is reported as PluginFailed."""
+        if task.cancelled() or task.exception() is None:
+            return
+        from .events import PluginFailed
+
+        error = task.exception()
+        logging.getLogger("pbx.plugins").warning("event=plugin_task_failed plugin=%s task=%s reason=%r",
+                                                 self.plugin, task.get_name(), str(error))
+        self.publish(PluginFailed(at=self.now(), plugin=self.plugin, hook="spawn",
+                                  reason=f"task {task.get_name()} raised {type(error).__name__}: {error}"))
+
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop the PBX runs on (called by the PBX from it): calls from other threads go there."""
         self._loop, self._loop_thread = loop, threading.get_ident()

@@ -46,12 +46,18 @@ def decode_plugin_config(hooks: Any, raw: Any, where: str) -> Any:
         return msgspec.convert(raw or {}, config_type)
     except msgspec.ValidationError as error:
         message = str(error)
-
-        found = re.search(r"at `\$((?:\.[^.\[`]+|\[\d+\]|\[\.\.\.\])*)`", message)  # [...]: a dict's key
-        path: list[str | int] = []
-        for name, index in re.findall(r"\.([^.\[`]+)|\[(\d+)\]", found.group(1) if found else ""):
-            path.append(int(index) if index else name)
-        unknown = re.search(r"unknown field `([^`]+)`", message)
-        if unknown:
-            path.append(unknown.group(1))
+        path = error_path(message)
         raise PluginConfigError(f"{where}: {message}", path) from None
+
+
+def error_path(message: str) -> list[str | int]:
+    """msgspec's `... - at `$.sip.listen[0].port`` as ['sip', 'listen', 0, 'port'], the unknown
+    key of "Object contains unknown field `x`" appended; a dict's key (`[...]`) is skipped."""
+    found = re.search(r"at `\$((?:\.[^.\[`]+|\[\d+\]|\[\.\.\.\])*)`", message)
+    path: list[str | int] = []
+    for name, index in re.findall(r"\.([^.\[`]+)|\[(\d+)\]", found.group(1) if found else ""):
+        path.append(int(index) if index else name)
+    unknown = re.search(r"unknown field `([^`]+)`", message)
+    if unknown:
+        path.append(unknown.group(1))
+    return path

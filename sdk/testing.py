@@ -123,12 +123,8 @@ class FakeApi(PbxApi):
         return task
 
     def _finished(self, task: asyncio.Task) -> None:
-        """As on the PBX: a background task that raised is a PluginFailed."""
         self._world.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            error = task.exception()
-            self.publish(PluginFailed(at=self.now(), plugin=self.plugin, hook="spawn",
-                                      reason=f"task {task.get_name()} raised {type(error).__name__}: {error}"))
+        self._task_finished(task)  # as on the PBX: a background task that raised is a PluginFailed
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> Any:
         return self._world.clock.call_later(delay, callback)
