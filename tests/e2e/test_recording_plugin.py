@@ -2,7 +2,7 @@
 in the file, the index finds the recording, retention deletes it, and legal hold keeps another.
 
 The PBX runs the built-in `recording` plugin with one policy: record the calls that run
-scenario `pay`, keep them 10 s, sweep every second. The scenario answers, plays a greeting,
+scenario `pay`, keep them 6 s, sweep every second. The scenario answers, plays a greeting,
 collects a card number with `sensitive`, then queues the caller to agent 1001 (a baresip phone
 that talks, answering by itself). The caller is the test's own UAC: it talks (an espeak-ng
 voice) and keys the card number as in-band DTMF tones in its audio, so a recording that did not
@@ -17,7 +17,7 @@ pause would hold the tones.
    tone still sounds; the recording resumes only after a guard (SENSITIVE_GUARD), so not even
    the terminator's tail is in the file.
    The index (admin API and `pbx recording show`) finds B by call id with its queue and agent.
-3. After 10 s the sweep deletes B's file and index row (RecordingDeleted, an audit entry); A,
+3. After 6 s the sweep deletes B's file and index row (RecordingDeleted, an audit entry); A,
    past its retention too, stays while held, cannot be erased on request, and goes once released.
 """
 
@@ -44,7 +44,7 @@ from .recording.caller import TalkingCaller
 
 pytestmark = pytest.mark.e2e
 
-RETENTION = 10.0
+RETENTION = 6.0
 CARD = "4111111111111111#"
 PLUGIN = "/api/plugins/recording"
 SCENARIO = """\
