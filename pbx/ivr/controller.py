@@ -87,7 +87,7 @@ class IvrController:
             return self._callee_signal(call, leg, signal, now)
         if isinstance(signal, Try):
             self.call, self.leg = call, leg
-            self.interpreter = Interpreter(self.scenario.program, _variables(call, leg))
+            self.interpreter = Interpreter(self.scenario.program, _variables(call, leg, self.scenario.program))
             self._try = signal
             actions = [self.services.publish(IvrStarted(at=now, call_id=call.id, scenario=self.scenario.name,
                                                         version=self.scenario.version))]
@@ -109,7 +109,7 @@ class IvrController:
         media session, and start the scenario from the top."""
         self.call, self.leg = call, leg
         call.controller = self
-        self.interpreter = Interpreter(self.scenario.program, _variables(call, leg))
+        self.interpreter = Interpreter(self.scenario.program, _variables(call, leg, self.scenario.program))
         self.session = session
         if session is not None:
             session.player, session.after = None, None
@@ -480,13 +480,18 @@ class IvrController:
         task.add_done_callback(self._tasks.discard)
 
 
-def _variables(call: Call, leg: Leg) -> dict[str, Any]:
+def _variables(call: Call, leg: Leg, program: Any) -> dict[str, Any]:
     """What a scenario knows of its call from the start: who calls whom, the INVITE's headers, and
     what a plugin's caller lookup found (`customer.name`, `customer.tier`; `customer.found` is
-    false for an unknown caller)."""
+    false for an unknown caller). A caller whose language the lookup knew, and the scenario
+    speaks, starts in that language."""
     customer = call.customer.variables() if call.customer is not None else {"found": False}
-    return {"caller": call.caller.number, "caller_name": call.caller.name or "", "called": call.callee,
-            "call_id": call.id, "header": leg.headers(), "customer": customer}
+    variables = {"caller": call.caller.number, "caller_name": call.caller.name or "", "called": call.callee,
+                 "call_id": call.id, "header": leg.headers(), "customer": customer}
+    language = call.routing.language if call.routing is not None else None
+    if language and language in program.languages:
+        variables["language"] = language
+    return variables
 
 
 def _datetime(now: float) -> datetime:
