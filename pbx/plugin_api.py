@@ -143,14 +143,23 @@ class LiveApi(PbxApi):
         self.spawn(render(), name=f"play-{call_id}")
 
     def transfer(self, call_id: str, target: str) -> None:
+        from pbx.calls.bridge import BridgeController
         from pbx.ivr.controller import IvrController
 
         call = self._live(call_id)
         controller = call.controller
-        if not isinstance(controller, IvrController) or controller.interpreter.finished:
-            raise ActionRefused(f"call {call_id} is not in a scenario: plugins transfer calls the IVR holds")
-        controller._generation += 1
-        self._pbx.transport.execute(controller._start_dial(target, 30.0, self.now(), terminal=True))
+        if isinstance(controller, IvrController) and not controller.interpreter.finished:
+            controller._generation += 1  # what the scenario was waiting for no longer counts
+            self._pbx.transport.execute(controller._start_dial(target, 30.0, self.now(), terminal=True))
+            return
+        if isinstance(controller, BridgeController):
+            try:
+                actions = controller.transfer(call, target, self.now())
+            except ValueError as error:
+                raise ActionRefused(str(error)) from None
+            self._pbx.transport.execute(actions)
+            return
+        raise ActionRefused(f"call {call_id} is neither in a scenario nor connected between two phones")
 
     async def originate(self, number: str, *, connect_to: str, caller_id: str | None = None) -> str:
         from pbx.calls.originate import OriginateController

@@ -56,6 +56,7 @@ class BridgeController:
         self.target = target  # ring this extension instead of the number dialled (an inbound route)
         self.refusals: dict[str, list[int]] = {}  # call id -> statuses of the contacts that refused
         self.transfers: dict[str, tuple[Leg, Leg, str]] = {}  # call id -> (transferor, transferee, kind)
+        self.unannounced: set[str] = set()  # transfers no phone asked for (no REFER, so no NOTIFY)
 
     # Dispatch ------------------------------------------------------------------------------------
 
@@ -218,10 +219,33 @@ class BridgeController:
         # The target must take the codec already flowing: we relay, we do not transcode.
         return self.services.originate(call, route, transferee.party, transferee.phone_sdp, now, only=codec)
 
+    def transfer(self, call: Call, target: str, now: float) -> list[Any]:
+        """A blind transfer asked from outside the phones (a plugin, the admin API): the caller goes
+        to `target`; the callee's leg is released once the target answers, and stays if it does
+        not. Raises ValueError saying why it cannot be done."""
+        callee = self._other(call, call.caller_leg)
+        if callee is None or call.state is not CallState.ANSWERED:
+            raise ValueError(f"call {call.id} is not connected between two phones")
+        if call.id in self.transfers:
+            raise ValueError(f"call {call.id} is already being transferred")
+        route = self.services.route(target, now)
+        if not route.found:
+            raise ValueError(f"cannot transfer to {target!r}: {route.reason or route.status}")
+        caller = call.caller_leg
+        self.transfers[call.id] = (callee, caller, "blind")
+        self.unannounced.add(call.id)
+        codec = anchor.audio_formats(caller.phone_sdp) if caller.phone_sdp else None
+        return self.services.originate(call, route, caller.party, caller.phone_sdp, now, only=codec)
+
+    def _notify(self, call: Call, transferor: Leg, status: int, reason: str, now: float) -> list[Any]:
+        """RFC 3515 2.4.5: the transferor hears how its REFER went (not when no phone asked)."""
+        return [] if call.id in self.unannounced else transferor.notify_transfer(status, reason, now)
+
     def on_transfer_answered(self, call: Call, target: Leg, now: float) -> list[Any]:
         transferor, transferee, kind = self.transfers.pop(call.id)
         self.services.bridge(transferee, target)
-        actions = transferor.notify_transfer(200, "OK", now)
+        actions = self._notify(call, transferor, 200, "OK", now)
+        self.unannounced.discard(call.id)
         actions += transferor.send(Hangup(Cause.TRANSFERRED), now)
         actions.append(self.services.publish(CallTransferred(
             at=now, call_id=call.id, kind=kind, transferor=transferor.party.number,
@@ -236,7 +260,8 @@ class BridgeController:
     def _transfer_failed(self, call: Call, signal: Hangup, now: float) -> list[Any]:
         transferor, transferee, _ = self.transfers.pop(call.id)
         status = signal.status or 480
-        actions = transferor.notify_transfer(status, signal.reason or "Failed", now)
+        actions = self._notify(call, transferor, status, signal.reason or "Failed", now)
+        self.unannounced.discard(call.id)
         if transferor.is_ended:
             actions += transferee.send(Hangup(Cause.FAILURE), now)
             actions += self.services.end_call(call, Cause.FAILURE, status, "system", now)

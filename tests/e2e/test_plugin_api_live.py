@@ -42,6 +42,8 @@ def pbx_admin_routes(api):
                 api.start_recording(call_id, policy="ops")
             elif action == "stop":
                 api.stop_recording(call_id)
+            elif action.startswith("transfer-"):
+                api.transfer(call_id, action.removeprefix("transfer-"))
             elif action == "play":
                 api.play(call_id, ["say:This call is recorded for quality."])
             elif action == "metric":
@@ -125,4 +127,30 @@ def test_a_plugin_places_records_and_hangs_up_a_call(tmp_path, call_pbx, phones)
     assert ended["hangup_by"] == "system" and ended["answered"] == "True", ended
     status, answer = post(f"{base}/calls/{call_id}/hangup")
     assert status == 409 and "no live call" in answer["error"], answer
+    wait_idle(pbx, timeout=5)
+
+
+@pytest.mark.timeout(90)
+def test_a_plugin_transfers_a_call_between_two_phones_to_a_third(tmp_path, call_pbx, phones):  # noqa: F811
+    require_binary("baresip", "baresip-core")
+    (tmp_path / "ops.py").write_text(PLUGIN)
+    pbx = call_pbx(plugins={"ops": {"path": str(tmp_path / "ops.py")}})
+    alice = phones("alice1001", "1001", pbx)
+    bob = phones("bob1002", "1002", pbx)
+    carol = phones("carol1003", "1003", pbx)
+    base = f"{pbx.admin_url}/api/plugins/ops"
+    alice.dial(dial_uri(pbx, "1002"))
+    bob.wait_event("CALL_ESTABLISHED", 10)
+    call_id = wait_bus_event(pbx, "CallAnswered", timeout=5, callee="1002")["call_id"]
+
+    status, answer = post(f"{base}/calls/{call_id}/transfer-1099")
+    assert status == 409 and "cannot transfer to '1099'" in answer["error"], answer  # nobody there: refused
+    assert post(f"{base}/calls/{call_id}/transfer-1003")[0] == 200
+    carol.wait_event("CALL_ESTABLISHED", 10)
+    bob.wait_event("CALL_CLOSED", 10)  # released once the target answered
+    transferred = wait_bus_event(pbx, "CallTransferred", timeout=5, call_id=call_id)
+    assert (transferred["transferee"], transferred["target"], transferred["kind"]) == ("1001", "1003", "blind")
+    time.sleep(1.0)
+    alice.hangup()
+    carol.wait_event("CALL_CLOSED", 10)
     wait_idle(pbx, timeout=5)
