@@ -37,8 +37,8 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from sdk import CallerInfo, CallInfo, PbxApi, hookimpl
-from sdk.events import Event
+from sdk import CallerInfo, CallInfo, PbxApi, hookimpl, subscribe
+from sdk.events import AgentConnected, CallDisposition, CallEnded, Event
 
 from . import admin, cli
 from .config import Config
@@ -77,6 +77,7 @@ async def pbx_lookup_caller(call: CallInfo, api: PbxApi) -> CallerInfo | None:
 
 
 @hookimpl
+@subscribe(CallDisposition, AgentConnected, CallEnded)
 async def pbx_event(event: Event, api: PbxApi) -> None:
     service = service_for(api)
     screen_pops, results = service.on_event(event)

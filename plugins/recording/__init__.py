@@ -21,8 +21,19 @@ from __future__ import annotations
 
 import weakref
 
-from sdk import CallInfo, PbxApi, RecordingDecision, hookimpl
-from sdk.events import Event
+from sdk import CallInfo, PbxApi, RecordingDecision, hookimpl, subscribe
+from sdk.events import (
+    AgentConnected,
+    CallEnded,
+    CallStarted,
+    Event,
+    IvrStarted,
+    QueueJoined,
+    RecordingPaused,
+    RecordingResumed,
+    RecordingStarted,
+    RecordingStopped,
+)
 
 from . import admin, cli
 from .archive import RecordingArchive, RecordingNotFound, RecordingRefused
@@ -69,6 +80,8 @@ async def pbx_recording_policy(call: CallInfo, moment: str, api: PbxApi) -> Reco
 
 
 @hookimpl
+@subscribe(CallStarted, IvrStarted, QueueJoined, AgentConnected, CallEnded, RecordingStarted, RecordingPaused,
+           RecordingResumed, RecordingStopped)
 async def pbx_event(event: Event, api: PbxApi) -> None:
     await live(api).on_event(event)
 
