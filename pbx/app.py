@@ -20,6 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from ivr_dsl.checker import CheckContext
+from ivr_dsl.compiler import compile_scenario
+from ivr_dsl.parser import parse_dsl
 from pbx.acd import Acd, Membership
 from pbx.acd.features import FeatureCodeController
 from pbx.acd.queue import QueueSettings
@@ -42,7 +44,7 @@ from pbx.plugin_api import CallDirectory, LiveApi
 from pbx.plugin_host import PluginHost, open_database
 from pbx.ivr.controller import IvrController
 from pbx.ivr.functions import load_functions
-from pbx.ivr.library import ReloadReport, ScenarioLibrary, existing_directory
+from pbx.ivr.library import ReloadReport, ScenarioLibrary, ScenarioVersion, existing_directory
 from pbx.ivr.prompts import PromptLibrary
 from pbx.ivr.runtime import IvrRuntime
 from pbx.media import MediaClock, MediaRelay, PromptCache, PromptError
@@ -211,6 +213,11 @@ class Pbx:
         """A call the PBX placed was answered (api.originate): run what `number` routes to on it."""
         self.media_clock.add(session)
         destination = self.routes.match(number)
+        if destination is None and number in self.config.extensions:
+            # Click to call: the answered phone hears ringback while the extension rings, then the
+            # two are connected - the IVR's own `dial`, as a one-line scenario.
+            controller = IvrController(click_to_call(number), self.calls, self.ivr, self.clock)
+            return controller.start_answered(call, leg, session, now)
         if destination is not None and destination.kind == "scenario":
             return self._start_scenario(call, leg, session, destination.name, now)
         if destination is not None and destination.kind == "queue" and self.queues is not None:
@@ -377,6 +384,26 @@ class Pbx:
     def _log_event(self, event: Event) -> None:
         fields = " ".join(f"{name}={value!r}" for name, value in _struct_items(event) if name != "at")
         log.info("event=%s %s", type(event).__name__, fields)
+
+
+CLICK_TO_CALL = """\
+scenario "Click to call"
+end
+
+block start
+  dial "{number}" timeout 30s
+  on failure
+    say "The number you called is not available."
+  end
+end
+"""
+
+
+def click_to_call(number: str) -> ScenarioVersion:
+    """The scenario a call placed for a plugin runs to connect its phone to extension `number`."""
+    scenario, _ = parse_dsl(CLICK_TO_CALL.format(number=number), "<click to call>")
+    return ScenarioVersion(name="click-to-call", title="Click to call", path="<built-in>", version=1, digest="",
+                           program=compile_scenario(scenario), language="en", prompts=None)
 
 
 def _struct_items(event: Event):

@@ -1,9 +1,11 @@
 """The PbxApi on live calls, driven by a site plugin through its own admin routes.
 
 A plugin loaded by `path:` exposes /api/plugins/ops/... routes that call its api: originate a call
-to a baresip phone connected to a scenario (the phone answers and the scenario runs on it), start
-and stop its recording, publish a metric, read the call as plugins see it, and hang it up. What
-the api refuses (a call that does not exist) comes back as ActionRefused with the reason.
+to a baresip phone connected to a scenario (the phone answers and the scenario runs on it), or
+to another phone (click to call: the two hear each other); start and stop its recording, publish
+a metric, play an announcement over the scenario, read the call as plugins see it, transfer a
+call between two phones to a third, and hang up. What the api refuses (a call that does not
+exist, a transfer to nobody) comes back as ActionRefused with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import urllib.request
 import pytest
 
 from .calls.fixtures import call_pbx, dial_uri, phones, wait_bus_event, wait_idle  # noqa: F401
+from .calls import audio
 from .harness import require_binary
 
 pytestmark = pytest.mark.e2e
@@ -154,3 +157,28 @@ def test_a_plugin_transfers_a_call_between_two_phones_to_a_third(tmp_path, call_
     alice.hangup()
     carol.wait_event("CALL_CLOSED", 10)
     wait_idle(pbx, timeout=5)
+
+
+@pytest.mark.timeout(90)
+def test_a_plugin_places_a_click_to_call_between_two_phones(tmp_path, call_pbx, phones):  # noqa: F811
+    require_binary("baresip", "baresip-core")
+    (tmp_path / "ops.py").write_text(PLUGIN)
+    pbx = call_pbx(plugins={"ops": {"path": str(tmp_path / "ops.py")}},
+                   ivr={"scenarios": str(tmp_path / "none"), "prompts": str(tmp_path), "tts_cache": str(tmp_path / "tts")})
+    alpha, bravo = (audio.speech_wav(tmp_path / "wav", name) for name in ("alpha", "bravo"))
+    agent = phones("agent1001", "1001", pbx, source=alpha)  # both answer by themselves
+    customer = phones("customer1002", "1002", pbx, source=bravo)
+    status, answer = post(f"{pbx.admin_url}/api/plugins/ops/originate", {"number": "1001", "connect_to": "1002"})
+    assert status == 200, answer
+    agent.wait_event("CALL_ESTABLISHED", 10)  # the agent's phone first, then the customer's
+    customer.wait_event("CALL_ESTABLISHED", 10)
+    wait_bus_event(pbx, "IvrStarted", timeout=5, call_id=answer["call_id"], scenario="click-to-call")
+    wait_bus_event(pbx, "IvrExited", timeout=10, call_id=answer["call_id"], how="dial")
+    time.sleep(4.0)
+    customer.hangup()
+    agent.wait_event("CALL_CLOSED", 10)
+    wait_idle(pbx, timeout=5)
+    audio.assert_heard(customer.sent(), agent.heard(), unrelated=[agent.sent()], what="the agent hears the customer",
+                       align="end")
+    audio.assert_heard(agent.sent(), customer.heard(), unrelated=[customer.sent()],
+                       what="the customer hears the agent", align="end")
