@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers import SIPP_DIR, free_port, run_sipp, running_pbx  # noqa: E402
+from benchmarks.peers import SIPP_DIR, free_port, registered_callee, run_sipp, running_pbx  # noqa: E402
 
 
 def caller_arguments(port: int, users: Path, args: argparse.Namespace) -> list[str]:
@@ -43,23 +43,9 @@ def through_pbx(workdir: Path, args: argparse.Namespace) -> tuple[float, int]:
         f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 30000, high: {30000 + 8 * args.concurrent + 100}}}}}\n"
         'extensions:\n  "1001": {password: secret1001}\n  "1002": {password: secret1002}\n'
     )
-    callee_users = workdir / "callee.csv"
-    callee_users.write_text("SEQUENTIAL\n1002;[authentication username=1002 password=secret1002];3600\n")
     caller_users = write_caller(workdir)
-    callee_port = free_port()
-    with running_pbx(workdir / "pbx.yaml", workdir) as port:
-        run_sipp([f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "call_reg_auth.xml"), "-inf", str(callee_users),
-                  "-i", "127.0.0.1", "-p", str(callee_port), "-cp", str(free_port()), "-m", "1"], workdir, "register")
-        callee = subprocess.Popen(
-            ["sipp", "-sf", str(SIPP_DIR / "call_uas.xml"), "-i", "127.0.0.1", "-p", str(callee_port),
-             "-cp", str(free_port()), "-mp", str(free_port()), "-m", str(args.calls), "-nostdin", "-timeout", "300s"],
-            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            elapsed, failed = run_sipp(caller_arguments(port, caller_users, args), workdir, "caller", timeout=400)
-        finally:
-            callee.kill()
-            callee.wait(10)
+    with running_pbx(workdir / "pbx.yaml", workdir) as port, registered_callee(port, workdir, args.calls):
+        elapsed, failed = run_sipp(caller_arguments(port, caller_users, args), workdir, "caller", timeout=400)
     return args.calls / elapsed, failed
 
 

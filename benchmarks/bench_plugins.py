@@ -27,7 +27,6 @@ import csv
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -36,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers import SIPP_DIR, free_port, pbx_process, run_sipp  # noqa: E402
+from benchmarks.peers import SIPP_DIR, free_port, pbx_process, registered_callee, run_sipp  # noqa: E402
 
 PLUGINS = {
     "talk_time": """
@@ -178,20 +177,10 @@ def setup_times_ms(workdir: Path) -> tuple[float, float, float]:
 def one_run(workdir: Path, args: argparse.Namespace, with_plugins: bool) -> Run:
     workdir.mkdir(parents=True)
     config = write_config(workdir, args, with_plugins)
-    callee_users = workdir / "callee.csv"
-    callee_users.write_text("SEQUENTIAL\n1002;[authentication username=1002 password=secret1002];3600\n")
     caller_users = workdir / "caller.csv"
     caller_users.write_text("SEQUENTIAL\n1001;[authentication username=1001 password=secret1001];1002\n")
-    callee_port = free_port()
     with pbx_process(config, workdir) as (port, pbx, log_path):
-        run_sipp([f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "call_reg_auth.xml"), "-inf", str(callee_users),
-                  "-i", "127.0.0.1", "-p", str(callee_port), "-cp", str(free_port()), "-m", "1"], workdir, "register")
-        callee = subprocess.Popen(
-            ["sipp", "-sf", str(SIPP_DIR / "call_uas.xml"), "-i", "127.0.0.1", "-p", str(callee_port),
-             "-cp", str(free_port()), "-mp", str(free_port()), "-m", str(args.calls), "-nostdin", "-timeout", "300s"],
-            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
+        with registered_callee(port, workdir, args.calls):
             before = cpu_seconds(pbx.pid)
             elapsed, failed = run_sipp(
                 [f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "call_uac_auth.xml"), "-inf", str(caller_users),
@@ -200,9 +189,6 @@ def one_run(workdir: Path, args: argparse.Namespace, with_plugins: bool) -> Run:
                  "-timeout", "300s", "-trace_rtt", "-rtt_freq", "1"],
                 workdir, "caller", timeout=400)
             after = cpu_seconds(pbx.pid)
-        finally:
-            callee.kill()
-            callee.wait(10)
         if failed != 0:
             raise SystemExit(f"{failed} calls failed ({'plugins' if with_plugins else 'none'})")
         if "event=plugin_failed" in log_path.read_text():

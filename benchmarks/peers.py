@@ -81,6 +81,27 @@ def running_pbx(config: Path, workdir: Path):
         yield port
 
 
+@contextmanager
+def registered_callee(port: int, workdir: Path, calls: int, extension: str = "1002"):
+    """A sipp UAS registered at the PBX on `port` as `extension` (password secret<extension>),
+    answering up to `calls` calls, for the duration of the block."""
+    users = workdir / "callee.csv"
+    users.write_text(f"SEQUENTIAL\n{extension};[authentication username={extension} password=secret{extension}];3600\n")
+    callee_port = free_port()
+    run_sipp([f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "call_reg_auth.xml"), "-inf", str(users),
+              "-i", "127.0.0.1", "-p", str(callee_port), "-cp", str(free_port()), "-m", "1"], workdir, "register")
+    callee = subprocess.Popen(
+        ["sipp", "-sf", str(SIPP_DIR / "call_uas.xml"), "-i", "127.0.0.1", "-p", str(callee_port),
+         "-cp", str(free_port()), "-mp", str(free_port()), "-m", str(calls), "-nostdin", "-timeout", "300s"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield callee
+    finally:
+        callee.kill()
+        callee.wait(10)
+
+
 def run_sipp(arguments: list[str], workdir: Path, name: str, timeout: float = 180) -> tuple[float, int]:
     """Run sipp in the foreground; return (seconds it took, failed calls). Exits on a sipp error."""
     screen = workdir / f"{name}.screen"
