@@ -16,6 +16,7 @@ import pytest
 
 from .calls import audio
 from .calls.fixtures import (  # noqa: F401 - fixtures
+    FAST_TIMERS,
     call_pbx,
     call_status,
     dial_uri,
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.mark.timeout(120)
 def test_two_phones_hear_each_other_through_the_pbx(tmp_path, call_pbx, phones):  # noqa: F811
-    pbx = call_pbx()
+    pbx = call_pbx(sip=FAST_TIMERS)
     alpha, bravo, charlie = (audio.speech_wav(tmp_path / "wav", name) for name in ("alpha", "bravo", "charlie"))
     caller = phones("phone1001", "1001", pbx, source=alpha)
     callee = phones("phone1002", "1002", pbx, source=bravo)

@@ -183,6 +183,12 @@ def wait_bus_event(pbx: PbxProcess, name: str, *, timeout: float = 10.0, **expec
         time.sleep(0.1)
 
 
+# RFC 3261 timers scaled down for tests that wait for every transaction to end: T1 100 ms puts
+# Timers J and M (64 x T1) at 6.4 s and T4 1 s puts Timer I and K at 1 s. Timer D (32 s, only
+# after a non-2xx answer to our INVITE) does not scale. On loopback nothing needs a 500 ms T1.
+FAST_TIMERS = {"t1": 0.1, "t4": 1.0}
+
+
 def wait_all_idle(pbx: PbxProcess, *, timeout: float = 40.0) -> dict[str, Any]:
     """Every counter at 0, transactions and registrations included.
 
