@@ -20,8 +20,6 @@ from typing import Any
 from aiohttp import web
 
 from ivr_dsl.checker import CheckContext
-from ivr_dsl.compiler import compile_scenario
-from ivr_dsl.parser import parse_dsl
 from pbx.acd import Acd, Membership
 from pbx.acd.features import FeatureCodeController
 from pbx.acd.queue import QueueSettings
@@ -44,7 +42,8 @@ from pbx.plugin_api import CallDirectory, LiveApi
 from pbx.plugin_host import PluginHost, open_database
 from pbx.ivr.controller import IvrController
 from pbx.ivr.functions import load_functions
-from pbx.ivr.library import ReloadReport, ScenarioLibrary, ScenarioVersion, existing_directory
+from pbx.ivr.click_to_call import click_to_call
+from pbx.ivr.library import ReloadReport, ScenarioLibrary, existing_directory
 from pbx.ivr.prompts import PromptLibrary
 from pbx.ivr.runtime import IvrRuntime
 from pbx.media import MediaClock, MediaRelay, PromptCache, PromptError
@@ -384,26 +383,6 @@ class Pbx:
     def _log_event(self, event: Event) -> None:
         fields = " ".join(f"{name}={value!r}" for name, value in _struct_items(event) if name != "at")
         log.info("event=%s %s", type(event).__name__, fields)
-
-
-CLICK_TO_CALL = """\
-scenario "Click to call"
-end
-
-block start
-  dial "{number}" timeout 30s
-  on failure
-    say "The number you called is not available."
-  end
-end
-"""
-
-
-def click_to_call(number: str) -> ScenarioVersion:
-    """The scenario a call placed for a plugin runs to connect its phone to extension `number`."""
-    scenario, _ = parse_dsl(CLICK_TO_CALL.format(number=number), "<click to call>")
-    return ScenarioVersion(name="click-to-call", title="Click to call", path="<built-in>", version=1, digest="",
-                           program=compile_scenario(scenario), language="en", prompts=None)
 
 
 def _struct_items(event: Event):

@@ -142,6 +142,7 @@ class PluginHost:
         log.info("event=plugins_started plugins=%s", ",".join(self.names) or "-")
 
     async def stop(self) -> None:
+        await self.runner.drain(2.0)  # every event published so far reaches its plugins first
         for plugin in reversed(self.plugins):
             await self.runner.ask(plugin, "pbx_shutdown")
         await self.runner.drain(2.0)

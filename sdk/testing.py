@@ -212,6 +212,7 @@ class PluginHarness:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
+        await self.runner.drain()  # as the PBX: events first, then pbx_shutdown
         for plugin in self.plugins:
             await self.runner.ask(plugin, "pbx_shutdown")
         await self.runner.drain()
