@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import time
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -311,7 +312,7 @@ class Phone:
                     samples = read_wav(files[index])
                     if len(samples):
                         return samples
-                except (EOFError, ValueError, OSError):
+                except (EOFError, ValueError, OSError, wave.Error):  # header not final yet
                     pass
             if time.monotonic() >= deadline:
                 raise CallFailed(f"{self.name}: no readable {suffix} recording in {self.record_dir}: {files}")
