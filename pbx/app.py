@@ -82,10 +82,11 @@ class Pbx:
         self.bus = EventBus()
         self.database = open_database(config.data_dir)
         self.directory = CallDirectory()  # live calls as plugins see them
-        self.bus.subscribe(Event, self.directory.on_event)
         self.plugins = PluginHost(config.plugins, config_file=config_file, clock=clock, report=self.bus.publish,
                                   make_api=lambda name, plugin_config: LiveApi(self, name, plugin_config),
                                   entry_points=entry_points)
+        if self.plugins.plugins:  # without plugins, no one reads it: nothing on the event path
+            self.bus.subscribe(Event, self.directory.on_event)
         if self.plugins.has["pbx_event"]:
             self.bus.subscribe(Event, self.plugins.on_event)
         passwords = {number: extension.password for number, extension in config.extensions.items()}
@@ -208,10 +209,26 @@ class Pbx:
             return QueueEntry(self.queues, destination.name, lambda: secrets.randbits(32))
         return BridgeController(services, target=destination.name)
 
+    def cannot_connect(self, number: str) -> str | None:
+        """Why a placed call could not be connected to `number` (api.originate asks before ringing)."""
+        if number in self.config.extensions and self.routes.match(number) is None:
+            return None
+        destination = self.routes.match(number)
+        if destination is None:
+            return f"{number!r} is neither an extension nor a routed number"
+        if destination.kind == "queue" and self.queues is None:
+            return f"{number!r} routes to queue {destination.name!r}, and queues are not configured"
+        if destination.kind == "extension":
+            return None if destination.name in self.config.extensions else \
+                f"{number!r} routes to {destination.name!r}, which is not an extension"
+        return None
+
     def connect_answered(self, call: Any, leg: Any, session: Any, number: str, now: float) -> list[Any]:
         """A call the PBX placed was answered (api.originate): run what `number` routes to on it."""
         self.media_clock.add(session)
         destination = self.routes.match(number)
+        if destination is not None and destination.kind == "extension":
+            number, destination = destination.name, None
         if destination is None and number in self.config.extensions:
             # Click to call: the answered phone hears ringback while the extension rings, then the
             # two are connected - the IVR's own `dial`, as a one-line scenario.
@@ -370,7 +387,6 @@ class Pbx:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.recordings.stop_all()
         self.wav_writer.close_all()
         self.relay.close()
         if self._admin_runner is not None:

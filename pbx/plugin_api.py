@@ -17,6 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from pbx.calls.bridge import BridgeController
+from pbx.calls.originate import OriginateController
+from pbx.calls.recordings import NoSuchCall, RecordingConflict
+from pbx.calls.signals import Cause, Party
+from pbx.ivr.controller import IvrController
+from pbx.ivr.prompts import PromptItem
+from pbx.media.player import Player
 from sdk import ActionRefused, CallInfo, PbxApi
 from sdk.database import KeyValueStore
 from sdk.events import AgentConnected, CallAnswered, CallEnded, CallStarted, Event, IvrStarted, QueueJoined
@@ -114,8 +121,6 @@ class LiveApi(PbxApi):
         return call
 
     def hang_up(self, call_id: str, cause: str = "normal") -> None:
-        from pbx.calls.signals import Cause
-
         call = self._live(call_id)
         try:
             reason = Cause(cause)
@@ -129,9 +134,6 @@ class LiveApi(PbxApi):
         if session is None:
             raise ActionRefused(f"call {call_id} is connected phone to phone: prompts play on calls the PBX "
                                 f"answers (a scenario, a queue)")
-        from pbx.ivr.prompts import PromptItem
-        from pbx.media.player import Player
-
         items = [PromptItem("speech", prompt[4:]) if prompt.startswith("say:") else PromptItem("file", prompt)
                  for prompt in prompts]
 
@@ -143,14 +145,10 @@ class LiveApi(PbxApi):
         self.spawn(render(), name=f"play-{call_id}")
 
     def transfer(self, call_id: str, target: str) -> None:
-        from pbx.calls.bridge import BridgeController
-        from pbx.ivr.controller import IvrController
-
         call = self._live(call_id)
         controller = call.controller
         if isinstance(controller, IvrController) and not controller.interpreter.finished:
-            controller._generation += 1  # what the scenario was waiting for no longer counts
-            self._pbx.transport.execute(controller._start_dial(target, 30.0, self.now(), terminal=True))
+            self._pbx.transport.execute(controller.transfer(target, self.now()))
             return
         if isinstance(controller, BridgeController):
             try:
@@ -162,9 +160,9 @@ class LiveApi(PbxApi):
         raise ActionRefused(f"call {call_id} is neither in a scenario nor connected between two phones")
 
     async def originate(self, number: str, *, connect_to: str, caller_id: str | None = None) -> str:
-        from pbx.calls.originate import OriginateController
-        from pbx.calls.signals import Party
-
+        problem = self._pbx.cannot_connect(connect_to)
+        if problem is not None:  # refused before any phone rings
+            raise ActionRefused(problem)
         controller = OriginateController(self._pbx.calls, connect_to, lambda: secrets.randbits(32),
                                          self._pbx.connect_answered)
         shown = Party(caller_id or connect_to, None)
@@ -187,8 +185,6 @@ class LiveApi(PbxApi):
         self._recording(lambda recordings: recordings.stop(call_id))
 
     def _recording(self, action: Callable[[Any], Any]) -> None:
-        from pbx.calls.recordings import NoSuchCall, RecordingConflict
-
         try:
             action(self._pbx.recordings)
         except (NoSuchCall, RecordingConflict) as error:

@@ -27,7 +27,7 @@ import pluggy
 
 import sdk.hookspecs
 from sdk import CallerInfo, CallInfo, RecordingDecision, RoutingInputs
-from sdk.database import Database
+from sdk.database import Database, SqliteDatabase
 from sdk.events import Event, PluginFailed
 from sdk.plugins import PluginConfigError, decode_plugin_config, plugin_name
 from sdk.runner import LoadedPlugin, PluginRunner
@@ -207,6 +207,5 @@ class PluginHost:
 
 
 def open_database(data_dir: str) -> Database:
-    from sdk.database import SqliteDatabase
-
+    """The PBX database: SQLite in `data_dir` (PostgreSQL behind the same interface is to come)."""
     return SqliteDatabase(Path(data_dir) / "pbx.sqlite")

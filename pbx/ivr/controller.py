@@ -399,6 +399,13 @@ class IvrController:
             actions += self._run(self.interpreter.handle(event, self._when(now)), now)
         return actions
 
+    def transfer(self, target: str, now: float) -> list[Any]:
+        """Send the caller to `target` from outside the scenario (a plugin): what the scenario was
+        waiting for no longer counts, and the call leaves the scenario as its own `transfer` would."""
+        self._cancel_timer()
+        self._generation += 1
+        return self._start_dial(target, 30.0, now, terminal=True)
+
     # Functions -------------------------------------------------------------------------------------
 
     async def _call_function(self, command: cmd.CallFunction, generation: int) -> None:

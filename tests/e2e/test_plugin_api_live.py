@@ -33,7 +33,10 @@ from sdk import ActionRefused, hookimpl
 def pbx_admin_routes(api):
     async def originate(request):
         body = await request.json()
-        call_id = await api.originate(body["number"], connect_to=body["connect_to"])
+        try:
+            call_id = await api.originate(body["number"], connect_to=body["connect_to"])
+        except ActionRefused as refused:
+            return web.json_response({"error": str(refused)}, status=409)
         return web.json_response({"call_id": call_id})
 
     async def act(request):
@@ -168,6 +171,9 @@ def test_a_plugin_places_a_click_to_call_between_two_phones(tmp_path, call_pbx, 
     alpha, bravo = (audio.speech_wav(tmp_path / "wav", name) for name in ("alpha", "bravo"))
     agent = phones("agent1001", "1001", pbx, source=alpha)  # both answer by themselves
     customer = phones("customer1002", "1002", pbx, source=bravo)
+    status, answer = post(f"{pbx.admin_url}/api/plugins/ops/originate", {"number": "1001", "connect_to": "999"})
+    assert status == 409 and "neither an extension nor a routed number" in answer["error"], answer
+    agent.expect_no_event("CALL_INCOMING", within=0.5)  # refused before any phone rang
     status, answer = post(f"{pbx.admin_url}/api/plugins/ops/originate", {"number": "1001", "connect_to": "1002"})
     assert status == 200, answer
     agent.wait_event("CALL_ESTABLISHED", 10)  # the agent's phone first, then the customer's
