@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 import yaml
-from test_crm_plugin import Crm  # the same module pytest loaded (tests/unit has no packages)
+from test_crm_plugin import crm_server  # noqa: F401 - the same module pytest loaded (tests/unit has no packages)
 
 from pbx.cli import main as pbx_main
 from plugins import crm
@@ -58,14 +57,6 @@ async def test_import_of_a_file_without_a_number_column_imports_nothing(tmp_path
     _, err = capsys.readouterr()
     assert status == 2
     assert f"{contacts}:1: the header has no 'number' column (found: phone,name)" in err
-
-
-@pytest.fixture
-async def crm_server():
-    server = Crm()
-    await server.server.start_server()
-    yield server
-    await server.server.close()
 
 
 async def test_lookup_prints_what_the_pbx_would_find_and_says_when_the_crm_fails(tmp_path, capsys, crm_server):
