@@ -70,12 +70,17 @@ class AuthenticationFailed(Event, frozen=True, kw_only=True):
 
 
 class CallStarted(Event, frozen=True, kw_only=True):
-    """A caller's INVITE was accepted for routing (after authentication)."""
+    """A caller's INVITE was accepted for routing (after authentication), or the PBX placed a
+    call itself (`direction` "outbound": a queue callback, a plugin's originate)."""
 
     call_id: str
     caller: str
     callee: str
     caller_name: str | None = None
+    direction: str = "inbound"  # "inbound" | "outbound"
+    # The customer contact this call continues: a queue callback carries the id of the call
+    # that asked for it, so records fold both into one journey. None for a new contact.
+    linked_id: str | None = None
 
 
 class CallRinging(Event, frozen=True, kw_only=True):
@@ -436,6 +441,28 @@ class RecordingDeleted(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class AdherenceAlert(Event, frozen=True, kw_only=True):
+    """An agent has been out of their schedule for longer than the grace period: `planned` is
+    what the schedule says ("working", "break:lunch", "off"), `actual` the agent's state."""
+
+    agent: str
+    planned: str
+    actual: str
+    since: float
+    seconds: float
+
+
+class KpiThresholdCrossed(Event, frozen=True, kw_only=True):
+    """A live KPI crossed its configured threshold (`state` "alert"), or came back ("ok")."""
+
+    kpi: str
+    scope: str  # "queue" | "agent" | "pbx"
+    name: str  # the queue's or agent's name; "" for the PBX
+    value: float
+    threshold: float
+    state: str
+
+
 AnyEvent = (
     RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
     | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
@@ -445,4 +472,5 @@ AnyEvent = (
     | CallDisposition | IvrStarted | IvrNodeEntered | IvrKeyChosen | IvrNoInput | IvrNoMatch | IvrExited
     | QueueJoined | AgentOffered | AgentNoAnswer | AgentConnected | QueueAbandoned | QueueTimedOut | QueueOverflowed | QueueLeft | CallbackScheduled | CallbackCompleted | AgentStateChanged | AgentStateRepaired
     | PluginFailed | CallerIdentified | ScreenPop | MetricPublished | RecordingIndexed | RecordingDeleted
+    | AdherenceAlert | KpiThresholdCrossed
 )

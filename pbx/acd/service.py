@@ -320,7 +320,8 @@ class AcdService:
         """The customer's turn came: call them; once they answer they wait again at their place."""
         shown_as = Party(place.queue, f"Callback from {place.queue}")
         controller = CallbackController(self, place.call_id)
-        call, actions = self.services.originate_call(place.number, shown_as, f"callback:{place.queue}", controller, now)
+        call, actions = self.services.originate_call(place.number, shown_as, f"callback:{place.queue}", controller, now,
+                                                     linked_id=place.call_id)
         if call is None:
             return self.run(self.acd.callback_failed(place.call_id, "unavailable", now), now)
         return actions

@@ -291,10 +291,11 @@ class CallManager:
         return actions
 
     def originate_call(self, number: str, shown_as: Party, label: str, controller: Any,
-                       now: float) -> tuple[Call | None, list[Any]]:
+                       now: float, *, linked_id: str | None = None) -> tuple[Call | None, list[Any]]:
         """A call the PBX places itself (a queue calling a customer back): its first leg rings
         `number` with an offer of the PBX's own media; the controller hears that leg's answer.
-        None when `number` has nothing registered to ring or no RTP ports are left."""
+        None when `number` has nothing registered to ring or no RTP ports are left. `linked_id`
+        names the contact it continues (the call that asked for the callback)."""
         route = self.route(number, now)
         if not route.found:
             return None, []
@@ -305,7 +306,8 @@ class CallManager:
             return None, []
         self.calls[call.id] = call
         actions: list[Any] = [Publish(CallStarted(at=now, call_id=call.id, caller=number, callee=label,
-                                                  caller_name=call.caller.name))]
+                                                  caller_name=call.caller.name, direction="outbound",
+                                                  linked_id=linked_id))]
         return call, actions + leg.send(Try(shown_as, str(route.contacts[0].uri), own_offer()), now)
 
     def bridge(self, a: Leg, b: Leg) -> None:
