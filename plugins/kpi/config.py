@@ -1,0 +1,78 @@
+"""The kpi plugin's config (`plugins: kpi: config: ...` in the PBX config), decoded at the edge.
+
+    plugins:
+      kpi:
+        config:
+          timezone: Europe/Paris
+          service_level: {seconds: 20, goal: 0.8}
+          targets: {sales: {seconds: 30, goal: 0.9}}
+          short_abandon: 5
+          rates: [{prefix: "33", per_minute: 0.02, setup: 0.01, increment: 60}]
+          schedules:
+            alice: [{days: [mon, tue, wed, thu, fri], start: "09:00", end: "17:00",
+                     breaks: [{start: "12:00", end: "12:30", reason: lunch}]}]
+          alerts: [{kpi: sl, queue: sales, below: 0.8}]
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class ServiceTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    seconds: float = 20.0  # answered within this many seconds...
+    goal: float = 0.8  # ...for this share of calls (80/20)
+
+
+class Rate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A rate table line: the longest matching prefix of the number billed wins."""
+
+    prefix: str
+    per_minute: float
+    setup: float = 0.0
+    increment: int = 1  # billed in steps of this many seconds (60: per started minute)
+    direction: Literal["inbound", "outbound", "any"] = "any"
+
+
+class Break(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    start: str  # "HH:MM", local time
+    end: str
+    reason: str = "break"
+
+
+class Shift(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    days: list[Weekday]
+    start: str  # "HH:MM", local time
+    end: str  # may be past midnight ("02:00" after "22:00")
+    breaks: list[Break] = []
+
+
+class Alert(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Raise KpiThresholdCrossed when a live figure goes below or above a threshold."""
+
+    kpi: str  # a QueueFigures field: sl, asa, abandon_rate, longest_wait, ...
+    queue: str | None = None  # None: every queue
+    below: float | None = None
+    above: float | None = None
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    node: str = "pbx1"  # written in every row: several PBX nodes may share one database
+    timezone: str = "UTC"  # IANA name; intervals are local time in it
+    service_level: ServiceTarget = ServiceTarget()
+    targets: dict[str, ServiceTarget] = {}  # per queue
+    short_abandon: float = 5.0  # seconds
+    repeat_window: float = 86400.0  # seconds: the same caller again within it is a repeat
+    window: float = 900.0  # seconds: the live figures' sliding window
+    rates: list[Rate] = []
+    schedules: dict[str, list[Shift]] = {}  # per agent
+    adherence_grace: float = 300.0  # seconds out of adherence before an AdherenceAlert
+    alerts: list[Alert] = []
+    batch_seconds: float = 0.02  # the record writer gathers rows this long before one transaction
+
+    def target(self, queue: str) -> ServiceTarget:
+        return self.targets.get(queue, self.service_level)
