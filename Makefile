@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages the end-to-end tests drive (real SIP peers) or need for prompts.
-DEBS := python3-venv sip-tester baresip-core sipvicious espeak-ng sox libsox-fmt-all tshark
+# Debian packages the end-to-end tests drive (real SIP peers) or need for prompts; postgresql:
+# the tests start a private server of their own (tests/pg_server.py) to run the database tests on it.
+DEBS := python3-venv sip-tester baresip-core sipvicious espeak-ng sox libsox-fmt-all tshark postgresql
 
 PROMPTS := var/prompts/en
 

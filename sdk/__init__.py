@@ -7,7 +7,7 @@ has a worked example; the hooks' docstrings (sdk/hookspecs.py) are the reference
 
 from . import events, hookspecs, types
 from .api import ActionRefused, CliCommand, PbxApi, PluginContext
-from .database import Database, KeyValueStore, SqliteDatabase
+from .database import Database, KeyValueStore, PostgresDatabase, SqliteDatabase, open_database
 from .events import Event, PluginFailed
 from .hookspecs import hookimpl, hookspec, subscribe
 from .plugins import PluginConfigError, decode_plugin_config, plugin_name
@@ -26,6 +26,6 @@ from .types import (
 __all__ = [
     "AcdSnapshot", "ActionRefused", "AgentSnapshot", "CallInfo", "CallerInfo", "CallerSnapshot", "CliCommand",
     "Database", "Event", "KeyValueStore", "Metric", "PbxApi", "PluginConfigError", "PluginContext", "PluginFailed",
-    "QueueSnapshot", "RecordingDecision", "RoutingInputs", "SqliteDatabase", "decode_plugin_config", "events",
-    "hookimpl", "hookspec", "hookspecs", "plugin_name", "subscribe", "types",
+    "PostgresDatabase", "QueueSnapshot", "RecordingDecision", "RoutingInputs", "SqliteDatabase", "decode_plugin_config",
+    "events", "hookimpl", "hookspec", "hookspecs", "open_database", "plugin_name", "subscribe", "types",
 ]

@@ -191,9 +191,12 @@ class PluginContext:
 @dataclass(frozen=True)
 class CliCommand:
     """A command a plugin adds to `pbx`: `pbx <plugin> <name> ...`. `arguments` adds its options to
-    an argparse parser; `run(args, context)` returns the exit status (a coroutine is awaited)."""
+    an argparse parser; `run(args, context)` returns the exit status (a coroutine is awaited).
+    `top_level` also offers it as `pbx <name> ...` when no other command has that name (the kpi
+    plugin's `pbx report`)."""
 
     name: str
     help: str
     arguments: Callable[[Any], None]
     run: Callable[[Any, PluginContext], int | Awaitable[int]]
+    top_level: bool = False

@@ -28,7 +28,7 @@ import pluggy
 
 from .api import PbxApi
 from .events import Event
-from .types import CallerInfo, CallInfo, RecordingDecision, RoutingInputs
+from .types import CallerInfo, CallInfo, Metric, RecordingDecision, RoutingInputs
 
 PROJECT = "pbx"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -119,6 +119,13 @@ def pbx_ivr_functions(api: PbxApi) -> dict[str, Any]:
 def pbx_admin_routes(api: PbxApi) -> list[Any]:
     """aiohttp route definitions (`aiohttp.web.get(...)`, ...) served under
     `/api/plugins/<plugin name>/` on the admin port."""
+
+
+@hookspec
+def pbx_metrics(api: PbxApi) -> list[Metric]:
+    """Figures for Prometheus, asked at every scrape of `/metrics` on the admin port: return
+    `sdk.Metric`s (name, value, "gauge" or "counter", labels such as {"queue": "sales"}, help).
+    Names are prefixed `pbx_`; keep the work small (a scrape every few seconds)."""
 
 
 @hookspec

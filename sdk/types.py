@@ -69,12 +69,14 @@ class RecordingDecision(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Metric(msgspec.Struct, frozen=True, kw_only=True):
-    """A figure a plugin publishes (`api.publish_metric`): a gauge or a counter increment."""
+    """A figure a plugin publishes (`api.publish_metric`: a gauge or a counter increment), or
+    hands to the Prometheus scrape (`pbx_metrics`: a gauge or a counter's total)."""
 
     name: str
     value: float
     kind: str = "gauge"  # or "counter"
     labels: dict[str, str] = {}
+    help: str = ""
 
 
 # The ACD as the admin API and plugins see it ----------------------------------------------------
