@@ -40,6 +40,7 @@ from pbx.config import Config
 from pbx.ivr.runtime import QueueRefused
 from pbx.plugin_api import CallDirectory, LiveApi
 from pbx.plugin_host import PluginHost, open_database
+from pbx.store import StateStore
 from pbx.ivr.controller import IvrController
 from pbx.ivr.functions import load_functions
 from pbx.ivr.click_to_call import click_to_call
@@ -56,11 +57,13 @@ from pbx.sip.transaction import Timers, TransactionLayer
 from pbx.sip.transport import SipTransport
 from sdk.events import (
     AgentConnected,
+    AgentStateChanged,
     CallAnswered,
     CallEnded,
     Event,
     RegistrationAdded,
     RegistrationExpired,
+    RegistrationRefreshed,
     RegistrationRemoved,
 )
 
@@ -80,7 +83,7 @@ class Pbx:
         self.config = config
         self.clock = clock
         self.bus = EventBus()
-        self.database = open_database(config.data_dir)
+        self.database = open_database(config.data_dir, config.database)
         self.directory = CallDirectory()  # live calls as plugins see them
         self.plugins = PluginHost(config.plugins, config_file=config_file, clock=clock, report=self.bus.publish,
                                   make_api=lambda name, plugin_config: LiveApi(self, name, plugin_config),
@@ -161,6 +164,10 @@ class Pbx:
         )  # fmt: skip
         self.queues = self._build_acd(config)
         self.ivr.queues = self.queues
+        self.state = StateStore(self.database, self.registrar)  # registrations and agent logins kept across restarts
+        for event_type in (RegistrationAdded, RegistrationRefreshed, RegistrationRemoved, RegistrationExpired,
+                           AgentStateChanged):
+            self.bus.subscribe(event_type, self.state.on_event)
         self._admin_runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
         codes = config.feature_codes
@@ -355,6 +362,7 @@ class Pbx:
         for name, function in (await self.plugins.ivr_functions()).items():
             self.ivr.functions.setdefault(name, function)  # the config's own list wins over a plugin's
         self.reload_scenarios()
+        await self._restore_state()
         for listen in self.config.sip.listen:
             if listen.transport == "udp":
                 host, port = await self.transport.listen_udp(listen.host, listen.port)
@@ -365,7 +373,8 @@ class Pbx:
         if admin is not None:
             app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock, calls=self.calls,
                                  recordings=self.recordings, reload_scenarios=self.reload_scenarios,
-                                 queues=self.queues.acd if self.queues is not None else None)
+                                 queues=self.queues.acd if self.queues is not None else None,
+                                 plugin_metrics=self.plugins.metrics if self.plugins.has["pbx_metrics"] else None)
             for plugin, routes in (await self.plugins.admin_routes()).items():
                 routes_app = web.Application()
                 routes_app.add_routes(routes)
@@ -376,6 +385,27 @@ class Pbx:
             await site.start()
             log.info("event=admin_listening address=http://%s:%s", admin.host, admin.port)
         log.info("event=ready realm=%s extensions=%d", self.config.realm, len(self.config.extensions))
+
+    async def _restore_state(self) -> None:
+        """Bindings that have not expired go back into the registrar; agents logged in when the
+        PBX stopped log in again (static ones whose phone is still registered), paused ones
+        with their reason."""
+        now = self.clock()
+        kept = await self.state.restore(now)
+        if self.queues is None:
+            return
+        acd = self.queues.acd
+        for name, agent in acd.agents.items():
+            state, reason = kept.get(name, ("logged-out", ""))
+            if agent.static and self.registrar.lookup(agent.extension, now):
+                outputs = acd.login(name, now, reason="restored")
+            elif not agent.static and state != "logged-out":
+                outputs = acd.login(name, now, reason="restored")
+            else:
+                continue
+            if state == "paused":
+                outputs += acd.pause(name, reason, now)
+            self.transport.execute(self.queues.run(outputs, now))
 
     async def stop(self) -> None:
         await self.transport.close()
@@ -393,6 +423,7 @@ class Pbx:
             await self._admin_runner.cleanup()
         # Recordings in the writer thread's queue reach the disk before we exit.
         await asyncio.get_running_loop().run_in_executor(None, self.wav_writer.join, 10.0)
+        await self.state.close()
         self.database.close()
         log.info("event=stopped")
 

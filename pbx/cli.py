@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     plugin_commands = add_plugin_commands(parser)
     args = parser.parse_args(argv)
+    if getattr(args, "top_level_of", None):  # `pbx report ...` is `pbx kpi report ...`
+        args.plugin_command, args.command = args.command, args.top_level_of
     if args.command in plugin_commands:
         return run_plugin_command(args, plugin_commands[args.command])
     if args.command == "ivr":

@@ -246,6 +246,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Where the PBX keeps its database (pbx.sqlite) and the plugins' files; relative paths in this
     # file are taken from the directory the file is in.
     data_dir: str = "var"
+    # The PBX database: None is SQLite in data_dir (pbx.sqlite); "postgresql://user@host/db" for
+    # bigger sites and several nodes sharing one database (same tables, same migrations).
+    database: str | None = None
     plugins: dict[str, PluginSection] = {}
     sip: SipConfig = msgspec.field(default_factory=SipConfig)
     registrar: RegistrarConfig = msgspec.field(default_factory=RegistrarConfig)

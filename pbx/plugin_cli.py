@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from sdk import KeyValueStore, PluginContext
-from sdk.database import SqliteDatabase
+from sdk.database import Database
 from sdk.events import PluginFailed
 
 from .config import Config, ConfigError, load_config
-from .plugin_host import PluginError, PluginHost, discover
+from .plugin_host import PluginError, PluginHost, discover, open_database
 
 __all__ = ["PluginError", "add_plugin_commands", "plugin_functions", "run_plugin_command"]
 
 
-def _offline_host(config: Config, config_file: str, database: SqliteDatabase) -> PluginHost:
+def _offline_host(config: Config, config_file: str, database: Database) -> PluginHost:
     def make_context(name: str, plugin_config: Any) -> PluginContext:
         return PluginContext(plugin=name, config=plugin_config, store=KeyValueStore(database, name),
                              database=database, data_dir=Path(config.data_dir) / "plugins" / name,
@@ -41,7 +41,7 @@ def _offline_host(config: Config, config_file: str, database: SqliteDatabase) ->
 
 def plugin_functions(config: Config, config_file: str) -> set[str]:
     """The names of the IVR functions the enabled plugins register (their configs checked on the way)."""
-    database = SqliteDatabase(Path(config.data_dir) / "pbx.sqlite")
+    database = open_database(config.data_dir, config.database)
     try:
         host = _offline_host(config, config_file, database)
         return set(asyncio.run(host.ivr_functions()))
@@ -71,6 +71,13 @@ def add_plugin_commands(parser: argparse.ArgumentParser) -> dict[str, dict[str, 
             sub.add_argument("--config", required=True, help="the PBX's YAML configuration file")
             command.arguments(sub)
         offered[name] = found
+    for name, found in list(offered.items()):
+        for command in found.values():
+            if command.top_level and command.name not in commands.choices:
+                sub = commands.add_parser(command.name, help=f"{command.help} (the {name} plugin)")
+                sub.add_argument("--config", required=True, help="the PBX's YAML configuration file")
+                command.arguments(sub)
+                sub.set_defaults(top_level_of=name)
     return offered
 
 
@@ -80,7 +87,7 @@ def run_plugin_command(args: argparse.Namespace, commands: dict[str, Any]) -> in
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    database = SqliteDatabase(Path(config.data_dir) / "pbx.sqlite")
+    database = open_database(config.data_dir, config.database)
     try:
         host = _offline_host(config, args.config, database)
         plugin = next((p for p in host.plugins if p.name == args.command), None)

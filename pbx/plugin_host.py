@@ -26,8 +26,9 @@ from typing import Any
 import pluggy
 
 import sdk.hookspecs
-from sdk import CallerInfo, CallInfo, RecordingDecision, RoutingInputs
+from sdk import CallerInfo, CallInfo, Metric, RecordingDecision, RoutingInputs
 from sdk.database import Database, SqliteDatabase
+from sdk.database import open_database as sdk_open_database
 from sdk.events import Event, PluginFailed
 from sdk.plugins import PluginConfigError, decode_plugin_config, plugin_name
 from sdk.runner import LoadedPlugin, PluginRunner
@@ -122,7 +123,8 @@ class PluginHost:
             raise PluginError(str(error)) from None
         self.runner = PluginRunner(self.plugins, report, clock)
         self.has = {hook: any(plugin.implementation(hook) for plugin in self.plugins)
-                    for hook in ("pbx_lookup_caller", "pbx_routing_inputs", "pbx_recording_policy", "pbx_event")}
+                    for hook in ("pbx_lookup_caller", "pbx_routing_inputs", "pbx_recording_policy", "pbx_event",
+                                 "pbx_metrics")}
 
     @property
     def names(self) -> list[str]:
@@ -172,6 +174,17 @@ class PluginHost:
     async def admin_routes(self) -> dict[str, list[Any]]:
         return {plugin.name: list(answer) for plugin, answer in await self.runner.ask_all("pbx_admin_routes")}
 
+    async def metrics(self) -> list[Any]:
+        """Every plugin's figures for a Prometheus scrape (a plugin answering wrong is skipped)."""
+        figures: list[Any] = []
+        for plugin, answer in await self.runner.ask_all("pbx_metrics"):
+            if not isinstance(answer, list) or not all(isinstance(metric, Metric) for metric in answer):
+                log.error("event=plugin_metrics_ignored plugin=%s reason='pbx_metrics must return a list of Metric'",
+                          plugin.name)
+                continue
+            figures += answer
+        return figures
+
     def cli_commands(self) -> dict[str, list[Any]]:
         commands: dict[str, list[Any]] = {}
         for plugin in self.plugins:
@@ -206,6 +219,8 @@ class PluginHost:
         return decision
 
 
-def open_database(data_dir: str) -> Database:
-    """The PBX database: SQLite in `data_dir` (PostgreSQL behind the same interface is to come)."""
+def open_database(data_dir: str, url: str | None = None) -> Database:
+    """The PBX database: `url` (postgresql://...) when given, else SQLite in `data_dir`."""
+    if url:
+        return sdk_open_database(url)
     return SqliteDatabase(Path(data_dir) / "pbx.sqlite")

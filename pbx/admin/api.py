@@ -6,7 +6,7 @@ stream, reports and the wallboard. Errors are JSON bodies with a 4xx.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import msgspec
@@ -15,6 +15,9 @@ from aiohttp import web
 from pbx.calls.recordings import NoSuchCall, RecordingConflict
 from pbx.media.relay import EndpointClosed
 from pbx.sip.registrar import Registrar
+from sdk.types import Metric
+
+from . import metrics
 
 STATUS = web.AppKey("status", Callable[[], dict[str, Any]])
 REGISTRAR = web.AppKey("registrar", Registrar)
@@ -23,11 +26,13 @@ CALLS = web.AppKey("calls", Any)
 RECORDINGS = web.AppKey("recordings", Any)
 RELOAD = web.AppKey("reload_scenarios", Any)
 QUEUES = web.AppKey("queues", Any)
+PLUGIN_METRICS = web.AppKey("plugin_metrics", Any)
 
 
 def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar, clock: Callable[[], float],
                    calls: Any = None, recordings: Any = None,
-                   reload_scenarios: Callable[[], Any] | None = None, queues: Any = None) -> web.Application:
+                   reload_scenarios: Callable[[], Any] | None = None, queues: Any = None,
+                   plugin_metrics: Callable[[], Awaitable[list[Metric]]] | None = None) -> web.Application:
     app = web.Application(middlewares=[_json_errors])
     app[STATUS] = status
     app[REGISTRAR] = registrar
@@ -36,6 +41,7 @@ def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar
     app[RECORDINGS] = recordings
     app[RELOAD] = reload_scenarios
     app[QUEUES] = queues
+    app[PLUGIN_METRICS] = plugin_metrics
     app.router.add_get("/api/status", _status)
     app.router.add_get("/api/registrations", _registrations)
     app.router.add_get("/api/calls", _calls)
@@ -43,7 +49,17 @@ def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar
     app.router.add_post("/api/calls/{call_id}/recording", _recording_control)
     app.router.add_post("/api/scenarios/reload", _reload_scenarios)
     app.router.add_get("/api/queues", _queues)
+    app.router.add_get("/metrics", _metrics)
     return app
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    """Prometheus: the PBX's own figures and the plugins' (pbx/admin/metrics.py)."""
+    acd = request.app[QUEUES]
+    figures = metrics.core_metrics(request.app[STATUS](), acd.snapshot(request.app[CLOCK]()) if acd else None)
+    if request.app[PLUGIN_METRICS] is not None:
+        figures += await request.app[PLUGIN_METRICS]()
+    return web.Response(text=metrics.render(figures), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
 async def _queues(request: web.Request) -> web.Response:

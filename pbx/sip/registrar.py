@@ -7,8 +7,9 @@ kept, each with its Contact text and parameters (+sip.instance, reg-id, q)
 exactly as the phone sent them, so that calls can be routed to the
 registered Contact URI (baresip registers `1001-0x...@host:port`).
 
-What it does not do: authenticate (digest.py), persist bindings, or decide
-which extensions exist (the caller passes an `extension` it has checked).
+What it does not do: authenticate (digest.py), persist bindings (pbx/store does, from the
+events, and hands them back to `restore` at start-up), or decide which extensions exist
+(the caller passes an `extension` it has checked).
 """
 
 from __future__ import annotations
@@ -227,6 +228,18 @@ class Registrar:
             else:
                 del self._bindings[aor]
         return events
+
+    def restore(self, binding: Binding, now: float) -> bool:
+        """Put back a binding kept across a restart; False (ignored) when it has expired or
+        its address of record already has it."""
+        if binding.expires_at <= now:
+            return False
+        bindings = self._bindings.setdefault(binding.aor, [])
+        if self._find(bindings, binding.contact) is not None or len(bindings) >= self.settings.max_bindings:
+            return False
+        bindings.append(binding)
+        heapq.heappush(self._expiry_heap, (binding.expires_at, binding.aor))
+        return True
 
     def next_expiry(self) -> float | None:
         return self._expiry_heap[0][0] if self._expiry_heap else None
