@@ -174,6 +174,7 @@ class CtrlClient:
             message = json.loads(rest[:length])
             self._buffer = rest[length + 1 :]
             if message.get("event"):
+                message["received_at"] = time.time()  # wall clock, comparable with the PBX's event times
                 self.events.append(message)
             elif message.get("response"):
                 self.responses[str(message.get("token"))] = message

@@ -1,0 +1,138 @@
+"""The call-record writer at load: does the kpi plugin keep up, and what does it cost call setup?
+
+The same sipp load (authenticated caller 1001 -> sipp callee 1002, `--rate` calls/s, each held
+`--hold-ms`) runs through a PBX without plugins and through one with the kpi plugin, in the
+same run, alternated. For each: the PBX's CPU seconds per call (/proc/<pid>/stat, all threads),
+setup time (sipp's INVITE-to-200 "setup" timer), and with the plugin how many journeys are in
+the SQLite file when sipp's last call ends and how long until every call's record is there
+(the writer's lag). The records are read from the database itself, by a second connection,
+while the PBX runs.
+
+    .venv/bin/python benchmarks/bench_kpi_writer.py [--calls 10000] [--rate 500] [--concurrent 600] [--hold-ms 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_plugins import BUILT_INS_OFF, cpu_seconds, setup_times_ms  # noqa: E402
+from benchmarks.peers import SIPP_DIR, free_port, pbx_process, registered_callee, run_sipp  # noqa: E402
+
+
+@dataclass
+class Run:
+    cpu_seconds: float
+    calls: int
+    failed: int
+    elapsed: float
+    setup_mean_ms: float
+    setup_p99_ms: float
+    records_at_end: int | None
+    lag_seconds: float | None
+
+    @property
+    def cpu_per_call_us(self) -> float:
+        return self.cpu_seconds / self.calls * 1e6
+
+
+def write_config(workdir: Path, args: argparse.Namespace, with_kpi: bool) -> Path:
+    sections = BUILT_INS_OFF + ("  kpi: {config: {node: bench}}\n" if with_kpi else "")
+    config = workdir / "pbx.yaml"
+    config.write_text(
+        "realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\n"
+        f"data_dir: {workdir / 'var'}\n"
+        f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 30000, high: {30000 + 8 * args.concurrent + 100}}}}}\n"
+        'extensions:\n  "1001": {password: secret1001}\n  "1002": {password: secret1002}\n'
+        f"plugins:\n{sections}"
+    )
+    return config
+
+
+def count_records(database: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
+            return connection.execute("SELECT COUNT(*) FROM kpi_journeys WHERE state = 'complete'").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def one_run(workdir: Path, args: argparse.Namespace, with_kpi: bool) -> Run:
+    workdir.mkdir(parents=True)
+    config = write_config(workdir, args, with_kpi)
+    users = workdir / "caller.csv"
+    users.write_text("SEQUENTIAL\n1001;[authentication username=1001 password=secret1001];1002\n")
+    database = workdir / "var" / "pbx.sqlite"
+    records_at_end = lag = None
+    with pbx_process(config, workdir) as (port, pbx, log_path):
+        with registered_callee(port, workdir, args.calls):
+            before = cpu_seconds(pbx.pid)
+            elapsed, failed = run_sipp(
+                [f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "call_uac_auth.xml"), "-inf", str(users),
+                 "-i", "127.0.0.1", "-p", str(free_port()), "-cp", str(free_port()), "-mp", str(free_port()),
+                 "-m", str(args.calls), "-r", str(args.rate), "-l", str(args.concurrent), "-d", str(args.hold_ms),
+                 "-timeout", "300s", "-trace_rtt", "-rtt_freq", "1"],
+                workdir, "caller", timeout=400)
+            ended = time.monotonic()
+            after = cpu_seconds(pbx.pid)
+            if with_kpi:
+                records_at_end = count_records(database)
+                expected = args.calls - failed
+                while (found := count_records(database)) < expected and time.monotonic() - ended < 30:
+                    time.sleep(0.01)
+                lag = time.monotonic() - ended
+                if found < expected:
+                    raise SystemExit(f"only {found} of {expected} records after 30 s; see {log_path}")
+        if "event=plugin_failed" in log_path.read_text():
+            raise SystemExit(f"a plugin failed during the run; see {log_path}")
+    mean, _, p99 = setup_times_ms(workdir)
+    return Run(after - before, args.calls, failed, elapsed, mean, p99, records_at_end, lag)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=10000)
+    parser.add_argument("--rate", type=int, default=500, help="calls started per second")
+    parser.add_argument("--concurrent", type=int, default=600, help="sipp -l: most calls up at once")
+    parser.add_argument("--hold-ms", type=int, default=500, help="how long each call stays up")
+    parser.add_argument("--rounds", type=int, default=2, help="none/kpi pairs, alternated")
+    args = parser.parse_args()
+    if not shutil.which("sipp"):
+        raise SystemExit("sipp is not installed (apt-get install sip-tester)")
+    runs: dict[bool, list[Run]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as name:
+        for round_number in range(args.rounds):
+            for with_kpi in (False, True):
+                run = one_run(Path(name) / f"{'kpi' if with_kpi else 'none'}-{round_number}", args, with_kpi)
+                runs[with_kpi].append(run)
+                records = (f"; {run.records_at_end} records when sipp ended, all {run.calls - run.failed} "
+                           f"{run.lag_seconds:.2f} s later") if with_kpi else ""
+                print(f"round {round_number + 1} {'kpi' if with_kpi else 'none':>4}: {run.cpu_per_call_us:6.0f} us "
+                      f"CPU/call, setup mean {run.setup_mean_ms:.2f} ms (p99 {run.setup_p99_ms:.0f}), "
+                      f"{run.calls / run.elapsed:.0f} calls/s, {run.failed} failed{records}", flush=True)
+
+    def mean(with_kpi: bool, field: str) -> float:
+        return statistics.fmean(getattr(run, field) for run in runs[with_kpi])
+
+    print(f"\n{args.calls} calls x {args.rounds} rounds at -r {args.rate}, -l {args.concurrent}, {args.hold_ms} ms each")
+    print(f"{'':6}{'CPU/call':>12}{'setup mean':>12}{'p99':>6}{'failed':>8}")
+    for with_kpi, label in ((False, "none"), (True, "kpi")):
+        print(f"{label:6}{mean(with_kpi, 'cpu_per_call_us'):>9.0f} us{mean(with_kpi, 'setup_mean_ms'):>9.2f} ms"
+              f"{mean(with_kpi, 'setup_p99_ms'):>6.0f}{mean(with_kpi, 'failed'):>8.0f}")
+    cpu = mean(True, "cpu_per_call_us") - mean(False, "cpu_per_call_us")
+    setup = (mean(True, "setup_mean_ms") - mean(False, "setup_mean_ms")) * 1000
+    print(f"kpi plugin per call: {cpu:+.0f} us CPU, {setup:+.0f} us setup (mean); "
+          f"writer lag after the last call: {max(run.lag_seconds for run in runs[True]):.2f} s at most")
+
+
+if __name__ == "__main__":
+    main()

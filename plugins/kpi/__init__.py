@@ -1,0 +1,1 @@
+"""Built-in plugin: call records and KPIs (being assembled)."""
