@@ -38,7 +38,7 @@ from .config import PluginSection, config_line
 log = logging.getLogger("pbx.plugins")
 
 ENTRY_POINT_GROUP = "pbx.plugins"
-BUILT_IN = ("plugins.recording", "plugins.crm")
+BUILT_IN = ("plugins.recording", "plugins.crm", "plugins.kpi")
 
 
 class PluginError(Exception):

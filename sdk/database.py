@@ -210,6 +210,20 @@ def _rows_changed(status: str) -> int:
 _MIGRATION_LOCK = int.from_bytes(b"pbx-migr", "big")
 
 
+_SQLITE_SPELLINGS = [
+    (re.compile(r"\bINTEGER\s+PRIMARY\s+KEY\s+AUTOINCREMENT\b", re.IGNORECASE), "BIGSERIAL PRIMARY KEY"),
+    (re.compile(r"\bREAL\b", re.IGNORECASE), "DOUBLE PRECISION"),  # PostgreSQL's REAL is 4 bytes: epoch times lose ~100 s
+]
+
+
+def postgres_ddl(statement: str) -> str:
+    """A migration statement with SQLite's spellings of an auto-numbered key and a float column
+    (written by plugins before PostgreSQL was there) in PostgreSQL's."""
+    for pattern, spelling in _SQLITE_SPELLINGS:
+        statement = pattern.sub(spelling, statement)
+    return statement
+
+
 class PostgresDatabase:
     """PostgreSQL through an asyncpg pool, for nodes that share one database.
 
@@ -321,7 +335,7 @@ class PostgresDatabase:
                     if version >= len(steps):
                         return version
                     for statement in _statements(steps[version]):
-                        await connection.execute(statement)
+                        await connection.execute(postgres_ddl(statement))
                     await connection.execute("INSERT INTO schema_versions VALUES ($1, $2) ON CONFLICT (owner) "
                                              "DO UPDATE SET version = excluded.version", owner, version + 1)
 

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from .api import ActionRefused, PbxApi
-from .database import KeyValueStore, SqliteDatabase
+from .database import Database, KeyValueStore, SqliteDatabase
 from .events import Event, PluginFailed
 from .plugins import decode_plugin_config, plugin_name
 from .runner import LoadedPlugin, PluginRunner
@@ -84,7 +84,7 @@ class Action:
 @dataclass
 class _World:
     clock: FakeClock
-    database: SqliteDatabase
+    database: Database
     data_root: Path
     calls: dict[str, CallInfo] = field(default_factory=dict)
     published: list[Event] = field(default_factory=list)
@@ -184,11 +184,15 @@ class PluginHarness:
     """One or more plugins running on a fake PBX. Use as `async with`."""
 
     def __init__(self, *plugins: Any, config: dict[str, Any] | None = None, configs: dict[str, Any] | None = None,
-                 timeout: float = 2.0, directory: str | Path | None = None, start: float = 1_800_000_000.0) -> None:
+                 timeout: float = 2.0, directory: str | Path | None = None, start: float = 1_800_000_000.0,
+                 database: Database | None = None) -> None:
+        """`database`: the plugins' database (a PostgresDatabase, say); it is left open at the end.
+        Without one, a SQLite file in `directory` (closed at the end)."""
         self._temporary = None if directory is not None else tempfile.TemporaryDirectory(prefix="pbx-harness-")
         root = Path(directory if directory is not None else self._temporary.name)  # type: ignore[union-attr]
         self.clock = FakeClock(start)
-        self.world = _World(self.clock, SqliteDatabase(root / "pbx.sqlite"), root / "plugins")
+        self._own_database = database is None
+        self.world = _World(self.clock, database or SqliteDatabase(root / "pbx.sqlite"), root / "plugins")
         configs = dict(configs or {})
         loaded = []
         for hooks in plugins:
@@ -220,7 +224,8 @@ class PluginHarness:
         for task in list(self.world.tasks):
             task.cancel()
         await asyncio.gather(*self.world.tasks, return_exceptions=True)
-        self.world.database.close()
+        if self._own_database:
+            self.world.database.close()
         if self._temporary is not None:
             self._temporary.cleanup()
 

@@ -2,7 +2,7 @@
 figures kept live, schedules watched.
 
 One `KpiCollector` per PbxApi. `on_event` is the only thing on the event stream: the fold
-(pure, microseconds), pricing a finished journey, handing the rows to the `RecordWriter`
+(pure, microseconds, pricing each call as it ends), handing the rows to the `RecordWriter`
 (which batches them into one transaction every `batch_seconds`: a completed call's record is
 in the database within that time of its CallEnded), and the live window and adherence
 monitor. A once-a-second tick raises the live alerts and adherence alerts as events.
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-import msgspec
+from typing import Any
 
 from sdk import PbxApi
 from sdk.events import AgentStateChanged, Event
@@ -21,9 +20,9 @@ from sdk.events import AgentStateChanged, Event
 from .adherence import AdherenceMonitor
 from .config import Config
 from .journey import JourneyFold
-from .live import LiveFigures
+from .live import LiveKpis
+from .prometheus import live_metrics
 from .rates import RateTable
-from .records import Journey
 from .report import Report
 from .store import RecordStore, RecordWriter
 
@@ -35,20 +34,21 @@ class KpiCollector:
     def __init__(self, api: PbxApi) -> None:
         self.api = api
         self.config: Config = api.config if isinstance(api.config, Config) else Config()
-        self.fold = JourneyFold(self.config.node)
+        self.rates = RateTable(self.config.rates)
+        self.fold = JourneyFold(self.config.node, price=self._price if self.config.rates else None)
         self.store = RecordStore(api.database)
         self.writer = RecordWriter(self.store, batch_seconds=self.config.batch_seconds, log=log)
-        self.rates = RateTable(self.config.rates)
-        self.live = LiveFigures(self.config)
+        self.live = LiveKpis(self.config)
         self.adherence = AdherenceMonitor(self.config)
         self.report = Report(api.database, self.config)
         self._ready = asyncio.Event()
-        self._ticking: asyncio.Task | None = None
+        self._ticking: Any = None
+        self._stopped = False
 
     async def start(self) -> None:
         await self.store.setup()
         self._ready.set()
-        self._ticking = self.api.spawn(self._tick_every_second(), name="kpi-tick")
+        self._ticking = self.api.call_later(TICK_SECONDS, self._tick)
 
     async def ready(self) -> None:
         await self._ready.wait()
@@ -57,28 +57,32 @@ class KpiCollector:
         await self._ready.wait()
         rows = self.fold.handle(event)
         if rows:
-            self.writer.submit([self._priced(row) if isinstance(row, Journey) else row for row in rows])
+            self.writer.submit(rows)
         now = event.at
         for alert in self.live.on_event(event, now):
             self.api.publish(alert)
         if isinstance(event, AgentStateChanged):
             self.adherence.on_state(event.agent, event.new, event.reason, now)
 
-    def _priced(self, journey: Journey) -> Journey:
-        if journey.state != "complete" or not self.config.rates:
-            return journey
-        cost = self.rates.cost(journey.direction, journey.caller, journey.callee, journey.talk_seconds)
-        return msgspec.structs.replace(journey, cost=cost)
+    def _price(self, direction: str, number: str, seconds: float) -> float | None:
+        return self.rates.cost(direction, number, number, seconds)
 
-    async def _tick_every_second(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_SECONDS)
-            now = self.api.now()
-            for event in [*self.live.tick(now), *self.adherence.tick(now)]:
-                self.api.publish(event)
+    def metrics(self) -> list:
+        """The live window's figures for the Prometheus scrape (pbx_metrics)."""
+        return live_metrics(self.live, self.api.now())
+
+    def _tick(self) -> None:
+        """Alerts that come with time passing (a wait growing, an agent late back from a break)."""
+        if self._stopped:
+            return
+        now = self.api.now()
+        for event in [*self.live.evaluate(now), *self.adherence.tick(now)]:
+            self.api.publish(event)
+        self._ticking = self.api.call_later(TICK_SECONDS, self._tick)
 
     async def stop(self) -> None:
         """Every row folded so far reaches the database (a kill -9 loses at most one batch)."""
+        self._stopped = True
         if self._ticking is not None:
             self._ticking.cancel()
         await self.writer.close()

@@ -208,3 +208,43 @@ def test_kill_9_under_load_loses_no_completed_calls_record(tmp_path, ports, call
         assert [row["extension"] for row in restarted.registrations()] == ["1002"]
     finally:
         restarted.stop()
+
+
+@pytest.mark.timeout(90)
+def test_a_restart_after_kill_9_keeps_registrations_and_agent_logins(tmp_path, call_pbx, phones):  # noqa: F811
+    settings = {"strategy": "linear", "members": [{"agent": name} for name in ("1001", "1002", "1003")]}
+    agents = {"1001": {"login": "dynamic"}, "1002": {"login": "dynamic"}, "1003": {"login": "static"}}
+    pbx = call_pbx(agents=agents, queues={"support": settings}, plugins=KPI)
+    paused, ready = phones("agent1001", "1001", pbx), phones("agent1002", "1002", pbx)
+    phones("agent1003", "1003", pbx)  # static: logged in by registering
+    for phone, code in ((paused, "*45"), (paused, "*47"), (ready, "*45")):
+        phone.dial(dial_uri(pbx, code))
+        phone.wait_event("CALL_CLOSED", 10)
+    wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1001", new="paused")
+    wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1002", new="available")
+    wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1003", new="available")
+    time.sleep(0.2)  # the state store writes within milliseconds
+    before = sorted((row["extension"], row["contact"]) for row in pbx.registrations())
+    pbx.stop(signal.SIGKILL)
+
+    restarted = PbxProcess(config_path=pbx.config_path, log_path=tmp_path / "restarted.log",
+                           sip_port=pbx.sip_port, admin_port=pbx.admin_port)
+    restarted.start()
+    try:
+        assert sorted((row["extension"], row["contact"]) for row in restarted.registrations()) == before
+        states = {row["name"]: (row["state"], row["pause_reason"]) for row in restarted.api("/api/queues")["agents"]}
+        assert states == {"1001": ("paused", "feature code"), "1002": ("available", None),
+                          "1003": ("available", None)}, states
+        # The journey log goes on in the same database: the restored logins are in the agent log.
+        deadline = time.monotonic() + 3
+        while True:
+            with sqlite3.connect(tmp_path / "var" / "pbx.sqlite") as database:
+                reasons = database.execute("SELECT agent, new, reason FROM kpi_agent_log WHERE reason = 'restored' "
+                                           "AND new = 'available' ORDER BY agent").fetchall()
+            if len(reasons) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert [(agent, new) for agent, new, _ in reasons] == [("1001", "available"), ("1002", "available"),
+                                                               ("1003", "available")], reasons
+    finally:
+        restarted.stop()

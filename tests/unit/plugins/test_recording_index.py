@@ -121,8 +121,8 @@ async def test_a_pause_still_open_at_the_end_closes_with_the_file_and_a_failed_w
         assert live(pbx.api()).fold.calls == {} and live(pbx.api()).fold.recordings == {}  # nothing left behind
 
 
-async def test_retention_deletes_the_file_and_the_row_and_audits_it(pbx_harness, tmp_path):
-    async with pbx_harness(recording, config=CONFIG) as pbx:
+async def test_retention_deletes_the_file_and_the_row_and_audits_it(pbx_harness, tmp_path, database):
+    async with pbx_harness(recording, config=CONFIG, database=database) as pbx:
         path = wav_file(tmp_path, "c3")
         await pbx.feed(*call_until_stopped(pbx.now(), "c3", path))
         archive = live(pbx.api()).archive
@@ -139,8 +139,8 @@ async def test_retention_deletes_the_file_and_the_row_and_audits_it(pbx_harness,
         assert not pbx.failures
 
 
-async def test_legal_hold_keeps_a_recording_past_its_retention_until_released(pbx_harness, tmp_path):
-    async with pbx_harness(recording, config=CONFIG) as pbx:
+async def test_legal_hold_keeps_a_recording_past_its_retention_until_released(pbx_harness, tmp_path, database):
+    async with pbx_harness(recording, config=CONFIG, database=database) as pbx:
         held, other = wav_file(tmp_path, "held"), wav_file(tmp_path, "other")
         await pbx.feed(*call_until_stopped(pbx.now(), "held", held), *call_until_stopped(pbx.now(), "other", other))
         archive = live(pbx.api()).archive
@@ -159,8 +159,8 @@ async def test_legal_hold_keeps_a_recording_past_its_retention_until_released(pb
                            ("retention", "delete")]
 
 
-async def test_a_gdpr_request_deletes_at_once_and_not_while_recording(pbx_harness, tmp_path):
-    async with pbx_harness(recording, config=CONFIG) as pbx:
+async def test_a_gdpr_request_deletes_at_once_and_not_while_recording(pbx_harness, tmp_path, database):
+    async with pbx_harness(recording, config=CONFIG, database=database) as pbx:
         path = wav_file(tmp_path, "c4")
         events = call_until_stopped(pbx.now(), "c4", path)
         await pbx.feed(*events[:4])
