@@ -3,7 +3,8 @@
     GET /journeys?from=&to=&limit=                         journeys started in the range, oldest first
     GET /journeys/{journey_id}                             one journey (a callback's call ids included)
     GET /report/{kind}?from=&to=&interval=&queue=&agent=&format=json|csv
-        kind: queues | agents | contacts | ivr | availability
+        kind: queues | agents | contacts | ivr | availability | staffing | adherence
+        staffing also takes model=c|a, patience=, calls=, aht= (a forecast instead of what was seen)
     GET /live                                              the sliding window's queue figures now
 
 `from` and `to` are seconds since the epoch or local dates/times in the plugin's time zone
@@ -22,11 +23,13 @@ from zoneinfo import ZoneInfo
 import msgspec
 from aiohttp import web
 
+from . import planning
+
 if TYPE_CHECKING:
     from .collector import KpiCollector
 
 INTERVALS = ("15min", "hour", "day")
-KINDS = ("queues", "agents", "contacts", "ivr", "availability")
+KINDS = ("queues", "agents", "contacts", "ivr", "availability", "staffing", "adherence")
 
 
 class BadInput(Exception):
@@ -81,9 +84,33 @@ def as_csv(rows: list[Any]) -> str:
     return out.getvalue()
 
 
+def _number(query: Any, name: str) -> float | None:
+    if name not in query:
+        return None
+    try:
+        value = float(query[name])
+    except ValueError:
+        raise BadInput(name, f"{name} must be a number, not {query[name]!r}") from None
+    if value <= 0:
+        raise BadInput(name, f"{name} must be more than 0")
+    return value
+
+
 async def run_report(collector: KpiCollector, kind: str, start: float, end: float, interval: str | None,
-                     queue: str | None = None, agent: str | None = None) -> list[Any]:
+                     queue: str | None = None, agent: str | None = None, query: Any = None) -> list[Any]:
     report = collector.report
+    query = query or {}
+    if kind == "staffing":
+        model = query.get("model", "c")
+        if model not in ("c", "a"):
+            raise BadInput("model", "model must be c (Erlang C) or a (Erlang A)")
+        patience = _number(query, "patience")
+        if model == "a" and patience is None:
+            raise BadInput("patience", "Erlang A needs the callers' mean patience in seconds")
+        return await planning.staffing(report, start, end, interval, queue=queue, model=model, patience=patience,
+                                       calls=_number(query, "calls"), aht=_number(query, "aht"))
+    if kind == "adherence":
+        return await planning.adherence(report.database, report.config, start, end, interval, agent=agent)
     if kind == "queues":
         return await report.queues(start, end, interval, queue=queue)
     if kind == "agents":
@@ -124,7 +151,7 @@ def routes(collector: KpiCollector) -> list[web.RouteDef]:
                 raise BadInput("interval", f"interval must be one of {', '.join(INTERVALS)}")
             start, end = time_range(query, zone, collector.api.now())
             rows = await run_report(collector, request.match_info["kind"], start, end, interval,
-                                    queue=query.get("queue"), agent=query.get("agent"))
+                                    queue=query.get("queue"), agent=query.get("agent"), query=query)
         except BadInput as error:
             return _error(400, str(error), error.field)
         if query.get("queue") and rows and hasattr(rows[0], "queue"):

@@ -29,6 +29,7 @@ import msgspec
 
 from sdk import CliCommand, PluginContext
 
+from . import planning
 from .config import Config
 from .intervals import INTERVALS, local_text
 from .report import Report
@@ -36,11 +37,12 @@ from .schema import MIGRATIONS
 
 __all__ = ["KINDS", "commands", "parse_range", "render"]
 
-KINDS = ("queues", "agents", "contacts", "ivr", "availability")
+KINDS = ("queues", "agents", "contacts", "ivr", "availability", "staffing", "adherence")
 RATES = {"goal", "sl", "sl_answered", "sl_no_short", "sl_abandons", "abandon_rate", "abandon_rate_no_short",
          "transfer_rate", "occupancy", "utilization", "repeat_rate", "fcr", "blocked_rate", "csat_satisfied", "nps",
-         "poor_quality_share", "containment", "availability", "pause_share"}
-SECONDS = {"asa", "avg_wait", "longest_wait", "aht", "target_seconds", "seconds"}
+         "poor_quality_share", "containment", "availability", "pause_share", "service_level", "abandonment",
+         "adherence"}
+SECONDS = {"asa", "avg_wait", "longest_wait", "aht", "target_seconds", "seconds", "out_of_adherence"}
 
 
 class BadInput(ValueError):
@@ -136,6 +138,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue", help="queues, contacts: this queue only")
     parser.add_argument("--agent", help="agents: this agent only")
     parser.add_argument("--format", choices=("table", "csv"), default="table")
+    parser.add_argument("--model", choices=("c", "a"), default="c",
+                        help="staffing: Erlang C, or Erlang A (with --patience)")
+    parser.add_argument("--patience", type=float, help="staffing, Erlang A: the callers' mean patience, seconds")
+    parser.add_argument("--calls", type=float, help="staffing: forecast calls per interval (default: those seen)")
+    parser.add_argument("--aht", type=float, help="staffing: forecast handle time, seconds (default: that seen)")
 
 
 async def figures_for(report: Report, args: argparse.Namespace, start: float, end: float) -> list[Any]:
@@ -146,6 +153,10 @@ async def figures_for(report: Report, args: argparse.Namespace, start: float, en
         "contacts": lambda: report.contacts(start, end, interval, by_queue=args.queue is not None),
         "ivr": lambda: report.ivr_dropoff(start, end, interval),
         "availability": lambda: report.availability(start, end, interval),
+        "staffing": lambda: planning.staffing(report, start, end, interval, queue=args.queue, model=args.model,
+                                              patience=args.patience, calls=args.calls, aht=args.aht),
+        "adherence": lambda: planning.adherence(report.database, report.config, start, end, interval,
+                                                agent=args.agent),
     }
     rows = await kinds[args.kind]()
     if args.kind == "contacts" and args.queue is not None:
@@ -165,6 +176,9 @@ async def _report(args: argparse.Namespace, context: PluginContext) -> int:
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.kind == "staffing" and args.model == "a" and args.patience is None:
+        print("error: --model a (Erlang A) needs --patience SECONDS", file=sys.stderr)
+        return 2
     await context.database.migrate("kpi", MIGRATIONS)
     rows = await figures_for(Report(context.database, config), args, start, end)
     sys.stdout.write(render(rows, zone, args.format))
@@ -172,5 +186,5 @@ async def _report(args: argparse.Namespace, context: PluginContext) -> int:
 
 
 def commands() -> list[CliCommand]:
-    return [CliCommand("report", "KPI report: queues, agents, contacts, ivr or availability over a range",
+    return [CliCommand("report", "KPI report: queues, agents, contacts, ivr, availability, staffing or adherence over a range",
                        _arguments, _report, top_level=True)]

@@ -169,3 +169,27 @@ async def test_an_agent_late_back_from_a_break_raises_an_adherence_alert(pbx_har
         await pbx.settle()
         alert = pbx.assert_published(AdherenceAlert, agent="alice")
         assert alert.planned.startswith("break") and alert.actual == "available"
+
+
+async def test_staffing_and_adherence_reports_on_the_admin_api(pbx_harness, database):
+    monday = datetime.fromisoformat("2025-06-02T00:00+00:00").timestamp()
+    config = {"schedules": {"alice": [{"days": ["mon"], "start": "09:00", "end": "10:00"}]}}
+    async with pbx_harness(kpi, config=config, database=database, start=monday + 11 * 3600) as pbx:
+        await pbx.feed(AgentStateChanged(at=monday + 9.5 * 3600, agent="alice", old="logged-out", new="available",
+                                         reason="registered"))
+        await pbx.settle()
+        await kpi.collector(pbx.api()).writer.flush()
+        app = web.Application()
+        app.add_routes((await pbx.admin_routes())["kpi"])
+        async with TestClient(TestServer(app)) as client:
+            day = f"from={monday}&to={monday + 86400}"
+            [alice] = await (await client.get(f"/report/adherence?{day}")).json()
+            assert (alice["scheduled_seconds"], alice["in_adherence_seconds"], alice["adherence"]) == (3600, 1800, 0.5)
+            # 09:00-09:30 not logged in; from 10:00 to the end of the day available though off shift
+            assert alice["out_of_adherence"] == {"working/logged-out": 1800, "off/available": 50400}, alice
+            # Erlang C: 100 calls in 30 min at 180 s is 10 Erlangs; 80% in 20 s needs 14 agents (SL 88.8%)
+            [half_hour] = await (await client.get(
+                f"/report/staffing?from={monday}&to={monday + 1800}&calls=100&aht=180")).json()
+            assert (half_hour["traffic_erlangs"], half_hour["agents"]) == (10.0, 14), half_hour
+            refused = await client.get(f"/report/staffing?{day}&model=a")
+            assert refused.status == 400 and (await refused.json())["field"] == "patience"
