@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .acd.callers import CallerThread
 from .acd.queue_config import acd_pbx
@@ -248,3 +249,41 @@ def test_a_restart_after_kill_9_keeps_registrations_and_agent_logins(tmp_path, c
                                                                ("1003", "available")], reasons
     finally:
         restarted.stop()
+
+
+@pytest.mark.timeout(90)
+def test_on_postgresql_records_and_registrations_outlive_a_kill_9(tmp_path, call_pbx, phones, postgres_database_url):  # noqa: F811
+    """The same PBX on PostgreSQL (`database:` in the config): a queue call's journey, then kill -9
+    and a restart that finds the phone's registration and the agent's login there."""
+    pbx = acd_pbx(call_pbx, tmp_path, agents=("1001",), wrap_up=0, plugins=KPI)
+    pbx.stop()
+    config = yaml.safe_load(pbx.config_path.read_text())
+    config["database"] = postgres_database_url
+    pbx.config_path.write_text(yaml.safe_dump(config))
+    pbx = PbxProcess(config_path=pbx.config_path, log_path=tmp_path / "postgres.log", sip_port=pbx.sip_port,
+                     admin_port=pbx.admin_port)
+    pbx.start()
+    try:
+        agent = phones("agent1001", "1001", pbx)
+        wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1001", new="available")
+        with CallerThread(pbx.sip_address, "1004") as caller:
+            call = caller.dial("700")
+            agent.wait_event("CALL_ESTABLISHED", 10)
+            time.sleep(0.5)
+            caller.hangup(call)
+        journey = wait_journey(pbx, "1004", state="complete")
+        assert (journey["outcome"], journey["queue"], journey["agent"]) == ("answered", "support", "1001"), journey
+        time.sleep(0.2)
+        pbx.stop(signal.SIGKILL)
+        restarted = PbxProcess(config_path=pbx.config_path, log_path=tmp_path / "restarted.log",
+                               sip_port=pbx.sip_port, admin_port=pbx.admin_port)
+        restarted.start()
+        try:
+            assert [row["extension"] for row in restarted.registrations()] == ["1001"]
+            states = {row["name"]: row["state"] for row in restarted.api("/api/queues")["agents"]}
+            assert states == {"1001": "available"}, states
+            assert [row["journey_id"] for row in journeys_of(restarted, "1004")] == [journey["journey_id"]]
+        finally:
+            restarted.stop()
+    finally:
+        pbx.stop()
