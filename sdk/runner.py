@@ -253,9 +253,21 @@ class PluginRunner:
 
     async def _deliver_async(self, plugin: LoadedPlugin, function: Callable[..., Any], wants: list[str],
                              event: Event) -> None:
+        # Started eagerly: most event hooks fold the event and return without waiting for
+        # anything, and for those a timer per event (asyncio.timeout) would cost more than the
+        # hook. Only one that does wait is finished under the plugin's timeout.
+        try:
+            coroutine = function(*[event if name == "event" else plugin.api for name in wants])
+            awaiting = coroutine.send(None)
+        except StopIteration:
+            return
+        except Exception as error:
+            self._failed(plugin, "pbx_event", f"raised {type(error).__name__}: {error} on {type(event).__name__}",
+                         getattr(event, "call_id", None), event)
+            return
         try:
             async with asyncio.timeout(plugin.timeout):
-                await function(*[event if name == "event" else plugin.api for name in wants])
+                await _finish(coroutine, awaiting)
         except TimeoutError:
             self._failed(plugin, "pbx_event", f"timed out after {plugin.timeout:g} s on {type(event).__name__}",
                          getattr(event, "call_id", None), event)
@@ -316,3 +328,22 @@ class PluginRunner:
 class _Busy(Exception):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+
+
+async def _finish(coroutine: Any, awaiting: Any) -> None:
+    """Drive a coroutine that `send(None)` started and that yielded `awaiting` (the future it
+    waits for, or None for a bare yield) to its end, as the Task running it would. Its own
+    `await` takes the future's result or exception (a cancellation included) when resumed."""
+    while True:
+        if awaiting is None:
+            await asyncio.sleep(0)
+        else:
+            awaiting._asyncio_future_blocking = False
+            try:
+                await awaiting
+            except BaseException:  # noqa: BLE001 - the coroutine sees it on resuming
+                pass
+        try:
+            awaiting = coroutine.send(None)
+        except StopIteration:
+            return

@@ -307,6 +307,43 @@ async def test_an_async_event_hook_past_its_timeout_is_cut_off_and_the_next_even
                                                                    "call-0")
 
 
+async def test_an_async_event_hook_that_waits_is_finished_in_order_and_its_errors_and_cleanup_seen():
+    """Event hooks start eagerly (no timer for one that returns at once); one that awaits a
+    future, a bare yield or a sleep is finished as a task would, raising after an await is
+    reported, and a timed-out one runs its `finally`."""
+    cleaned = []
+
+    class Waits(AsyncEvents):
+        @hookimpl
+        async def pbx_event(self, event):
+            loop = asyncio.get_running_loop()
+            if not isinstance(event, CallStarted):  # the failure reports come here too
+                return
+            if event.call_id == "call-0":
+                future = loop.create_future()
+                loop.call_soon(future.set_result, "ready")
+                assert await future == "ready"
+                await asyncio.sleep(0)
+                await asyncio.sleep(0.01)
+            elif event.call_id == "call-1":
+                await asyncio.sleep(0)
+                raise ValueError("after a yield")
+            elif event.call_id == "call-2":
+                try:
+                    await asyncio.sleep(30)
+                finally:
+                    cleaned.append(event.call_id)
+            await super().pbx_event(event)
+
+    waits = Waits("waits")
+    async with PluginHarness(waits, timeout=TIMEOUT) as pbx:
+        await pbx.feed(started("call-0"), started("call-1"), started("call-2"), started("call-3"))
+
+    assert waits.seen == ["call-0", "call-3"] and cleaned == ["call-2"]
+    assert sorted(failure.reason for failure in pbx.failures) == [
+        "raised ValueError: after a yield on CallStarted", "timed out after 0.2 s on CallStarted"]
+
+
 async def test_a_sync_event_hook_that_blocks_is_reported_and_later_events_wait_in_order():
     class Stuck(Events):
         @hookimpl
