@@ -186,14 +186,14 @@ def test_kill_9_under_load_loses_no_completed_calls_record(tmp_path, ports, call
         ports=ports, workdir=tmp_path, name="uac", remote=pbx.sip_address, calls=400, timeout=40,
     )  # fmt: skip
     try:
-        time.sleep(5.0)
+        time.sleep(3.5)
         killed_at = time.time()
         pbx.stop(signal.SIGKILL)
     finally:
         caller.stop()
         callee.stop()
     completed = [at for at in bye_answers(tmp_path / "uac_messages.log") if at < killed_at]
-    assert len(completed) > 100, f"the load did not run: {len(completed)} calls completed"
+    assert len(completed) > 80, f"the load did not run: {len(completed)} calls completed"
 
     with sqlite3.connect(tmp_path / "var" / "pbx.sqlite") as database:
         rows = database.execute("SELECT ended_at FROM kpi_journeys WHERE state = 'complete' AND caller = '1001' "
@@ -224,7 +224,7 @@ def test_a_restart_after_kill_9_keeps_registrations_and_agent_logins(tmp_path, c
     agents = {"1001": {"login": "dynamic"}, "1002": {"login": "dynamic"}, "1003": {"login": "static"}}
     pbx = call_pbx(agents=agents, queues={"support": settings}, plugins=KPI)
     paused, ready = phones("agent1001", "1001", pbx), phones("agent1002", "1002", pbx)
-    phones("agent1003", "1003", pbx)  # static: logged in by registering
+    static = phones("agent1003", "1003", pbx)  # static: logged in by registering
     for phone, code in ((paused, "*45"), (paused, "*47"), (ready, "*45")):
         phone.dial(dial_uri(pbx, code))
         phone.wait_event("CALL_CLOSED", 10)
@@ -254,6 +254,8 @@ def test_a_restart_after_kill_9_keeps_registrations_and_agent_logins(tmp_path, c
             time.sleep(0.05)
         assert [(agent, new) for agent, new, _ in reasons] == [("1001", "available"), ("1002", "available"),
                                                                ("1003", "available")], reasons
+        for phone in (paused, ready, static):
+            phone.quit()  # while a PBX answers their de-registration
     finally:
         restarted.stop()
 
@@ -290,6 +292,7 @@ def test_on_postgresql_records_and_registrations_outlive_a_kill_9(tmp_path, call
             states = {row["name"]: row["state"] for row in restarted.api("/api/queues")["agents"]}
             assert states == {"1001": "available"}, states
             assert [row["journey_id"] for row in journeys_of(restarted, "1004")] == [journey["journey_id"]]
+            agent.quit()  # while a PBX answers its de-registration
         finally:
             restarted.stop()
     finally:
