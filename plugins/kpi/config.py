@@ -74,5 +74,39 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     alerts: list[Alert] = []
     batch_seconds: float = 0.02  # the record writer gathers rows this long before one transaction
 
+    def __post_init__(self) -> None:
+        _check(self)  # a bad zone, time of day or alert is a config error, with its line
+
     def target(self, queue: str) -> ServiceTarget:
         return self.targets.get(queue, self.service_level)
+
+
+def _check_clock(text: str, where: str) -> None:
+    hours, _, minutes = text.partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60 and len(minutes) == 2):
+        raise ValueError(f"{where} {text!r} is not a time of day like 09:30")
+
+
+def _check(config: Config) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .figures import QueueFigures
+
+    try:
+        ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone {config.timezone!r} is not an IANA time zone (Europe/Paris, UTC, ...)") from None
+    for agent, shifts in config.schedules.items():
+        for shift in shifts:
+            _check_clock(shift.start, f"schedules.{agent}: start")
+            _check_clock(shift.end, f"schedules.{agent}: end")
+            for pause in shift.breaks:
+                _check_clock(pause.start, f"schedules.{agent}: break start")
+                _check_clock(pause.end, f"schedules.{agent}: break end")
+    figures = set(QueueFigures.__struct_fields__) - {"queue", "interval_start"}
+    for alert in config.alerts:
+        if alert.kpi not in figures:
+            raise ValueError(f"alerts: unknown kpi {alert.kpi!r}; one of {', '.join(sorted(figures))}")
+        if (alert.below is None) == (alert.above is None):
+            raise ValueError(f"alerts: {alert.kpi} needs one of below or above")
+

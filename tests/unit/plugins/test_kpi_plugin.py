@@ -193,3 +193,17 @@ async def test_staffing_and_adherence_reports_on_the_admin_api(pbx_harness, data
             assert (half_hour["traffic_erlangs"], half_hour["agents"]) == (10.0, 14), half_hour
             refused = await client.get(f"/report/staffing?{day}&model=a")
             assert refused.status == 400 and (await refused.json())["field"] == "patience"
+
+
+@pytest.mark.parametrize(("config", "says"), [
+    ({"timezone": "Mars/Olympus"}, "not an IANA time zone"),
+    ({"alerts": [{"kpi": "sla", "below": 0.8}]}, "unknown kpi 'sla'"),
+    ({"alerts": [{"kpi": "sl"}]}, "needs one of below or above"),
+    ({"schedules": {"alice": [{"days": ["mon"], "start": "9h", "end": "17:00"}]}}, "not a time of day"),
+    ({"targets": {"sales": {"secs": 30}}}, "unknown field `secs`"),
+])
+def test_a_bad_config_is_refused_with_the_reason(config, says):
+    from sdk import PluginConfigError, decode_plugin_config
+
+    with pytest.raises(PluginConfigError, match=says):
+        decode_plugin_config(kpi, config, where="plugins.kpi")
