@@ -23,6 +23,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -76,6 +77,20 @@ def _run_in_private_loop(coroutine) -> Any:
         return runner.submit(asyncio.run, coroutine).result()
 
 
+def _switch_to_wal(connection: sqlite3.Connection, patience: float = 5.0) -> None:
+    """WAL mode, waiting for another connection that holds the file (a second node starting at the
+    same moment): SQLite answers "locked" at once there instead of calling the busy handler."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteDatabase:
     """SQLite in WAL mode behind one worker thread. `path` ":memory:" keeps it in memory (tests)."""
 
@@ -91,8 +106,8 @@ class SqliteDatabase:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA busy_timeout=5000")  # first: switching to WAL waits for another writer too
-            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA busy_timeout=5000")
+            _switch_to_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, safe against corruption
             connection.execute("CREATE TABLE IF NOT EXISTS schema_versions (owner TEXT PRIMARY KEY, version INTEGER)")
             self._connection = connection

@@ -36,7 +36,7 @@ class KpiCollector:
         self.config: Config = api.config if isinstance(api.config, Config) else Config()
         self.rates = RateTable(self.config.rates)
         self.fold = JourneyFold(self.config.node, price=self._price if self.config.rates else None)
-        self.store = RecordStore(api.database)
+        self.store = RecordStore(api.database, self.config)
         self.writer = RecordWriter(self.store, batch_seconds=self.config.batch_seconds, log=log)
         self.live = LiveKpis(self.config)
         self.adherence = AdherenceMonitor(self.config)

@@ -11,6 +11,9 @@ AgentCall rows are upserts by primary key (emitted again to update), the logs ar
   ignored); the first exit decides its outcome, so an abandoned callback (QueueAbandoned then
   CallbackCompleted) counts once. A callback keeps its visit (the ACD key stays the first
   call's id). `resumed` is a caller calling again: a new call, a new journey, its own visit.
+- QueueCall of an answered visit also carries its segment's handle time (talk + hold + wrap-up)
+  and transfer: the segment AgentConnected opened for it (same queue, connected as the visit
+  ended), so the row is emitted again when that segment ends and when its wrap-up is known.
 - AgentCall: AgentConnected to the CallTransferred or CallEnded of the call the agent is on
   (the event's call if live, else the journey's latest live call: the callback call). Talk is
   the segment minus its hold (CallHeld..CallResumed), so AHT = talk + hold + wrap-up = segment
@@ -90,6 +93,7 @@ class _Visit:
     left_at: float | None = None
     wait: float = 0.0
     agent: str | None = None
+    segment: _Segment | None = field(default=None, repr=False, compare=False)  # the agent segment that answered it
 
     def close(self, outcome: str, at: float, wait: float, agent: str | None = None) -> None:
         self.outcome, self.left_at, self.wait, self.agent = outcome, at, _seconds(wait), agent
@@ -106,6 +110,7 @@ class _Segment:
     hold: float = 0.0
     wrapup: float = 0.0
     transferred: bool = False
+    visit: _Visit | None = field(default=None, repr=False, compare=False)  # the queue visit it answered
 
     @property
     def talk(self) -> float:
@@ -326,7 +331,10 @@ class JourneyFold:
             visit.close("answered", event.at, event.wait_seconds, event.agent)
             rows.append(self._visit_row(journey, visit))
         call_id = event.call_id if event.call_id in journey.live else journey.latest_live_call()
-        segment = _Segment(event.agent, event.queue, call_id or event.call_id, event.at, _seconds(event.wait_seconds))
+        segment = _Segment(event.agent, event.queue, call_id or event.call_id, event.at, _seconds(event.wait_seconds),
+                           visit=visit)
+        if visit is not None:
+            visit.segment = segment
         journey.segments.append(segment)
         self._stop_awaiting(event.agent)
         self.last_segment[event.agent] = (journey, segment)
@@ -388,7 +396,7 @@ class JourneyFold:
             word = "COMPLETECALLER" if ended is not None and ended.hangup_by == "caller" else "COMPLETEAGENT"
         call_id = transfer.call_id if transfer else ended.call_id if ended else segment.call_id
         log = segment_end_entry(self.node, journey.id, call_id, segment.queue, segment.agent, at, word, figures)
-        return [self._segment_row(journey, segment), log]
+        return [self._segment_row(journey, segment), *self._answered_visit_row(journey, segment), log]
 
     def _agent_changed(self, event: AgentStateChanged) -> list[Row]:
         entry = self.agents.change(event)
@@ -401,7 +409,8 @@ class JourneyFold:
             return [entry]
         journey, segment = held
         segment.wrapup = _seconds(event.at - entry.since)
-        rows: list[Row] = [entry, self._segment_row(journey, segment), *self._rewrite(journey)]
+        rows: list[Row] = [entry, self._segment_row(journey, segment), *self._answered_visit_row(journey, segment),
+                           *self._rewrite(journey)]
         self._stop_awaiting(event.agent)
         return rows
 
@@ -423,9 +432,19 @@ class JourneyFold:
     # Rows -----------------------------------------------------------------------------------------
 
     def _visit_row(self, journey: _Journey, visit: _Visit) -> QueueCall:
+        segment = visit.segment if visit.outcome == "answered" else None
+        # AHT per visit (docs/kpi.md): talk + hold + wrap-up of the segment that answered it, summed
+        # unrounded as the report sums them; the row is written again as the segment ends and wraps up.
         return QueueCall(journey_id=journey.id, queue=visit.queue, joined_at=visit.joined_at, left_at=visit.left_at,
                          outcome=visit.outcome, wait_seconds=visit.wait, agent=visit.agent, priority=visit.priority,
-                         position=visit.position, callback=visit.callback)
+                         position=visit.position, callback=visit.callback,
+                         handle_seconds=segment.talk + segment.hold + segment.wrapup if segment else 0.0,
+                         transferred=segment.transferred if segment else False)
+
+    def _answered_visit_row(self, journey: _Journey, segment: _Segment) -> list[Row]:
+        """The visit the segment answered, again: its handle time or transfer changed."""
+        visit = segment.visit
+        return [self._visit_row(journey, visit)] if visit is not None and visit.segment is segment else []
 
     def _segment_row(self, journey: _Journey, segment: _Segment) -> AgentCall:
         return AgentCall(journey_id=journey.id, agent=segment.agent, queue=segment.queue,

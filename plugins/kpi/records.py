@@ -62,6 +62,9 @@ class QueueCall(msgspec.Struct, kw_only=True):
     priority: int
     position: int
     callback: bool
+    # the agent segment of an answered visit: talk + hold + wrap-up, and whether it was transferred
+    handle_seconds: float = 0.0
+    transferred: bool = False
 
 
 class AgentCall(msgspec.Struct, kw_only=True):

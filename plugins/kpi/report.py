@@ -13,6 +13,11 @@ Every figure is summed in SQL (GROUP BY over a bucket number computed by arithme
 same statements run on SQLite and PostgreSQL); only the rates are divided here, and a rate
 whose denominator is zero is None.
 
+Two ways to the same figures: when the range starts and ends on a 15-minute boundary (whole
+local days, hours and quarters always do) and the rollups were computed with this config
+(rollups.py, kept by the store), the sums come from the slot rollups, a few thousand rows for a
+month; otherwise from the raw tables as below. Both are tested against each other.
+
 What is counted:
 - queue visits that are over: a visit still `waiting` (its journey is "callback-pending")
   counts once its callback ends, in the bucket it joined in. `callback-failed` and any exit
@@ -22,8 +27,11 @@ What is counted:
   EXISTS on (caller, started_at) (its index): "before" is strictly earlier, "after" strictly
   later, and both within `repeat_window` inclusive; two journeys of one caller started at the
   very same instant are not each other's repeat.
-- a visit's AHT and transfer come from the agent segment of that queue connected between its
-  join and its end (`left_at`): one per answered visit.
+- a visit's AHT and transfer are its `handle_seconds` and `transferred`, which the fold copies
+  from the agent segment that answered it (the segment of that queue connected between its
+  join and its end, `left_at`).
+- an IVR drop-off is a complete journey whose caller hung up in the IVR (`ivr_exit`
+  "caller_hangup") and that never reached a queue, by the last node it entered.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from .config import Config
 from .figures import AgentFigures, Availability, ContactFigures, IvrDropOff, QueueFigures
 from .intervals import Buckets
 from .report_agents import agent_figures, availability_figures
+from .rollups import SLOT, Settings
 
 __all__ = ["Report", "rate"]
 
@@ -52,13 +61,33 @@ def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
+def _slots(buckets: Buckets) -> str:
+    """The bucket number of a slot row (its start, an exact multiple of 900, is integer arithmetic)."""
+    return buckets.index_sql(f"slot * {SLOT}")
+
+
 class Report:
-    def __init__(self, database: Database, config: Config | None = None) -> None:
+    """`rollups=False` always reads the raw tables (tests compare both ways)."""
+
+    def __init__(self, database: Database, config: Config | None = None, *, rollups: bool = True) -> None:
         self.database = database
         self.config = config or Config()
+        self.rollups = rollups
+        self._settings = Settings.of(self.config).text()
 
     def buckets(self, start: float, end: float, bucket: str | None) -> Buckets:
         return Buckets(start, end, bucket, self.config.timezone)
+
+    async def _rollups_ready(self) -> bool:
+        """The rollups exist and were computed with this report's settings."""
+        if not self.rollups:
+            return False
+        stored = await self.database.fetch_one("SELECT value FROM kpi_rollup_settings WHERE name = 'settings'")
+        return stored is not None and stored["value"] == self._settings
+
+    async def _use_slots(self, buckets: Buckets) -> bool:
+        """Every bucket is a union of whole slots, and the rollups can be read."""
+        return all(float(bound) % SLOT == 0 for bound in buckets.bounds) and await self._rollups_ready()
 
     # Queues -------------------------------------------------------------------------------------
 
@@ -73,12 +102,27 @@ class Report:
     async def queues(self, start: float, end: float, bucket: str | None = None,
                      queue: str | None = None) -> list[QueueFigures]:
         buckets = self.buckets(start, end, bucket)
+        if await self._use_slots(buckets):
+            visits = await self.database.fetch_all(f"""
+                SELECT bucket, queue, SUM(offered) AS offered, SUM(answered) AS answered, SUM(abandoned) AS abandoned,
+                    SUM(short_abandoned) AS short_abandoned, SUM(timed_out) AS timed_out,
+                    SUM(overflowed) AS overflowed, SUM(answered_within) AS answered_within,
+                    SUM(abandoned_within) AS abandoned_within, SUM(answered_wait) AS answered_wait,
+                    SUM(total_wait) AS total_wait, MAX(longest_wait) AS longest_wait, SUM(handle) AS handle,
+                    SUM(transferred) AS transferred
+                FROM (SELECT {_slots(buckets)} AS bucket, s.* FROM kpi_queue_slots s
+                      WHERE slot >= ? AND slot < ?{" AND queue = ?" if queue is not None else ""}) v
+                GROUP BY bucket, queue HAVING SUM(offered) > 0""",
+                [int(start) // SLOT, int(end) // SLOT] + ([queue] if queue is not None else []))
+        else:
+            visits = await self._raw_queues(buckets, start, end, queue)
+        return self._queue_figures(buckets, visits)
+
+    async def _raw_queues(self, buckets: Buckets, start: float, end: float, queue: str | None) -> list[dict]:
         target, target_parameters = self._target_sql("q.queue")
         only = " AND q.queue = ?" if queue is not None else ""
         chosen = [start, end] + ([queue] if queue is not None else [])
-        # One pass: each answered visit meets its own agent segment (the queue's, connected
-        # between the join and the visit's end); a visit has at most one.
-        visits = await self.database.fetch_all(f"""
+        return await self.database.fetch_all(f"""
             SELECT bucket, queue, COUNT(*) AS offered,
                 SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) AS answered,
                 SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS abandoned,
@@ -90,18 +134,17 @@ class Report:
                 SUM(CASE WHEN outcome = 'abandoned' THEN within ELSE 0 END) AS abandoned_within,
                 SUM(CASE WHEN outcome = 'answered' THEN wait ELSE 0 END) AS answered_wait,
                 SUM(wait) AS total_wait, MAX(wait) AS longest_wait,
-                SUM(COALESCE(handle, 0)) AS handle, SUM(COALESCE(transferred, 0)) AS transferred
+                SUM(CASE WHEN outcome = 'answered' THEN handle ELSE 0 END) AS handle,
+                SUM(CASE WHEN outcome = 'answered' AND transferred <> 0 THEN 1 ELSE 0 END) AS transferred
             FROM (SELECT {buckets.index_sql('q.joined_at')} AS bucket, q.queue AS queue, q.outcome AS outcome,
                          q.wait_seconds AS wait,
                          CASE WHEN q.wait_seconds <= {target} THEN 1 ELSE 0 END AS within,
-                         a.talk_seconds + a.hold_seconds + a.wrapup_seconds AS handle,
-                         a.transferred AS transferred
+                         q.handle_seconds AS handle, q.transferred AS transferred
                   FROM kpi_queue_calls q
-                  LEFT JOIN kpi_agent_calls a ON q.outcome = 'answered' AND a.journey_id = q.journey_id
-                       AND a.queue = q.queue AND a.connected_at >= q.joined_at
-                       AND (q.left_at IS NULL OR a.connected_at <= q.left_at)
                   WHERE q.joined_at >= ? AND q.joined_at < ? AND q.outcome <> 'waiting'{only}) v
             GROUP BY bucket, queue""", target_parameters + chosen)
+
+    def _queue_figures(self, buckets: Buckets, visits: list[dict]) -> list[QueueFigures]:
         figures = []
         for row in sorted(visits, key=lambda row: (row["queue"], row["bucket"])):
             target_of = self.config.target(row["queue"])
@@ -122,27 +165,47 @@ class Report:
                 longest_wait=None if row["longest_wait"] is None else float(row["longest_wait"]),
                 abandon_rate=rate(abandoned, offered),
                 abandon_rate_no_short=rate(abandoned - short, offered - short),
-                aht=rate(row["handle"], answered), transfer_rate=rate(row["transferred"], answered)))
+                aht=rate(float(row["handle"]), answered), transfer_rate=rate(row["transferred"], answered)))
         return figures
 
     # Agents ---------------------------------------------------------------------------------------
 
     async def agents(self, start: float, end: float, bucket: str | None = None,
                      agent: str | None = None) -> list[AgentFigures]:
-        return await agent_figures(self.database, self.buckets(start, end, bucket), agent)
+        buckets = self.buckets(start, end, bucket)
+        return await agent_figures(self.database, buckets, agent, slots=await self._use_slots(buckets))
 
     async def availability(self, start: float, end: float, bucket: str | None = None) -> list[Availability]:
-        return await availability_figures(self.database, self.buckets(start, end, bucket))
+        # The staffed changes serve any range; they are there once the rollups are.
+        return await availability_figures(self.database, self.buckets(start, end, bucket),
+                                          changes=await self._rollups_ready())
 
     # Contacts -------------------------------------------------------------------------------------
 
     async def contacts(self, start: float, end: float, bucket: str | None = None,
                        by_queue: bool = False) -> list[ContactFigures]:
         buckets = self.buckets(start, end, bucket)
+        if await self._use_slots(buckets):
+            rows = await self.database.fetch_all(f"""
+                SELECT bucket, scope, SUM(journeys) AS journeys, SUM(answered) AS answered, SUM(repeats) AS repeats,
+                    SUM(resolved) AS resolved, SUM(blocked) AS blocked, SUM(csat_count) AS csat_count,
+                    SUM(csat_sum) AS csat_sum, SUM(csat_satisfied) AS csat_satisfied, SUM(nps_count) AS nps_count,
+                    SUM(promoters) AS promoters, SUM(detractors) AS detractors, SUM(ces_count) AS ces_count,
+                    SUM(ces_sum) AS ces_sum, SUM(mos_count) AS mos_count, SUM(mos_sum) AS mos_sum,
+                    SUM(poor_quality) AS poor_quality, SUM(ivr_journeys) AS ivr_journeys,
+                    SUM(ivr_contained) AS ivr_contained, SUM(cost_total) AS cost_total
+                FROM (SELECT {_slots(buckets)} AS bucket, s.* FROM kpi_contact_slots s
+                      WHERE slot >= ? AND slot < ? AND scope {"<>" if by_queue else "="} '') v
+                GROUP BY bucket, scope HAVING SUM(journeys) > 0""", (int(start) // SLOT, int(end) // SLOT))
+        else:
+            rows = await self._raw_contacts(buckets, start, end, by_queue)
+        return self._contact_figures(buckets, rows)
+
+    async def _raw_contacts(self, buckets: Buckets, start: float, end: float, by_queue: bool) -> list[dict]:
         window = _number(self.config.repeat_window)
         scope = "j.queue" if by_queue else "''"
         by_queue_only = " AND j.queue IS NOT NULL" if by_queue else ""
-        rows = await self.database.fetch_all(f"""
+        return await self.database.fetch_all(f"""
             SELECT bucket, scope, COUNT(*) AS journeys,
                 SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) AS answered,
                 SUM(is_repeat) AS repeats, SUM(resolved) AS resolved,
@@ -171,6 +234,8 @@ class Report:
                   WHERE j.started_at >= ? AND j.started_at < ? AND j.state = 'complete'{by_queue_only}) v
             GROUP BY bucket, scope""",
             (start, end))
+
+    def _contact_figures(self, buckets: Buckets, rows: list[dict]) -> list[ContactFigures]:
         figures = []
         for row in sorted(rows, key=lambda row: (row["scope"], row["bucket"])):
             journeys, answered = row["journeys"], row["answered"]
@@ -184,7 +249,7 @@ class Report:
                 csat_satisfied=rate(row["csat_satisfied"], row["csat_count"]),
                 nps=rate(row["promoters"] - row["detractors"], row["nps_count"]),
                 ces_mean=rate(row["ces_sum"] or 0, row["ces_count"]),
-                mos_mean=rate(row["mos_sum"] or 0.0, row["mos_count"]),
+                mos_mean=rate(float(row["mos_sum"] or 0.0), row["mos_count"]),
                 poor_quality_share=rate(row["poor_quality"], row["mos_count"]),
                 ivr_journeys=row["ivr_journeys"], ivr_contained=row["ivr_contained"],
                 containment=rate(row["ivr_contained"], row["ivr_journeys"]),
@@ -193,14 +258,20 @@ class Report:
 
     async def ivr_dropoff(self, start: float, end: float, bucket: str | None = None) -> list[IvrDropOff]:
         buckets = self.buckets(start, end, bucket)
-        rows = await self.database.fetch_all(f"""
-            SELECT bucket, scenario, node, COUNT(*) AS dropped
-            FROM (SELECT {buckets.index_sql('started_at')} AS bucket, COALESCE(scenario, '') AS scenario,
-                         COALESCE(ivr_exit_node, '') AS node
-                  FROM kpi_journeys
-                  WHERE started_at >= ? AND started_at < ? AND state = 'complete'
-                        AND ivr_exit = 'caller_hangup') v
-            GROUP BY bucket, scenario, node""", (start, end))
+        if await self._use_slots(buckets):
+            rows = await self.database.fetch_all(f"""
+                SELECT bucket, scenario, node, SUM(dropped) AS dropped
+                FROM (SELECT {_slots(buckets)} AS bucket, s.* FROM kpi_ivr_slots s WHERE slot >= ? AND slot < ?) v
+                GROUP BY bucket, scenario, node HAVING SUM(dropped) > 0""", (int(start) // SLOT, int(end) // SLOT))
+        else:
+            rows = await self.database.fetch_all(f"""
+                SELECT bucket, scenario, node, COUNT(*) AS dropped
+                FROM (SELECT {buckets.index_sql('started_at')} AS bucket, COALESCE(scenario, '') AS scenario,
+                             COALESCE(ivr_exit_node, '') AS node
+                      FROM kpi_journeys
+                      WHERE started_at >= ? AND started_at < ? AND state = 'complete'
+                            AND ivr_exit = 'caller_hangup' AND queue IS NULL) v
+                GROUP BY bucket, scenario, node""", (start, end))
         return [IvrDropOff(scenario=row["scenario"], node=row["node"], interval_start=buckets.bounds[row["bucket"]],
                            dropped=row["dropped"])
                 for row in sorted(rows, key=lambda row: (row["scenario"], row["bucket"], -row["dropped"], row["node"]))]

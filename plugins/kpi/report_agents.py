@@ -10,6 +10,14 @@ the row that ended in `paused` at the paused interval's `since`.
 Only intervals that have ended count (the log row is written on the change): an agent's
 current state is not in the log yet. For availability, though, a staffed stretch still open at
 the last change in the range runs to the end of the range.
+
+With `slots` (report.py: a range on 15-minute boundaries, rollups ready) the same sums come
+from kpi_agent_slots and kpi_agent_pause_slots, already split at slot boundaries. Either way an
+agent has a row in a bucket when it was logged in there or answered a call there.
+With `changes`, availability sweeps kpi_staffed_changes (the log rows crossing the staffed line)
+instead of the log: an agent is staffed at the range's start when its last change at or before
+it entered a staffed state (the raw way asks the agent's first log row after the start, so an
+agent staffed all along with no change since does not count there; it does here).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from sdk import Database
 
 from .figures import AgentFigures, Availability
 from .intervals import Buckets
+from .rollups import SLOT
 
 __all__ = ["BUSY", "STAFFED", "agent_figures", "availability_figures"]
 
@@ -112,19 +121,52 @@ class _Tally:
             self.busy += seconds
 
 
-async def agent_figures(database: Database, buckets: Buckets, agent: str | None = None) -> list[AgentFigures]:
+async def _slot_tallies(database: Database, buckets: Buckets, agent: str | None) -> dict[tuple[str, int], _Tally]:
+    only = " AND agent = ?" if agent is not None else ""
+    parameters = [int(buckets.start) // SLOT, int(buckets.end) // SLOT] + ([agent] if agent is not None else [])
+    bucket = buckets.index_sql(f"slot * {SLOT}")
+    tallies: dict[tuple[str, int], _Tally] = defaultdict(_Tally)
+    for row in await database.fetch_all(f"""
+            SELECT agent, bucket, SUM(answered) AS answered, SUM(logged_in) AS logged_in, SUM(staffed) AS staffed,
+                   SUM(busy) AS busy, SUM(paused) AS paused, SUM(talk) AS talk, SUM(hold) AS hold,
+                   SUM(wrapup) AS wrapup
+            FROM (SELECT {bucket} AS bucket, s.* FROM kpi_agent_slots s WHERE slot >= ? AND slot < ?{only}) v
+            GROUP BY agent, bucket""", parameters):
+        tally = tallies[(row["agent"], row["bucket"])]
+        tally.answered = int(row["answered"])
+        tally.logged_in, tally.staffed = float(row["logged_in"]), float(row["staffed"])
+        tally.busy, tally.paused = float(row["busy"]), float(row["paused"])
+        tally.talk, tally.hold, tally.wrapup = float(row["talk"]), float(row["hold"]), float(row["wrapup"])
+    for row in await database.fetch_all(f"""
+            SELECT agent, bucket, reason, SUM(seconds) AS seconds
+            FROM (SELECT {bucket} AS bucket, s.* FROM kpi_agent_pause_slots s WHERE slot >= ? AND slot < ?{only}) v
+            GROUP BY agent, bucket, reason""", parameters):
+        if row["seconds"]:
+            tallies[(row["agent"], row["bucket"])].pauses[row["reason"]] += float(row["seconds"])
+    return tallies
+
+
+async def _raw_tallies(database: Database, buckets: Buckets, agent: str | None) -> dict[tuple[str, int], _Tally]:
     tallies: dict[tuple[str, int], _Tally] = defaultdict(_Tally)
     for row in await _state_seconds(database, buckets, agent):
         for bucket, seconds in split(buckets, row["first_bucket"], row["last_bucket"], row["count"],
                                      float(row["seconds"]), float(row["since_offset"]), float(row["until_offset"])):
-            if seconds > 0 or row["first_bucket"] == row["last_bucket"]:
+            if seconds > 0:
                 tallies[(row["agent"], bucket)].add(row["state"], row["reason"], seconds)
     for row in await _segments(database, buckets, agent):
         tally = tallies[(row["agent"], row["bucket"])]
         tally.answered = int(row["answered"])
         tally.talk, tally.hold, tally.wrapup = float(row["talk"]), float(row["hold"]), float(row["wrapup"])
+    return tallies
+
+
+async def agent_figures(database: Database, buckets: Buckets, agent: str | None = None, *,
+                        slots: bool = False) -> list[AgentFigures]:
+    tallies = await (_slot_tallies if slots else _raw_tallies)(database, buckets, agent)
     figures = []
     for (name, bucket), tally in sorted(tallies.items()):
+        if not (tally.logged_in > 0 or tally.answered):
+            continue  # nothing of this agent in the bucket (logged out, or only a zero-length change)
         handle = tally.talk + tally.hold + tally.wrapup
         figures.append(AgentFigures(
             agent=name, interval_start=buckets.bounds[bucket], logged_in_seconds=tally.logged_in,
@@ -137,6 +179,39 @@ async def agent_figures(database: Database, buckets: Buckets, agent: str | None 
             talk_seconds=tally.talk, hold_seconds=tally.hold, wrapup_seconds=tally.wrapup,
             aht=_rate(handle, tally.answered)))
     return figures
+
+
+async def _staffed_from_changes(database: Database, buckets: Buckets) -> list[tuple[float, float]]:
+    """As _staffed_stretches, from kpi_staffed_changes."""
+    start, end = buckets.start, buckets.end
+    last = await database.fetch_all("""
+        SELECT c.agent AS agent, c.at AS at, c.since AS since, c.staffed AS staffed
+        FROM kpi_staffed_changes c
+        JOIN (SELECT agent, MAX(at) AS at FROM kpi_staffed_changes WHERE at <= ? GROUP BY agent) l
+             ON l.agent = c.agent AND l.at = c.at""", (start,))
+    staffed_from: dict[str, float | None] = {}
+    for row in sorted(last, key=lambda row: (row["agent"], row["at"], row["since"], row["staffed"])):
+        staffed_from[row["agent"]] = start if row["staffed"] else None
+    changes = await database.fetch_all("""
+        SELECT agent, at, staffed FROM kpi_staffed_changes WHERE at > ? AND at < ?
+        ORDER BY agent, at, since, staffed""", (start, end))
+    return _sweep(staffed_from, [(row["agent"], row["at"], bool(row["staffed"])) for row in changes], end)
+
+
+def _sweep(staffed_from: dict[str, float | None], changes: list[tuple[str, float, bool]],
+           end: float) -> list[tuple[float, float]]:
+    """Stretches from each agent's state at the start and its changes across the staffed line."""
+    stretches = []
+    for agent, at, staffed in changes:
+        began = staffed_from.get(agent)
+        if staffed:
+            if began is None:
+                staffed_from[agent] = at
+        elif began is not None:
+            stretches.append((began, at))
+            staffed_from[agent] = None
+    stretches += [(began, end) for began in staffed_from.values() if began is not None]
+    return stretches
 
 
 async def _staffed_stretches(database: Database, buckets: Buckets) -> list[tuple[float, float]]:
@@ -159,22 +234,13 @@ async def _staffed_stretches(database: Database, buckets: Buckets) -> list[tuple
               AND (CASE WHEN old IN {_in(STAFFED)} THEN 1 ELSE 0 END)
                   <> (CASE WHEN new IN {_in(STAFFED)} THEN 1 ELSE 0 END)
         ORDER BY agent, at""", (start, end))
-    stretches = []
-    for row in changes:
-        began = staffed_from.get(row["agent"])
-        if row["new"] in STAFFED:
-            if began is None:
-                staffed_from[row["agent"]] = row["at"]
-        elif began is not None:
-            stretches.append((began, row["at"]))
-            staffed_from[row["agent"]] = None
-    stretches += [(began, end) for began in staffed_from.values() if began is not None]
-    return stretches
+    return _sweep(staffed_from, [(row["agent"], row["at"], row["new"] in STAFFED) for row in changes], end)
 
 
-async def availability_figures(database: Database, buckets: Buckets) -> list[Availability]:
+async def availability_figures(database: Database, buckets: Buckets, *, changes: bool = False) -> list[Availability]:
+    stretches = await (_staffed_from_changes if changes else _staffed_stretches)(database, buckets)
     merged: list[list[float]] = []
-    for began, ended in sorted(await _staffed_stretches(database, buckets)):
+    for began, ended in sorted(stretches):
         if merged and began <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], ended)
         else:

@@ -15,6 +15,17 @@ both backends (sdk.database translates the placeholders for PostgreSQL).
 - kpi_queue_log: append-only, one row per queue event (Asterisk's queue_log, with journey ids).
 - kpi_agent_log: append-only, one row per agent state change: the state left (`old`), how long
   it lasted (`since` to `at`), the state entered and the reason.
+
+kpi_journeys also keeps `previous_started_at` / `next_started_at`: the start of the same
+caller's latest earlier and earliest later journey (any state), kept by the store as journeys
+are inserted (not fields of records.Journey, so a journey's upsert never overwrites them).
+kpi_queue_calls keeps, per answered visit, the handle time and transfer of its agent segment.
+
+The rollups (rollups.py: what each column sums, and how they are kept and rebuilt):
+- kpi_queue_slots, kpi_agent_slots, kpi_agent_pause_slots, kpi_contact_slots, kpi_ivr_slots:
+  sums per UTC 15-minute slot (`slot` = floor(t / 900)) of the rows above;
+- kpi_staffed_changes: the agent log rows that cross the staffed line, for availability;
+- kpi_rollup_settings: the config the rollups were computed with.
 """
 
 from __future__ import annotations
@@ -59,7 +70,9 @@ MIGRATIONS: list[str] = [
         ces INTEGER,
         recording TEXT,
         mos DOUBLE PRECISION,
-        cost DOUBLE PRECISION
+        cost DOUBLE PRECISION,
+        previous_started_at DOUBLE PRECISION,
+        next_started_at DOUBLE PRECISION
     );
     CREATE INDEX kpi_journeys_started ON kpi_journeys (started_at);
     CREATE INDEX kpi_journeys_queue ON kpi_journeys (queue, started_at);
@@ -75,6 +88,8 @@ MIGRATIONS: list[str] = [
         priority INTEGER NOT NULL,
         position INTEGER NOT NULL,
         callback INTEGER NOT NULL,
+        handle_seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+        transferred INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (journey_id, queue, joined_at)
     );
     CREATE INDEX kpi_queue_calls_joined ON kpi_queue_calls (joined_at);
@@ -111,6 +126,87 @@ MIGRATIONS: list[str] = [
         reason TEXT NOT NULL,
         since DOUBLE PRECISION NOT NULL
     );
-    CREATE INDEX kpi_agent_log_at ON kpi_agent_log (agent, at)
+    CREATE INDEX kpi_agent_log_at ON kpi_agent_log (agent, at);
+    CREATE TABLE kpi_queue_slots (
+        queue TEXT NOT NULL,
+        slot BIGINT NOT NULL,
+        offered INTEGER NOT NULL,
+        answered INTEGER NOT NULL,
+        abandoned INTEGER NOT NULL,
+        short_abandoned INTEGER NOT NULL,
+        timed_out INTEGER NOT NULL,
+        overflowed INTEGER NOT NULL,
+        answered_within INTEGER NOT NULL,
+        abandoned_within INTEGER NOT NULL,
+        transferred INTEGER NOT NULL,
+        answered_wait DOUBLE PRECISION NOT NULL,
+        total_wait DOUBLE PRECISION NOT NULL,
+        handle DOUBLE PRECISION NOT NULL,
+        longest_wait DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (queue, slot)
+    );
+    CREATE TABLE kpi_agent_slots (
+        agent TEXT NOT NULL,
+        slot BIGINT NOT NULL,
+        answered INTEGER NOT NULL,
+        logged_in DOUBLE PRECISION NOT NULL,
+        staffed DOUBLE PRECISION NOT NULL,
+        busy DOUBLE PRECISION NOT NULL,
+        paused DOUBLE PRECISION NOT NULL,
+        talk DOUBLE PRECISION NOT NULL,
+        hold DOUBLE PRECISION NOT NULL,
+        wrapup DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (agent, slot)
+    );
+    CREATE TABLE kpi_agent_pause_slots (
+        agent TEXT NOT NULL,
+        slot BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        seconds DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (agent, slot, reason)
+    );
+    CREATE TABLE kpi_contact_slots (
+        scope TEXT NOT NULL,
+        slot BIGINT NOT NULL,
+        journeys INTEGER NOT NULL,
+        answered INTEGER NOT NULL,
+        repeats INTEGER NOT NULL,
+        resolved INTEGER NOT NULL,
+        blocked INTEGER NOT NULL,
+        csat_count INTEGER NOT NULL,
+        csat_sum INTEGER NOT NULL,
+        csat_satisfied INTEGER NOT NULL,
+        nps_count INTEGER NOT NULL,
+        promoters INTEGER NOT NULL,
+        detractors INTEGER NOT NULL,
+        ces_count INTEGER NOT NULL,
+        ces_sum INTEGER NOT NULL,
+        mos_count INTEGER NOT NULL,
+        poor_quality INTEGER NOT NULL,
+        ivr_journeys INTEGER NOT NULL,
+        ivr_contained INTEGER NOT NULL,
+        mos_sum DOUBLE PRECISION NOT NULL,
+        cost_total DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (scope, slot)
+    );
+    CREATE TABLE kpi_ivr_slots (
+        scenario TEXT NOT NULL,
+        node TEXT NOT NULL,
+        slot BIGINT NOT NULL,
+        dropped INTEGER NOT NULL,
+        PRIMARY KEY (scenario, node, slot)
+    );
+    CREATE TABLE kpi_staffed_changes (
+        agent TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        since DOUBLE PRECISION NOT NULL,
+        staffed INTEGER NOT NULL,
+        PRIMARY KEY (agent, at, since, staffed)
+    );
+    CREATE INDEX kpi_staffed_changes_at ON kpi_staffed_changes (at);
+    CREATE TABLE kpi_rollup_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )
     """,
 ]

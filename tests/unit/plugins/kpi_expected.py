@@ -329,11 +329,14 @@ def availability(intervals: dict[str, list[tuple[float, float, str, str]]], boun
 
 
 def journey_cost(journey: Journey, rates: list[Any]) -> float | None:
-    """Per call: the longest prefix (a leading + ignored) of the callee (outbound) or caller (inbound),
-    setup + per minute x the talk time in started increments; None when no call has a rate."""
+    """Per call: the longest prefix (a leading + ignored) of the customer's number, setup + per minute
+    x the talk time in started increments; None when no call has a rate. The customer's number is
+    CallStarted.caller for both directions: the PBX puts the number it dials there for the calls it
+    places (a callback's callee is "callback:<queue>"), so docs/kpi.md's "callee for outbound calls"
+    (the party called) is read from it."""
     total = None
     for call in journey.calls.values():
-        number = call["callee"] if call["direction"] == "outbound" else call["caller"]
+        number = call["caller"]
         digits = number.lstrip("+")
         found = [r for r in rates if r.direction in ("any", call["direction"]) and digits.startswith(r.prefix.lstrip("+"))]
         if not found:

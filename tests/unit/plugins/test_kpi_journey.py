@@ -190,14 +190,16 @@ def test_a_queue_call_with_hold_and_wrap_up_has_aht_talk_plus_hold_plus_wrap_up(
         wait_seconds=12.0, agent="alice", agents=["alice"], connected_at=T + 12, talk_seconds=50.0, hold_seconds=10.0,
         hangup_by="callee", cause="normal", status=200,
     )  # fmt: skip
-    assert ended == [segment, queue_log(T + 72, "COMPLETEAGENT", {"wait": 12.0, "talk": 50.0, "hold": 10.0},
-                                        agent="alice"), journey]
+    answered = msgspec.structs.replace(connected[0], handle_seconds=60.0)  # the visit's AHT so far: talk + hold
+    assert ended == [segment, answered, queue_log(T + 72, "COMPLETEAGENT", {"wait": 12.0, "talk": 50.0, "hold": 10.0},
+                                                  agent="alice"), journey]
     assert fold.open_journeys() == ["c1"]  # until alice's wrap-up is known
     wrap_up = fold.handle(agent_change(T + 87, "wrap-up", "available", "wrap-up ended"))
     assert wrap_up == [
         AgentLogEntry(at=T + 87, node=NODE, agent="alice", old="wrap-up", new="available", reason="wrap-up ended",
                       since=T + 72),
         msgspec.structs.replace(segment, wrapup_seconds=15.0),
+        msgspec.structs.replace(answered, handle_seconds=75.0),
         msgspec.structs.replace(journey, wrapup_seconds=15.0),
     ]
     aht = wrap_up[1].talk_seconds + wrap_up[1].hold_seconds + wrap_up[1].wrapup_seconds
@@ -214,8 +216,9 @@ def test_a_wrap_up_over_before_the_fold_sees_the_call_end_is_still_given():
         agent_change(T + 72, "wrap-up", "available", "wrap-up ended"),
         journey_call_ended(T + 72, talk=72.0, by="callee", callee="500"),
     ])  # fmt: skip
-    segment, _, journey = rows[-1]
+    segment, visit, _, journey = rows[-1]
     assert (segment.talk_seconds, segment.wrapup_seconds, journey.wrapup_seconds) == (60.0, 0.0, 0.0)
+    assert (visit.outcome, visit.handle_seconds) == ("answered", 60.0)
     assert fold.status() == {"journeys": 0, "calls": 0, "awaiting_wrapup": 0, "agents": 1}
 
 
@@ -249,12 +252,17 @@ def test_a_blind_transfer_by_the_agent_ends_the_segment_and_keeps_one_journey():
     ])  # fmt: skip
     segment = AgentCall(journey_id="c1", agent="alice", queue="sales", connected_at=T + 12, ended_at=T + 40,
                         talk_seconds=28.0, hold_seconds=0.0, wrapup_seconds=0.0, transferred=True)
-    assert rows[8] == [segment, queue_log(T + 40, "TRANSFER", {"wait": 12.0, "talk": 28.0, "hold": 0.0,
-                                                                "kind": "blind", "target": "1002"}, agent="alice")]
+    visit = QueueCall(journey_id="c1", queue="sales", joined_at=T, left_at=T + 12, outcome="answered",
+                      wait_seconds=12.0, agent="alice", priority=0, position=1, callback=False, handle_seconds=28.0,
+                      transferred=True)
+    assert rows[8] == [segment, visit, queue_log(T + 40, "TRANSFER", {"wait": 12.0, "talk": 28.0, "hold": 0.0,
+                                                                       "kind": "blind", "target": "1002"},
+                                                 agent="alice")]
     [journey] = rows[9]
     assert (journey.transfers, journey.talk_seconds, journey.outcome) == (1, 28.0, "answered")
     assert journey.ended_at == T + 100
-    assert rows[11][1] == msgspec.structs.replace(segment, wrapup_seconds=10.0)
+    assert rows[11][1:3] == [msgspec.structs.replace(segment, wrapup_seconds=10.0),
+                             msgspec.structs.replace(visit, handle_seconds=38.0)]
     journeys = [row for batch in rows for row in batch if isinstance(row, Journey)]
     assert {row.journey_id for row in journeys} == {"c1"} and journeys[-1].wrapup_seconds == 10.0
     assert fold.open_journeys() == []
@@ -291,6 +299,7 @@ def test_a_callback_is_one_journey_pending_then_complete_and_never_abandoned():
     assert rows[11] == [
         AgentCall(journey_id="c1", agent="alice", queue="sales", connected_at=T + 110, ended_at=T + 170,
                   talk_seconds=60.0, hold_seconds=0.0, wrapup_seconds=0.0, transferred=False),
+        msgspec.structs.replace(rows[9][0], handle_seconds=60.0),
         queue_log(T + 170, "COMPLETECALLER", {"wait": 110.0, "talk": 60.0, "hold": 0.0}, call_id="cb1", agent="alice"),
         msgspec.structs.replace(
             pending, state="complete", outcome="answered", call_ids=["c1", "cb1"], callbacks=1, ended_at=T + 170,

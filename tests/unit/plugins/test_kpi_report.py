@@ -1,5 +1,6 @@
 """The historical KPI report (plugins/kpi/report.py) on hand-made rows with exact expected figures,
-on SQLite and PostgreSQL (the `database` fixture of tests/conftest.py)."""
+on SQLite and PostgreSQL (the `database` fixture of tests/conftest.py), each read both ways: from
+the rollups the store keeps, and from the raw tables (`way`)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ def at(day: int, hour: int, minute: int = 0, second: float = 0, month: int = 6) 
     return datetime(2024, month, day, hour, minute, whole, tzinfo=PARIS).timestamp() + (second - whole)
 
 
-def visit(journey: str, queue: str, joined: float, outcome: str, wait: float, agent: str | None = None) -> QueueCall:
+def visit(journey: str, queue: str, joined: float, outcome: str, wait: float, agent: str | None = None,
+          handle: float = 0.0, transferred: bool = False) -> QueueCall:
     left = None if outcome == "waiting" else joined + wait
     return QueueCall(journey_id=journey, queue=queue, joined_at=joined, left_at=left, outcome=outcome,
-                     wait_seconds=wait, agent=agent, priority=0, position=1, callback=False)
+                     wait_seconds=wait, agent=agent, priority=0, position=1, callback=False, handle_seconds=handle,
+                     transferred=transferred)
 
 
 def segment(journey: str, agent: str, queue: str | None, connected: float, talk: float, hold: float = 0.0,
@@ -48,11 +51,16 @@ def journey(journey_id: str, caller: str, started: float, outcome: str, **fields
                    callee="100", started_at=started, ended_at=started + 60, **fields)
 
 
-async def report_over(database, rows, config: Config = CONFIG) -> Report:
-    store = RecordStore(database)
+@pytest.fixture(params=["rollups", "raw"])
+def way(request) -> str:
+    return request.param
+
+
+async def report_over(database, rows, way: str, config: Config = CONFIG) -> Report:
+    store = RecordStore(database, config)
     await store.setup()
     await store.write(rows)
-    return Report(database, config)
+    return Report(database, config, rollups=way == "rollups")
 
 
 def close(value: float | None) -> float | None:
@@ -62,9 +70,9 @@ def close(value: float | None) -> float | None:
 # Queues -------------------------------------------------------------------------------------------
 
 QUEUE_ROWS = [
-    visit("j1", "support", at(3, 10, 1), "answered", 10, "alice"),
+    visit("j1", "support", at(3, 10, 1), "answered", 10, "alice", handle=150),
     segment("j1", "alice", "support", at(3, 10, 1, 10), talk=100, hold=20, wrapup=30),
-    visit("j2", "support", at(3, 10, 2), "answered", 25, "bob"),
+    visit("j2", "support", at(3, 10, 2), "answered", 25, "bob", handle=210, transferred=True),
     segment("j2", "bob", "support", at(3, 10, 2, 25), talk=200, wrapup=10, transferred=True),
     segment("j2", "carol", None, at(3, 10, 6), talk=70),  # the transferred part: not the queue's
     visit("j3", "support", at(3, 10, 3), "abandoned", 3),  # short, within
@@ -73,19 +81,19 @@ QUEUE_ROWS = [
     visit("j6", "support", at(3, 10, 6), "overflowed", 60),
     visit("j7", "support", at(3, 10, 7), "callback-failed", 500),
     visit("j8", "support", at(3, 10, 8), "waiting", 0),  # callback pending: not counted yet
-    visit("j9", "support", at(3, 10, 59, 59.5), "answered", 20, "alice"),  # exactly at the target
+    visit("j9", "support", at(3, 10, 59, 59.5), "answered", 20, "alice", handle=50),  # exactly at the target
     segment("j9", "alice", "support", at(3, 10, 59, 59.5) + 20, talk=50),
-    visit("j10", "support", at(3, 11, 0), "answered", 5, "alice"),  # the next hour, on its boundary
+    visit("j10", "support", at(3, 11, 0), "answered", 5, "alice", handle=60),  # the next hour, on its boundary
     segment("j10", "alice", "support", at(3, 11, 0, 5), talk=40, hold=5, wrapup=15),
-    visit("j11", "sales", at(3, 10, 30), "answered", 30, "dave"),  # within sales' own 30 s target
+    visit("j11", "sales", at(3, 10, 30), "answered", 30, "dave", handle=60),  # within sales' own 30 s target
     segment("j11", "dave", "sales", at(3, 10, 30, 30), talk=60),
     visit("j12", "support", at(3, 9, 59, 59.9), "answered", 1, "alice"),  # before the range
     visit("j13", "support", at(3, 12, 0), "answered", 1, "alice"),  # at the range's end: outside
 ]
 
 
-async def test_queue_figures_every_field(database):
-    report = await report_over(database, QUEUE_ROWS)
+async def test_queue_figures_every_field(database, way):
+    report = await report_over(database, QUEUE_ROWS, way)
     figures = await report.queues(at(3, 10), at(3, 12), "hour")
     assert [(f.queue, f.interval_start) for f in figures] == [
         ("sales", at(3, 10)), ("support", at(3, 10)), ("support", at(3, 11))]
@@ -106,9 +114,9 @@ async def test_queue_figures_every_field(database):
     assert (sales.target_seconds, sales.goal, sales.answered_within, sales.sl, sales.aht) == (30.0, 0.9, 1, 1.0, 60.0)
 
 
-async def test_queue_filter_whole_range_and_empty_rates(database):
+async def test_queue_filter_whole_range_and_empty_rates(database, way):
     rows = [visit("a", "q", at(3, 10), "abandoned", 2), visit("b", "other", at(3, 10), "answered", 1)]
-    report = await report_over(database, rows)
+    report = await report_over(database, rows, way)
     [figures] = await report.queues(at(3, 0), at(4, 0), queue="q")
     assert figures.interval_start == at(3, 0)
     assert (figures.offered, figures.answered, figures.short_abandoned) == (1, 0, 1)
@@ -119,12 +127,12 @@ async def test_queue_filter_whole_range_and_empty_rates(database):
     assert await report.queues(at(5, 0), at(6, 0)) == []
 
 
-async def test_a_dst_day_is_23_hours_and_buckets_by_local_midnight(database):
+async def test_a_dst_day_is_23_hours_and_buckets_by_local_midnight(database, way):
     rows = [visit("a", "q", at(31, 0, 30, month=3), "answered", 1),
             visit("b", "q", at(31, 23, 30, month=3), "answered", 1),  # +02:00 by then: same local day
             visit("c", "q", at(1, 0, 10, month=4), "answered", 1),
             visit("d", "q", at(30, 23, 59, 59.75, month=3), "answered", 1)]
-    report = await report_over(database, rows)
+    report = await report_over(database, rows, way)
     figures = await report.queues(at(30, 0, month=3), at(2, 0, month=4), "day")
     assert [(f.interval_start, f.offered) for f in figures] == [
         (at(30, 0, month=3), 1), (at(31, 0, month=3), 2), (at(1, 0, month=4), 1)]
@@ -164,8 +172,8 @@ AGENT_ROWS = [
 ]
 
 
-async def test_agent_figures_split_at_bucket_boundaries(database):
-    report = await report_over(database, AGENT_ROWS)
+async def test_agent_figures_split_at_bucket_boundaries(database, way):
+    report = await report_over(database, AGENT_ROWS, way)
     figures = await report.agents(at(3, 9), at(3, 12), "hour", agent="alice")
     assert figures == [
         AgentFigures(agent="alice", interval_start=at(3, 9), logged_in_seconds=600.0, staffed_seconds=600.0,
@@ -190,8 +198,8 @@ async def test_agent_figures_split_at_bucket_boundaries(database):
     assert (part.busy_seconds, part.logged_in_seconds) == (720.0, 720.0)
 
 
-async def test_availability_is_time_with_one_staffed_agent(database):
-    report = await report_over(database, AGENT_ROWS)
+async def test_availability_is_time_with_one_staffed_agent(database, way):
+    report = await report_over(database, AGENT_ROWS, way)
     assert await report.availability(at(3, 9), at(3, 12), "hour") == [
         Availability(interval_start=at(3, 9), seconds=3600.0, staffed_seconds=600.0, availability=close(1 / 6)),
         Availability(interval_start=at(3, 10), seconds=3600.0, staffed_seconds=3300.0,
@@ -220,8 +228,8 @@ CONTACT_ROWS = [
 ]
 
 
-async def test_contact_figures_every_field(database):
-    report = await report_over(database, CONTACT_ROWS)
+async def test_contact_figures_every_field(database, way):
+    report = await report_over(database, CONTACT_ROWS, way)
     [pbx] = await report.contacts(at(3, 0), at(4, 0))
     assert pbx == ContactFigures(
         scope="", interval_start=at(3, 0), journeys=5, answered=2, repeats=1, repeat_rate=0.2, fcr=0.5, blocked=1,
@@ -233,12 +241,12 @@ async def test_contact_figures_every_field(database):
         ("sales", 1, 1, 0, 1.0, 3.0), ("support", 2, 1, 1, 0.0, 5.0)]
 
 
-async def test_ivr_dropoff_by_last_node(database):
+async def test_ivr_dropoff_by_last_node(database, way):
     rows = CONTACT_ROWS + [
         journey("g1", "+33700", at(3, 16), "ivr", scenario="main", ivr_exit="caller_hangup", ivr_exit_node="menu"),
         journey("g2", "+33800", at(3, 17), "ivr", scenario="main", ivr_exit="caller_hangup", ivr_exit_node="pin"),
         journey("g3", "+33900", at(3, 17), "ivr", scenario="main", ivr_exit="finished", ivr_exit_node="bye")]
-    report = await report_over(database, rows)
+    report = await report_over(database, rows, way)
     assert await report.ivr_dropoff(at(3, 0), at(4, 0), "day") == [
         IvrDropOff(scenario="main", node="menu", interval_start=at(3, 0), dropped=2),
         IvrDropOff(scenario="main", node="pin", interval_start=at(3, 0), dropped=1)]

@@ -1,7 +1,8 @@
 """plugins/kpi/store.py on both backends (the `database` fixture: SQLite and a real PostgreSQL):
 every row type round-trips, upserts update, logs append, a batch is one transaction and the last
-row of a key wins, 10,000 journeys at once; the writer batches, flushes on close and keeps rows
-through a failing database."""
+row of a key wins, 10,000 journeys at once; the journeys' neighbours and the rollups follow the
+writes and a change of settings; the writer batches, flushes on close and keeps rows through a
+failing database."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import logging
 
 import pytest
 
+from plugins.kpi.config import Config, ServiceTarget
 from plugins.kpi.records import AgentCall, AgentLogEntry, Journey, QueueCall, QueueLogEntry
+from plugins.kpi.report import Report
 from plugins.kpi.store import RecordStore, RecordWriter
 
 T = 1_800_000_000.25  # an epoch with a fraction: DOUBLE PRECISION keeps it exactly
@@ -195,3 +198,77 @@ async def test_close_raises_when_the_database_still_refuses_and_keeps_the_rows(s
     with pytest.raises(ConnectionError):
         await writer.close()
     assert writer.pending == 1
+
+
+# What the store keeps for the report: neighbours and rollups (plugins/kpi/rollups.py) ---------------------
+
+
+async def neighbours(store) -> dict:
+    rows = await store.database.fetch_all("SELECT journey_id, previous_started_at, next_started_at FROM kpi_journeys")
+    return {row["journey_id"]: (row["previous_started_at"], row["next_started_at"]) for row in rows}
+
+
+async def test_each_journey_knows_its_callers_previous_and_next_journey_whatever_the_order(store):
+    # call-5 first, then call-1 and call-9 in one batch, then call-3 between, then another caller's
+    await store.write([journey(5)])
+    await store.write([journey(9), journey(1)])
+    await store.write([journey(3), journey(7, caller="+33999")])
+    await store.write([journey(3, outcome="abandoned")])  # an update moves nothing
+    assert await neighbours(store) == {
+        "call-1": (None, T + 3), "call-3": (T + 1, T + 5), "call-5": (T + 3, T + 9), "call-9": (T + 5, None),
+        "call-7": (None, None)}
+    before = await neighbours(store)
+    await store.rebuild()
+    assert await neighbours(store) == before
+
+
+async def test_repeats_and_fcr_follow_new_neighbours(database):
+    store = RecordStore(database)
+    await store.setup()
+    report = Report(database, Config())
+    day = 1_800_000_000 // 86400 * 86400  # a UTC midnight: whole slots
+    first = journey(1, started_at=day + 3600.0)
+    await store.write([first])
+    [figures] = await report.contacts(day, day + 86400)
+    assert (figures.journeys, figures.repeats, figures.fcr) == (1, 0, 1.0)
+    await store.write([journey(2, started_at=day + 7200.0)])  # an hour later: a repeat, and `first` not resolved
+    [figures] = await report.contacts(day, day + 86400)
+    assert (figures.journeys, figures.repeats, figures.fcr) == (2, 1, 0.5)
+    raw = Report(database, Config(), rollups=False)
+    assert await raw.contacts(day, day + 86400) == [figures]
+
+
+async def test_queue_rollups_follow_rewritten_visits_and_a_shorter_wait(database):
+    store = RecordStore(database)
+    await store.setup()
+    report, raw = Report(database, Config()), Report(database, Config(), rollups=False)
+    day = 1_800_000_000 // 86400 * 86400
+    waiting = QueueCall(**(fields_of(QUEUE_CALL) | {"joined_at": day + 60.0, "outcome": "waiting", "left_at": None}))
+    await store.write([waiting])
+    assert await report.queues(day, day + 86400) == []
+    answered = QueueCall(**(fields_of(waiting) | {"outcome": "answered", "wait_seconds": 40.0,
+                                                  "handle_seconds": 100.0}))
+    other = QueueCall(**(fields_of(answered) | {"journey_id": "call-2", "wait_seconds": 10.0, "handle_seconds": 50.0}))
+    await store.write([answered, other])
+    [figures] = await report.queues(day, day + 86400)
+    assert (figures.offered, figures.answered_within, figures.longest_wait, figures.aht) == (2, 1, 40.0, 75.0)
+    await store.write([QueueCall(**(fields_of(answered) | {"wait_seconds": 5.0, "transferred": True}))])
+    [figures] = await report.queues(day, day + 86400)
+    assert (figures.offered, figures.answered_within, figures.longest_wait, figures.transfer_rate) == (2, 2, 10.0, 0.5)
+    assert await raw.queues(day, day + 86400) == [figures]
+
+
+async def test_setup_rebuilds_the_rollups_when_the_settings_change(database):
+    store = RecordStore(database)
+    await store.setup()
+    day = 1_800_000_000 // 86400 * 86400
+    visit = QueueCall(**(fields_of(QUEUE_CALL) | {"joined_at": day + 60.0, "wait_seconds": 25.0}))
+    await store.write([visit])
+    strict, lenient = Config(), Config(service_level=ServiceTarget(seconds=30))
+    assert (await Report(database, strict).queues(day, day + 86400))[0].answered_within == 0
+    # Built with the 20 s target: a report with another one reads the raw tables, and agrees with them.
+    assert not await Report(database, lenient)._rollups_ready()
+    assert (await Report(database, lenient).queues(day, day + 86400))[0].answered_within == 1
+    await RecordStore(database, lenient).setup()
+    assert await Report(database, lenient)._rollups_ready()
+    assert (await Report(database, lenient).queues(day, day + 86400))[0].answered_within == 1
