@@ -1,7 +1,7 @@
 """How long the KPI report takes over a month of a busy contact centre.
 
     python benchmarks/bench_kpi_report.py [--journeys 1000000] [--days 30] [--file var/bench-kpi.sqlite]
-                                          [--postgres postgresql://user@host/db] [--keep] [--writer 10000]
+                                          [--postgres postgresql://user@host/db | auto] [--keep] [--writer 10000]
 
 Fills a SQLite file (and, with --postgres, that database) with synthetic but plausible rows,
 seeded: `--journeys` journeys over `--days` days with a daily curve, 85% reaching one of four
@@ -254,7 +254,8 @@ async def main() -> None:
     parser.add_argument("--journeys", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--file", type=Path, default=Path("var/bench-kpi.sqlite"))
-    parser.add_argument("--postgres", help="also run on this PostgreSQL database (its kpi_ tables are replaced)")
+    parser.add_argument("--postgres", help="also run on this PostgreSQL database (its kpi_ tables are replaced); "
+                        "'auto' starts a throwaway server (initdb in a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="reuse --file if it exists (skip the fill)")
     parser.add_argument("--raw", action="store_true", help="also time the reports from the raw tables")
     parser.add_argument("--writer", type=int, default=0, help="also time RecordStore.write of this many journeys")
@@ -314,4 +315,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if "--postgres" in sys.argv and sys.argv[sys.argv.index("--postgres") + 1:][:1] == ["auto"]:
+        from tests.pg_server import postgres_server
+
+        with postgres_server() as url:
+            sys.argv[sys.argv.index("auto")] = url
+            asyncio.run(main())
+    else:
+        asyncio.run(main())

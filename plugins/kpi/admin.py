@@ -4,6 +4,7 @@
     GET /journeys/{journey_id}                             one journey (a callback's call ids included)
     GET /report/{kind}?from=&to=&interval=&queue=&agent=&format=json|csv
         kind: queues | agents | contacts | ivr | availability | staffing | adherence
+        contacts: queue=Q per queue, scenario=S (or all) per scenario
         staffing also takes model=c|a, patience=, calls=, aht= (a forecast instead of what was seen)
     GET /live                                              the sliding window's queue figures now
 
@@ -116,7 +117,12 @@ async def run_report(collector: KpiCollector, kind: str, start: float, end: floa
     if kind == "agents":
         return await report.agents(start, end, interval, agent=agent)
     if kind == "contacts":
-        return await report.contacts(start, end, interval, by_queue=queue is not None)
+        scenario = query.get("scenario")
+        rows = await report.contacts(start, end, interval, by_queue=queue is not None,
+                                     by_scenario=scenario is not None)
+        if scenario not in (None, "all"):
+            rows = [row for row in rows if row.scope == f"scenario:{scenario}"]
+        return rows
     if kind == "ivr":
         return await report.ivr_dropoff(start, end, interval)
     if kind == "availability":

@@ -137,6 +137,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="bucket the range (default: the whole range)")
     parser.add_argument("--queue", help="queues, contacts: this queue only")
     parser.add_argument("--agent", help="agents: this agent only")
+    parser.add_argument("--scenario", help="contacts: per scenario, this one only ('all' for every scenario)")
     parser.add_argument("--format", choices=("table", "csv"), default="table")
     parser.add_argument("--model", choices=("c", "a"), default="c",
                         help="staffing: Erlang C, or Erlang A (with --patience)")
@@ -150,7 +151,8 @@ async def figures_for(report: Report, args: argparse.Namespace, start: float, en
     kinds: dict[str, Callable[[], Any]] = {
         "queues": lambda: report.queues(start, end, interval, queue=args.queue),
         "agents": lambda: report.agents(start, end, interval, agent=args.agent),
-        "contacts": lambda: report.contacts(start, end, interval, by_queue=args.queue is not None),
+        "contacts": lambda: report.contacts(start, end, interval, by_queue=args.queue is not None,
+                                            by_scenario=args.scenario is not None),
         "ivr": lambda: report.ivr_dropoff(start, end, interval),
         "availability": lambda: report.availability(start, end, interval),
         "staffing": lambda: planning.staffing(report, start, end, interval, queue=args.queue, model=args.model,
@@ -159,7 +161,9 @@ async def figures_for(report: Report, args: argparse.Namespace, start: float, en
                                                 agent=args.agent),
     }
     rows = await kinds[args.kind]()
-    if args.kind == "contacts" and args.queue is not None:
+    if args.kind == "contacts" and args.scenario not in (None, "all"):
+        rows = [row for row in rows if row.scope == f"scenario:{args.scenario}"]
+    elif args.kind == "contacts" and args.queue is not None and args.scenario is None:
         rows = [row for row in rows if row.scope == args.queue]
     return rows
 

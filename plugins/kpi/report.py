@@ -44,7 +44,7 @@ from .config import Config
 from .figures import AgentFigures, Availability, ContactFigures, IvrDropOff, QueueFigures
 from .intervals import Buckets
 from .report_agents import agent_figures, availability_figures
-from .rollups import SLOT, Settings
+from .rollups import SCENARIO_SCOPE, SLOT, Settings
 
 __all__ = ["Report", "rate"]
 
@@ -182,9 +182,17 @@ class Report:
 
     # Contacts -------------------------------------------------------------------------------------
 
-    async def contacts(self, start: float, end: float, bucket: str | None = None,
-                       by_queue: bool = False) -> list[ContactFigures]:
+    async def contacts(self, start: float, end: float, bucket: str | None = None, by_queue: bool = False,
+                       by_scenario: bool = False) -> list[ContactFigures]:
+        """The whole PBX (scope ""), or per queue (scope: its name), or per scenario
+        ("scenario:<name>")."""
         buckets = self.buckets(start, end, bucket)
+        if by_scenario:
+            scopes = f"scope LIKE '{SCENARIO_SCOPE}%'"
+        elif by_queue:
+            scopes = f"scope <> '' AND scope NOT LIKE '{SCENARIO_SCOPE}%'"
+        else:
+            scopes = "scope = ''"
         if await self._use_slots(buckets):
             rows = await self.database.fetch_all(f"""
                 SELECT bucket, scope, SUM(journeys) AS journeys, SUM(answered) AS answered, SUM(repeats) AS repeats,
@@ -195,16 +203,21 @@ class Report:
                     SUM(poor_quality) AS poor_quality, SUM(ivr_journeys) AS ivr_journeys,
                     SUM(ivr_contained) AS ivr_contained, SUM(cost_total) AS cost_total
                 FROM (SELECT {_slots(buckets)} AS bucket, s.* FROM kpi_contact_slots s
-                      WHERE slot >= ? AND slot < ? AND scope {"<>" if by_queue else "="} '') v
+                      WHERE slot >= ? AND slot < ? AND {scopes}) v
                 GROUP BY bucket, scope HAVING SUM(journeys) > 0""", (int(start) // SLOT, int(end) // SLOT))
         else:
-            rows = await self._raw_contacts(buckets, start, end, by_queue)
+            rows = await self._raw_contacts(buckets, start, end, by_queue, by_scenario)
         return self._contact_figures(buckets, rows)
 
-    async def _raw_contacts(self, buckets: Buckets, start: float, end: float, by_queue: bool) -> list[dict]:
+    async def _raw_contacts(self, buckets: Buckets, start: float, end: float, by_queue: bool,
+                            by_scenario: bool = False) -> list[dict]:
         window = _number(self.config.repeat_window)
-        scope = "j.queue" if by_queue else "''"
-        by_queue_only = " AND j.queue IS NOT NULL" if by_queue else ""
+        if by_scenario:
+            scope, by_queue_only = f"'{SCENARIO_SCOPE}' || j.scenario", " AND j.scenario IS NOT NULL"
+        elif by_queue:
+            scope, by_queue_only = "j.queue", " AND j.queue IS NOT NULL"
+        else:
+            scope, by_queue_only = "''", ""
         return await self.database.fetch_all(f"""
             SELECT bucket, scope, COUNT(*) AS journeys,
                 SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) AS answered,

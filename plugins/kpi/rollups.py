@@ -17,7 +17,7 @@ What each rollup sums, per slot (docs/kpi.md is the contract; the raw report com
   kpi_agent_pause_slots: the paused seconds per reason (the reason of the change that entered
   the pause, found in the batch or, before it, in the log).
 - kpi_contact_slots (scope, slot of `started_at`): the contact figures of complete journeys,
-  once with scope "" (the PBX) and once with their queue; repeats and FCR from the journey's
+  once with scope "" (the PBX), once with their queue and once with "scenario:<name>"; repeats and FCR from the journey's
   neighbours (`previous_started_at`, `next_started_at`).
 - kpi_ivr_slots (scenario, node, slot): drop-offs, complete journeys whose caller hung up in
   the IVR before reaching a queue, by the last node entered.
@@ -118,6 +118,7 @@ QUEUE = _Rollup("kpi_queue_slots", ("queue", "slot"),
 AGENT = _Rollup("kpi_agent_slots", ("agent", "slot"), ("answered",),
                 ("logged_in", "staffed", "busy", "paused", "talk", "hold", "wrapup"))
 PAUSE = _Rollup("kpi_agent_pause_slots", ("agent", "slot", "reason"), (), ("seconds",))
+SCENARIO_SCOPE = "scenario:"  # a contact rollup's scope for a scenario's journeys (a queue's is its name)
 CONTACT = _Rollup("kpi_contact_slots", ("scope", "slot"),
                   ("journeys", "answered", "repeats", "resolved", "blocked", "csat_count", "csat_sum", "csat_satisfied",
                    "nps_count", "promoters", "detractors", "ces_count", "ces_sum", "mos_count", "poor_quality",
@@ -206,6 +207,8 @@ def journey_parts(row: dict[str, Any] | None, settings: Settings) -> list[Part]:
     parts: list[Part] = [(CONTACT, ("", slot), values)]
     if row["queue"] is not None:
         parts.append((CONTACT, (row["queue"], slot), values))
+    if row["scenario"] is not None:
+        parts.append((CONTACT, (SCENARIO_SCOPE + row["scenario"], slot), values))
     if row["ivr_exit"] == "caller_hangup" and row["queue"] is None:
         parts.append((IVR, (row["scenario"] or "", row["ivr_exit_node"] or "", slot), (1,)))
     return parts
@@ -349,7 +352,9 @@ def rebuild_statements(settings: Settings) -> list[str]:
         f"""INSERT INTO kpi_contact_slots (scope, slot, {', '.join(CONTACT.values)})
             SELECT scope, slot, {_sums(CONTACT, contact_values)}
             FROM (SELECT '' AS scope, j.* FROM ({journeys}) j
-                  UNION ALL SELECT j.queue AS scope, j.* FROM ({journeys}) j WHERE j.queue IS NOT NULL) v
+                  UNION ALL SELECT j.queue AS scope, j.* FROM ({journeys}) j WHERE j.queue IS NOT NULL
+                  UNION ALL SELECT '{SCENARIO_SCOPE}' || j.scenario AS scope, j.* FROM ({journeys}) j
+                            WHERE j.scenario IS NOT NULL) v
             GROUP BY scope, slot""",
         f"""INSERT INTO kpi_ivr_slots (scenario, node, slot, dropped)
             SELECT COALESCE(scenario, ''), COALESCE(ivr_exit_node, ''), slot, COUNT(*)

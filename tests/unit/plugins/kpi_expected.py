@@ -349,7 +349,7 @@ def journey_cost(journey: Journey, rates: list[Any]) -> float | None:
 
 
 def contact_figures(journeys: dict[str, Journey], bounds: list[float], window: float, rates: list[Any],
-                    by_queue: bool = False) -> dict[tuple[str, float], dict[str, Any]]:
+                    by_queue: bool = False, by_scenario: bool = False) -> dict[tuple[str, float], dict[str, Any]]:
     by_caller: dict[str, list[float]] = defaultdict(list)
     for journey in journeys.values():
         by_caller[journey.caller].append(journey.started_at)
@@ -358,7 +358,11 @@ def contact_figures(journeys: dict[str, Journey], bounds: list[float], window: f
         start = bucket_of(journey.started_at, bounds)
         if start is None or not is_complete(journey):
             continue
-        if by_queue:
+        if by_scenario:
+            if journey.scenario is None:
+                continue
+            scope = f"scenario:{journey.scenario}"
+        elif by_queue:
             if not journey.visits:
                 continue
             scope = journey.visits[-1].queue

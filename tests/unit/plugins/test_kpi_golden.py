@@ -171,20 +171,21 @@ def test_availability(report, calculated, name, bucket):
     compare(rows, expected.availability(intervals, bounds), lambda row: row.interval_start, f"availability/{name}")
 
 
-def contact_rows(report, calculated, bucket, by_queue):
+def contact_rows(report, calculated, bucket, by):
     reporter, loop = report
     journeys, _ = calculated
     bounds = bucket_bounds(DAY, END, bucket, ZONE)
-    rows = loop.run_until_complete(reporter.contacts(DAY, END, bucket, by_queue=by_queue))
-    want = expected.contact_figures(journeys, bounds, CONFIG.repeat_window, CONFIG.rates, by_queue=by_queue)
+    scopes = {"by_queue": by == "queue", "by_scenario": by == "scenario"}
+    rows = loop.run_until_complete(reporter.contacts(DAY, END, bucket, **scopes))
+    want = expected.contact_figures(journeys, bounds, CONFIG.repeat_window, CONFIG.rates, **scopes)
     return rows, want
 
 
 @pytest.mark.parametrize(("name", "bucket"), BUCKETINGS)
-@pytest.mark.parametrize("by_queue", [False, True])
-def test_contact_figures(report, calculated, name, bucket, by_queue):
-    rows, want = contact_rows(report, calculated, bucket, by_queue)
-    compare(rows, want, lambda row: (row.scope, row.interval_start), f"contacts/{name}/{by_queue}")
+@pytest.mark.parametrize("by", ["pbx", "queue", "scenario"])
+def test_contact_figures(report, calculated, name, bucket, by):
+    rows, want = contact_rows(report, calculated, bucket, by)
+    compare(rows, want, lambda row: (row.scope, row.interval_start), f"contacts/{name}/{by}")
 
 
 @pytest.mark.parametrize(("name", "bucket"), BUCKETINGS)
@@ -235,10 +236,12 @@ def test_the_rollups_give_the_figures_of_the_raw_tables(report, bucket):
         assert len(got) == len(want) > 0, name
         for index, (row, expected_row) in enumerate(zip(as_fields(got), as_fields(want))):
             same(row, expected_row, f"{name}/{bucket}[{index}]")
-    got = loop.run_until_complete(reporter.contacts(DAY, END, bucket, by_queue=True))
-    want = loop.run_until_complete(raw.contacts(DAY, END, bucket, by_queue=True))
-    for index, (row, expected_row) in enumerate(zip(as_fields(got), as_fields(want), strict=True)):
-        same(row, expected_row, f"contacts by queue/{bucket}[{index}]")
+    for scope in ({"by_queue": True}, {"by_scenario": True}):
+        got = loop.run_until_complete(reporter.contacts(DAY, END, bucket, **scope))
+        want = loop.run_until_complete(raw.contacts(DAY, END, bucket, **scope))
+        assert got
+        for index, (row, expected_row) in enumerate(zip(as_fields(got), as_fields(want), strict=True)):
+            same(row, expected_row, f"contacts {scope}/{bucket}[{index}]")
 
 
 ROLLUP_TABLES = {"kpi_queue_slots": 2, "kpi_agent_slots": 2, "kpi_agent_pause_slots": 3, "kpi_contact_slots": 2,
