@@ -37,6 +37,10 @@ Batch = tuple[str, Sequence[Sequence[Any]]]
 
 
 class Database(Protocol):
+    # What `open_database` takes to open the same database again, from another process (a
+    # plugin's writer process): the SQLite file's path or the PostgreSQL URL.
+    target: str
+
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
 
@@ -96,6 +100,7 @@ class SqliteDatabase:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self.target = self.path  # what open_database takes to open this database again (another process)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pbx-db")
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -256,6 +261,7 @@ class PostgresDatabase:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
+        self.target = url  # what open_database takes to open this database again (another process)
         self._pool_options = {"min_size": min_size, "max_size": max_size}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

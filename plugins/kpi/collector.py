@@ -2,10 +2,10 @@
 figures kept live, schedules watched.
 
 One `KpiCollector` per PbxApi. `on_event` is the only thing on the event stream: the fold
-(pure, microseconds, pricing each call as it ends), handing the rows to the `RecordWriter`
-(which batches them into one transaction every `batch_seconds`: a completed call's record is
-in the database within that time of its CallEnded), and the live window and adherence
-monitor. A once-a-second tick raises the live alerts and adherence alerts as events.
+(pure, microseconds, pricing each call as it ends), handing the rows to the writer, which
+batches them into one transaction every `batch_seconds` (a completed call's record is in the
+database within that time of its CallEnded) in a process of its own (writer_process.py), so
+that writing costs the PBX's core nothing; and the live window and adherence monitor. A once-a-second tick raises the live alerts and adherence alerts as events.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .prometheus import live_metrics
 from .rates import RateTable
 from .report import Report
 from .store import RecordStore, RecordWriter
+from .writer_process import ProcessRecordWriter
 
 log = logging.getLogger("pbx.plugins.kpi")
 TICK_SECONDS = 1.0
@@ -37,7 +38,12 @@ class KpiCollector:
         self.rates = RateTable(self.config.rates)
         self.fold = JourneyFold(self.config.node, price=self._price if self.config.rates else None)
         self.store = RecordStore(api.database, self.config)
-        self.writer = RecordWriter(self.store, batch_seconds=self.config.batch_seconds, log=log)
+        target = getattr(api.database, "target", None)
+        if self.config.writer == "process" and target and target != ":memory:":
+            self.writer: RecordWriter | ProcessRecordWriter = ProcessRecordWriter(
+                target, self.config, batch_seconds=self.config.batch_seconds, log=log)
+        else:
+            self.writer = RecordWriter(self.store, batch_seconds=self.config.batch_seconds, log=log)
         self.live = LiveKpis(self.config)
         self.adherence = AdherenceMonitor(self.config)
         self.report = Report(api.database, self.config)
