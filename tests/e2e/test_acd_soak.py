@@ -1,4 +1,4 @@
-"""200 calls through the IVR into a queue of three baresip agents, with random hang-ups.
+"""120 calls through the IVR into a queue of three baresip agents, with random hang-ups.
 
 Twenty Python UAC callers at a time (extensions 1004-1009) dial 800: the scenario answers and
 queues them in ``support`` (round-robin, wrap-up 0, max wait 4 s). Each caller hangs up at a
@@ -33,13 +33,13 @@ from .calls.fixtures import assert_no_traceback, bus_events, call_pbx, phones, w
 
 pytestmark = pytest.mark.e2e
 
-CALLS = 200
+CALLS = 120
 CONCURRENCY = 20
 OUTCOMES = ("AgentConnected", "QueueAbandoned", "QueueTimedOut", "QueueLeft", "QueueOverflowed")
 
 
 @pytest.mark.timeout(90)
-def test_two_hundred_calls_with_random_hangups_leave_the_acd_clean(tmp_path, call_pbx, phones):  # noqa: F811
+def test_a_hundred_and_twenty_calls_with_random_hangups_leave_the_acd_clean(tmp_path, call_pbx, phones):  # noqa: F811
     pbx = acd_pbx(call_pbx, tmp_path, strategy="round-robin", ring_timeout=5, wrap_up=0, max_wait=4)
     agents = {}
     for name in AGENTS:

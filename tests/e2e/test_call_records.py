@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
 from .acd.callers import CallerThread
 from .acd.queue_config import acd_pbx
@@ -264,14 +263,7 @@ def test_a_restart_after_kill_9_keeps_registrations_and_agent_logins(tmp_path, c
 def test_on_postgresql_records_and_registrations_outlive_a_kill_9(tmp_path, call_pbx, phones, postgres_database_url):  # noqa: F811
     """The same PBX on PostgreSQL (`database:` in the config): a queue call's journey, then kill -9
     and a restart that finds the phone's registration and the agent's login there."""
-    pbx = acd_pbx(call_pbx, tmp_path, agents=("1001",), wrap_up=0, plugins=KPI)
-    pbx.stop()
-    config = yaml.safe_load(pbx.config_path.read_text())
-    config["database"] = postgres_database_url
-    pbx.config_path.write_text(yaml.safe_dump(config))
-    pbx = PbxProcess(config_path=pbx.config_path, log_path=tmp_path / "postgres.log", sip_port=pbx.sip_port,
-                     admin_port=pbx.admin_port)
-    pbx.start()
+    pbx = acd_pbx(call_pbx, tmp_path, agents=("1001",), wrap_up=0, plugins=KPI, database=postgres_database_url)
     try:
         agent = phones("agent1001", "1001", pbx)
         wait_bus_event(pbx, "AgentStateChanged", timeout=5, agent="1001", new="available")
