@@ -2,10 +2,10 @@
 figures kept live, schedules watched.
 
 One `KpiCollector` per PbxApi. `on_event` is the only thing on the event stream: the fold
-(pure, microseconds, pricing each call as it ends), handing the rows to the writer, which
-batches them into one transaction every `batch_seconds` (a completed call's record is in the
-database within that time of its CallEnded) in a process of its own (writer_process.py), so
-that writing costs the PBX's core nothing; and the live window and adherence monitor. A once-a-second tick raises the live alerts and adherence alerts as events.
+(pure, microseconds, pricing each call as it ends), handing the rows at once to the writer
+process (writer_process.py), which commits them in batches on its own core, so that writing
+costs the PBX's core little and a completed call's record is out of the PBX 2 ms after its
+CallEnded; and the live window and adherence monitor. A once-a-second tick raises the live alerts and adherence alerts as events.
 """
 
 from __future__ import annotations
@@ -40,8 +40,7 @@ class KpiCollector:
         self.store = RecordStore(api.database, self.config)
         target = getattr(api.database, "target", None)
         if self.config.writer == "process" and target and target != ":memory:":
-            self.writer: RecordWriter | ProcessRecordWriter = ProcessRecordWriter(
-                target, self.config, batch_seconds=self.config.batch_seconds, log=log)
+            self.writer: RecordWriter | ProcessRecordWriter = ProcessRecordWriter(target, self.config, log=log)
         else:
             self.writer = RecordWriter(self.store, batch_seconds=self.config.batch_seconds, log=log)
         self.live = LiveKpis(self.config)

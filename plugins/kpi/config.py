@@ -72,9 +72,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     schedules: dict[str, list[Shift]] = {}  # per agent
     adherence_grace: float = 300.0  # seconds out of adherence before an AdherenceAlert
     alerts: list[Alert] = []
-    batch_seconds: float = 0.02  # the record writer gathers rows this long before one transaction
     # "process": records are written by a process of their own (writer_process.py), off the PBX's
-    # core; "thread": by a task in the PBX (an in-memory SQLite database has no other choice).
+    # core, handed over at the end of each event-loop turn; "thread": by a task in the PBX (an
+    # in-memory SQLite database needs it). Either gathers rows `batch_seconds` per transaction.
+    batch_seconds: float = 0.02
     writer: Literal["process", "thread"] = "process"
 
     def __post_init__(self) -> None:

@@ -3,19 +3,19 @@
 Writing a batch of records (encoding the rows, reading their stored versions, the rollup
 deltas, the transaction) costs about 0.1 ms of CPU per journey. In the PBX's process that is
 the event loop's core, and at hundreds of calls a second it slows call setup. So the plugin
-folds events in the PBX (microseconds) and hands the rows to this process through a pipe, one
-msgpack frame per batch; the process writes each batch in one transaction on its own core and
-answers with the batch's sequence number once it is committed.
+folds events in the PBX (microseconds) and hands the rows to this process through a pipe every
+2 ms (HAND_OVER_SECONDS), one msgpack frame each time; the process gathers frames for
+`batch_seconds`, writes them in one transaction on its own core, and answers with the last
+frame's sequence number once committed.
 
 - `ProcessRecordWriter` is the PBX's side, with RecordWriter's interface (`submit`, `flush`,
-  `close`, `pending`, `failures`): batches leave every `batch_seconds`; a batch is kept until its
-  commit is answered, and a writer process that dies is started again and given them again.
-- `python -m plugins.kpi.writer_process` is the other side: the first line on stdin says which
+  `close`, `pending`, `failures`): a frame is kept until its commit is answered, and a writer
+  process that dies is started again and given the frames not answered.
+- `python -m plugins.kpi` (__main__.py) is the other side: the first line on stdin says which
   database (sdk.open_database's target) and the plugin's config; then frames. A failed write is
-  retried (0.5 s, doubling to 30 s) and the frames queue in the pipe meanwhile. At the end of
-  its input (the PBX closed it, or died) it writes what it has read, then exits, so a kill -9
-  of the PBX loses at most the rows of its last `batch_seconds`. It ignores SIGINT and SIGTERM
-  for that reason: the end of its input is its signal.
+  retried (0.5 s, doubling to 30 s) and the frames queue meanwhile. At the end of its input (the
+  PBX closed it, or died) it writes all it has read, then exits: a call's rows are in the pipe
+  2 ms after its CallEnded, so a kill -9 of the PBX loses only the rows of its last 2 ms. It ignores SIGINT and SIGTERM for that reason: the end of its input is its signal.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ __all__ = ["Batch", "ProcessRecordWriter"]
 log = logging.getLogger("pbx.plugins.kpi")
 HEADER = struct.Struct(">I")  # each frame: its length, then the msgpack of a Batch
 RETRY_SECONDS, MAX_RETRY_SECONDS = 0.5, 30.0
+# Rows wait this long in the PBX before they leave in one frame: at hundreds of calls a second a
+# frame per event would cost the PBX's core more than the fold; 2 ms is what a kill -9 can lose.
+HAND_OVER_SECONDS = 0.002
 
 
 class Batch(msgspec.Struct, array_like=True):
@@ -78,23 +81,19 @@ _encoder = msgspec.msgpack.Encoder()
 
 
 class ProcessRecordWriter:
-    def __init__(self, target: str, config: Config, *, batch_seconds: float = 0.02,
-                 log: logging.Logger | None = None) -> None:
+    def __init__(self, target: str, config: Config, *, log: logging.Logger | None = None) -> None:
         self.target = target
         self.config = config
-        self.batch_seconds = batch_seconds
         self.log = log or logging.getLogger("pbx.plugins.kpi")
         self.failures = 0  # writer processes that ended before they were asked to
-        self._buffer: list[Row] = []
+        self._buffer: list[Row] = []  # this loop turn's rows
         self._unacked: deque[tuple[int, bytes, int]] = deque()  # (seq, frame, rows) sent, not yet committed
         self._seq = 0
         self._acked = 0
         self._process: asyncio.subprocess.Process | None = None
+        self._starting: asyncio.Task | None = None
         self._acks: asyncio.Task | None = None
-        self._task: asyncio.Task | None = None
-        self._wake = asyncio.Event()
         self._committed = asyncio.Condition()
-        self._sending = asyncio.Lock()
         self._closing = False
 
     @property
@@ -103,27 +102,40 @@ class ProcessRecordWriter:
         return len(self._buffer) + sum(rows for _, _, rows in self._unacked)
 
     def submit(self, rows: Sequence[Row]) -> None:
+        """Hand the rows to the writer process within HAND_OVER_SECONDS (one frame for all the rows
+        of that time): once in the pipe they are written even if the PBX dies the next moment.
+        Never waits (the pipe's buffer takes what the process has not read yet)."""
         if self._closing:
             raise RuntimeError("the record writer is closed")
+        if not self._buffer:
+            asyncio.get_running_loop().call_later(HAND_OVER_SECONDS, self._send)
         self._buffer.extend(rows)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="kpi-record-sender")
-        self._wake.set()
+
+    def _send(self) -> None:
+        rows, self._buffer = self._buffer, []
+        if not rows:
+            return
+        self._seq += 1
+        body = _encoder.encode(Batch.of(self._seq, rows))
+        frame = HEADER.pack(len(body)) + body
+        self._unacked.append((self._seq, frame, len(rows)))
+        process = self._process
+        if process is not None and not process.stdin.is_closing():
+            process.stdin.write(frame)
+        elif self._starting is None:  # the first rows, or the process is being replaced
+            self._starting = asyncio.get_running_loop().create_task(self._start(), name="kpi-writer-start")
 
     async def flush(self) -> None:
-        """Send what is buffered and wait until the writer process has committed it."""
-        await self._send_buffer()
+        """Wait until the writer process has committed every row submitted so far."""
+        self._send()
+        wanted = self._seq
         async with self._committed:
-            await self._committed.wait_for(lambda: self._acked >= self._seq)
+            await self._committed.wait_for(lambda: self._acked >= wanted)
 
     async def close(self) -> None:
-        """Send the rest, wait for its commit, and let the writer process end."""
+        """Wait for the commit of what was submitted, and let the writer process end."""
+        await self.flush()
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._buffer or self._unacked:
-            await self.flush()
         process, self._process = self._process, None
         if process is not None:
             process.stdin.close()
@@ -131,43 +143,19 @@ class ProcessRecordWriter:
         if self._acks is not None:
             await asyncio.gather(self._acks, return_exceptions=True)
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(self.batch_seconds)  # the batch gathers
-            self._wake.clear()
-            await self._send_buffer()
-
-    async def _send_buffer(self) -> None:
-        async with self._sending:  # frames leave in order
-            if not self._buffer:
-                return
-            rows, self._buffer = self._buffer, []
-            self._seq += 1
-            frame = _encoder.encode(Batch.of(self._seq, rows))
-            self._unacked.append((self._seq, frame, len(rows)))
-            await self._write(frame)
-
-    async def _write(self, frame: bytes) -> None:
-        while True:
-            process = self._process or await self._start()
-            try:
-                process.stdin.write(HEADER.pack(len(frame)) + frame)
-                await process.stdin.drain()
-                return
-            except (BrokenPipeError, ConnectionResetError):
-                await self._lost(process)  # started again with the frames not committed: this one among them
-                return
-
-    async def _start(self) -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "plugins.kpi.writer_process",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-        process.stdin.write(msgspec.json.encode(Setup(self.target, self.config)) + b"\n")
-        self._process = process
-        self._acks = asyncio.get_running_loop().create_task(self._read_acks(process), name="kpi-record-acks")
-        self.log.info("event=kpi_writer_started pid=%d", process.pid)
-        return process
+    async def _start(self) -> None:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "plugins.kpi",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            process.stdin.write(msgspec.json.encode(Setup(self.target, self.config)) + b"\n")
+            for _, frame, _ in self._unacked:  # submitted meanwhile, or not committed by the one that died
+                process.stdin.write(frame)
+            self._process = process
+            self._acks = asyncio.get_running_loop().create_task(self._read_acks(process), name="kpi-writer-acks")
+            self.log.info("event=kpi_writer_started pid=%d", process.pid)
+        finally:
+            self._starting = None
 
     async def _read_acks(self, process: asyncio.subprocess.Process) -> None:
         while line := await process.stdout.readline():
@@ -177,20 +165,14 @@ class ProcessRecordWriter:
                     self._unacked.popleft()
                 self._acked = max(self._acked, seq)
                 self._committed.notify_all()
-        if self._process is process and not self._closing:
-            await self._lost(process)
-
-    async def _lost(self, process: asyncio.subprocess.Process) -> None:
-        if self._process is not process:
-            return
-        self._process = None
-        self.failures += 1
-        code = await process.wait()
-        self.log.error("event=kpi_writer_lost pid=%d code=%s unacked=%d", process.pid, code, len(self._unacked))
-        await asyncio.sleep(RETRY_SECONDS)
-        process = await self._start()
-        for _, frame, _ in self._unacked:  # what the writer process that died had not committed
-            process.stdin.write(HEADER.pack(len(frame)) + frame)
+        if self._process is process and not self._closing:  # it died: another one takes over
+            self._process = None
+            self.failures += 1
+            code = await process.wait()
+            self.log.error("event=kpi_writer_lost pid=%d code=%s unacked=%d", process.pid, code, len(self._unacked))
+            await asyncio.sleep(RETRY_SECONDS)
+            if self._starting is None and not self._closing:
+                self._starting = asyncio.get_running_loop().create_task(self._start(), name="kpi-writer-start")
 
 
 # The writer process's side ----------------------------------------------------------------------------
@@ -224,18 +206,39 @@ async def serve() -> None:
     database = open_database(setup.target)
     store = RecordStore(database, setup.config)
     decoder = msgspec.msgpack.Decoder(Batch)
+    arrived: list[Batch] = []
+    more = asyncio.Event()
+    ended = False
+
+    async def read() -> None:
+        nonlocal ended
+        while (frame := await _read_frame(reader)) is not None:
+            arrived.append(decoder.decode(frame))
+            more.set()
+        ended = True
+        more.set()
+
+    reading = loop.create_task(read())
     out, answering = sys.stdout.buffer, True
     try:
-        while (frame := await _read_frame(reader)) is not None:
-            batch = decoder.decode(frame)
-            await _write_until_committed(store, batch.rows())
-            if answering:
-                try:
-                    out.write(b"%d\n" % batch.seq)
-                    out.flush()
-                except OSError:  # the PBX is gone: write what it sent all the same
-                    answering = False
+        while True:
+            await more.wait()
+            if not ended:
+                await asyncio.sleep(setup.config.batch_seconds)  # the rows are safe here: let a batch gather
+            more.clear()
+            if arrived:  # everything that came while the last commit ran: one transaction
+                batches, arrived[:] = list(arrived), []
+                await _write_until_committed(store, [row for batch in batches for row in batch.rows()])
+                if answering:
+                    try:
+                        out.write(b"%d\n" % batches[-1].seq)
+                        out.flush()
+                    except OSError:  # the PBX is gone: write what it sent all the same
+                        answering = False
+            if ended and not arrived:
+                break
     finally:
+        reading.cancel()
         database.close()
 
 
@@ -245,7 +248,3 @@ def main() -> None:
     logging.basicConfig(level=os.environ.get("PBX_KPI_WRITER_LOG", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(serve())
-
-
-if __name__ == "__main__":
-    main()

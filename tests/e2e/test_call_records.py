@@ -198,14 +198,15 @@ def test_kill_9_under_load_loses_no_completed_calls_record(tmp_path, ports, call
         rows = database.execute("SELECT ended_at FROM kpi_journeys WHERE state = 'complete' AND caller = '1001' "
                                 "AND outcome = 'answered'").fetchall()
     recorded = sorted(ended for (ended,) in rows)
-    # Every call sipp saw completed has its record, but those whose BYE was answered in the last
-    # batch window before the kill (batch_seconds 10 ms, plus the fold and the commit).
-    settled = [at for at in completed if at < killed_at - 0.05]
+    # Every call sipp saw completed has its record. A call's rows reach the writer process one
+    # event-loop turn after its CallEnded (then survive the PBX): only a BYE answered in the
+    # last few milliseconds before the kill may be missing.
+    settled = [at for at in completed if at < killed_at - 0.01]
     assert len(recorded) >= len(settled), (
-        f"{len(settled)} calls completed by {killed_at - 0.05:.3f}, {len(recorded)} records; "
+        f"{len(settled)} calls completed by {killed_at - 0.01:.3f}, {len(recorded)} records; "
         f"the last records end at {recorded[-3:]}")
     print(f"\n{len(completed)} calls completed before the kill, {len(recorded)} records, "
-          f"{len(completed) - len(settled)} in the last 50 ms")
+          f"{len(completed) - len(settled)} in the last 10 ms")
 
     # The database opens again: the restarted PBX keeps the callee's registration and writes on.
     restarted = PbxProcess(config_path=pbx.config_path, log_path=tmp_path / "restarted.log",

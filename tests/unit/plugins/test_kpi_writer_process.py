@@ -5,6 +5,7 @@ and everything it read written when the PBX side vanishes."""
 from __future__ import annotations
 
 import asyncio
+import signal
 
 from plugins.kpi.config import Config
 from plugins.kpi.records import AgentLogEntry, Journey
@@ -34,7 +35,7 @@ async def counts(database) -> tuple[int, int]:
 
 async def test_rows_are_committed_once_across_a_writer_process_that_dies(database):
     await RecordStore(database, Config()).setup()
-    writer = ProcessRecordWriter(database.target, Config(), batch_seconds=0.005)
+    writer = ProcessRecordWriter(database.target, Config())
     for number in range(50):
         writer.submit([journey(number), changed(number)])
     await writer.flush()
@@ -52,13 +53,18 @@ async def test_rows_are_committed_once_across_a_writer_process_that_dies(databas
 
 async def test_what_the_writer_process_read_is_written_when_the_pbx_side_vanishes(database):
     await RecordStore(database, Config()).setup()
-    writer = ProcessRecordWriter(database.target, Config(), batch_seconds=60)  # nothing leaves by itself
-    for number in range(30):
-        writer.submit([journey(number)])
-        await writer._send_buffer()  # thirty frames in the pipe, none answered yet
+    writer = ProcessRecordWriter(database.target, Config())
+    writer.submit([journey(0)])
+    await writer.flush()  # the writer process is up
     process = writer._process
+    process.send_signal(signal.SIGSTOP)  # it reads nothing more for now: the frames wait in the pipe
+    for number in range(1, 30):
+        writer.submit([journey(number)])
+        writer._send()  # its own frame (they leave every 2 ms by themselves)
     writer._closing = True
     writer._acks.cancel()
     process.stdin.close()  # as when the PBX is killed: its end of the pipe closes
+    await asyncio.sleep(0.05)
+    process.send_signal(signal.SIGCONT)
     assert await asyncio.wait_for(process.wait(), 20) == 0
     assert await counts(database) == (30, 0)
