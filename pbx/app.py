@@ -40,6 +40,7 @@ from pbx.config import Config
 from pbx.ivr.runtime import QueueRefused
 from pbx.plugin_api import CallDirectory, LiveApi
 from pbx.plugin_host import PluginHost, open_database
+from pbx.admin.stream import EventJournal
 from pbx.store import StateStore
 from pbx.ivr.controller import IvrController
 from pbx.ivr.functions import load_functions
@@ -371,10 +372,13 @@ class Pbx:
             log.info("event=listening transport=%s address=%s:%s", listen.transport, host, port)
         admin = self.config.admin.listen
         if admin is not None:
+            journal = EventJournal()
+            self.bus.subscribe(Event, journal.on_event)
             app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock, calls=self.calls,
                                  recordings=self.recordings, reload_scenarios=self.reload_scenarios,
                                  queues=self.queues.acd if self.queues is not None else None,
-                                 plugin_metrics=self.plugins.metrics if self.plugins.has["pbx_metrics"] else None)
+                                 plugin_metrics=self.plugins.metrics if self.plugins.has["pbx_metrics"] else None,
+                                 events=journal)
             for plugin, routes in (await self.plugins.admin_routes()).items():
                 routes_app = web.Application()
                 routes_app.add_routes(routes)

@@ -18,6 +18,7 @@ from pbx.sip.registrar import Registrar
 from sdk.types import Metric
 
 from . import metrics
+from .stream import EventJournal
 
 STATUS = web.AppKey("status", Callable[[], dict[str, Any]])
 REGISTRAR = web.AppKey("registrar", Registrar)
@@ -32,7 +33,8 @@ PLUGIN_METRICS = web.AppKey("plugin_metrics", Any)
 def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar, clock: Callable[[], float],
                    calls: Any = None, recordings: Any = None,
                    reload_scenarios: Callable[[], Any] | None = None, queues: Any = None,
-                   plugin_metrics: Callable[[], Awaitable[list[Metric]]] | None = None) -> web.Application:
+                   plugin_metrics: Callable[[], Awaitable[list[Metric]]] | None = None,
+                   events: EventJournal | None = None) -> web.Application:
     app = web.Application(middlewares=[_json_errors])
     app[STATUS] = status
     app[REGISTRAR] = registrar
@@ -50,6 +52,8 @@ def make_admin_app(*, status: Callable[[], dict[str, Any]], registrar: Registrar
     app.router.add_post("/api/scenarios/reload", _reload_scenarios)
     app.router.add_get("/api/queues", _queues)
     app.router.add_get("/metrics", _metrics)
+    if events is not None:
+        app.router.add_get("/api/events", events.serve)
     return app
 
 

@@ -1,0 +1,83 @@
+"""GET /api/events: bus events over a WebSocket, filtered, resumed after a reconnect without gaps
+(aiohttp's test client against the real admin app; events published on a real bus)."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient, TestServer
+
+from pbx.admin.api import make_admin_app
+from pbx.admin.stream import EventJournal
+from pbx.bus import EventBus
+from pbx.sip.registrar import Registrar, RegistrarSettings
+from sdk.events import AgentConnected, CallStarted, Event, QueueJoined
+
+
+def joined(call_id: str, queue: str = "sales") -> QueueJoined:
+    return QueueJoined(at=1.0, call_id=call_id, queue=queue, caller_number="555", priority=0, position=1)
+
+
+def app_with(journal: EventJournal):
+    return make_admin_app(status=dict, registrar=Registrar(RegistrarSettings(), "pbx.test"), clock=lambda: 0.0,
+                          events=journal)
+
+
+async def received(socket, count: int) -> list[dict]:
+    return [json.loads((await socket.receive(timeout=2)).data) for _ in range(count)]
+
+
+async def test_a_client_gets_the_events_it_asked_for_in_order_and_resumes_without_gaps():
+    bus, journal = EventBus(), EventJournal()
+    bus.subscribe(Event, journal.on_event)
+    async with TestClient(TestServer(app_with(journal))) as client:
+        socket = await client.ws_connect("/api/events?types=QueueJoined,AgentConnected&queue=sales")
+        bus.publish(CallStarted(at=1.0, call_id="c1", caller="555", callee="700"))  # another type
+        bus.publish(joined("c1"))
+        bus.publish(joined("c2", queue="support"))  # another queue
+        bus.publish(AgentConnected(at=2.0, agent="1001", call_id="c1", queue="sales", wait_seconds=1, ring_seconds=1))
+        frames = await received(socket, 2)
+        assert [(frame["id"], frame["event"]["type"]) for frame in frames] == [(2, "QueueJoined"), (4, "AgentConnected")]
+        assert frames[0]["event"]["call_id"] == "c1"
+        await socket.close()
+
+        for number in range(3, 6):  # published while the client is away
+            bus.publish(joined(f"c{number}"))
+        again = await client.ws_connect("/api/events?types=QueueJoined&queue=sales",
+                                        headers={"Last-Event-ID": str(frames[-1]["id"])})
+        bus.publish(joined("c6"))
+        resumed = await received(again, 4)
+        assert [frame["event"]["call_id"] for frame in resumed] == ["c3", "c4", "c5", "c6"]
+        assert [frame["id"] for frame in resumed] == [5, 6, 7, 8]
+        await again.close()
+
+
+async def test_a_client_whose_last_id_left_the_journal_is_told_to_reset():
+    bus, journal = EventBus(), EventJournal(capacity=3)
+    bus.subscribe(Event, journal.on_event)
+    for number in range(1, 7):
+        bus.publish(joined(f"c{number}"))
+    async with TestClient(TestServer(app_with(journal))) as client:
+        socket = await client.ws_connect("/api/events?last_event_id=1")
+        frames = await received(socket, 4)
+        assert frames[0] == {"reset": True, "oldest_id": 4}
+        assert [frame["id"] for frame in frames[1:]] == [4, 5, 6]
+        await socket.close()
+
+
+async def test_bad_filters_are_a_400_naming_the_field_and_a_slow_client_is_closed_to_reconnect():
+    bus, journal = EventBus(), EventJournal(client_limit=5)
+    bus.subscribe(Event, journal.on_event)
+    async with TestClient(TestServer(app_with(journal))) as client:
+        response = await client.get("/api/events?types=CallStartd")
+        assert response.status == 400 and (await response.json())["field"] == "types"
+        response = await client.get("/api/events?last_event_id=x")
+        assert response.status == 400 and (await response.json())["field"] == "last_event_id"
+
+        socket = await client.ws_connect("/api/events")
+        for number in range(20):  # the client reads nothing meanwhile: the server's queue overflows
+            bus.publish(joined(f"c{number}"))
+        messages = [await socket.receive(timeout=2) for _ in range(6)]
+        assert [json.loads(message.data)["id"] for message in messages[:5]] == [1, 2, 3, 4, 5]
+        assert messages[5].type == WSMsgType.CLOSE and messages[5].data == 1013
