@@ -34,7 +34,7 @@ from pbx.calls.own_media import MediaSession, answer_with_own_media
 from pbx.calls.signals import Answer, Cause, Hangup, Info, Party, Signal, Try, Update, UpdateAnswer
 from pbx.media.dtmf import DigitDetected
 from pbx.media.player import Player
-from pbx.media.tones import ringback
+from pbx.media.tones import ringback_cadence
 from sdk.events import CallDisposition, IvrStarted
 
 from .analytics import bus_event
@@ -43,7 +43,6 @@ from .runtime import IvrRuntime, QueueRefused
 
 log = logging.getLogger("pbx.ivr")
 
-RINGBACK = ringback()
 
 # A scenario's hang-up cause, as the SIP final answer of a call it never answered.
 REJECT_STATUS = {"busy": 486, "rejected": 603, "unavailable": 480, "no_answer": 480, "failure": 500, "normal": 480}
@@ -345,7 +344,7 @@ class IvrController:
         self._dial = {"legs": legs, "refusals": [], "terminal": terminal}
         self._start_timer(now + timeout, self._dial_timeout)
         if self.session is not None:
-            self.session.player = Player([RINGBACK], loop=True)  # the caller hears it ring
+            self.session.player = Player([ringback_cadence()], loop=True)  # the caller hears it ring
         return actions
 
     def _callee_signal(self, call: Call, leg: Leg, signal: Signal, now: float) -> list[Any]:

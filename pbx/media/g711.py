@@ -92,11 +92,14 @@ def _encode_table(from_linear: Callable[[int], int], shift: int) -> list[int]:
     The codec only sees ``sample >> shift`` (14 bits for mu-law, 13 for A-law), so each
     distinct value is computed once and the full table is filled from those.
     """
-    by_value = {value: from_linear(value << shift) for value in range(-(0x8000 >> shift), 0x8000 >> shift)}
-    signed = [raw - 0x10000 if raw & 0x8000 else raw for raw in range(0x10000)]
+    run = 1 << shift  # consecutive raw samples sharing one `sample >> shift`
+    positive = [from_linear(value << shift) for value in range(0x8000 >> shift)]
+    negative = [from_linear(value << shift) for value in range(-(0x8000 >> shift), 0)]
+    # raw 0x0000-0x7FFF are the samples 0..32767, raw 0x8000-0xFFFF are -32768..-1: runs of `run`
+    table = list(b"".join(bytes((code,)) * run for code in (*positive, *negative)))
     if sys.byteorder == "big":  # array('H') reads samples in native order
-        signed = [signed[((index & 0xFF) << 8) | (index >> 8)] for index in range(0x10000)]
-    return [by_value[sample >> shift] for sample in signed]
+        table = [table[((index & 0xFF) << 8) | (index >> 8)] for index in range(0x10000)]
+    return table
 
 
 _ULAW_LOW, _ULAW_HIGH = _decode_tables(_ulaw_to_linear)

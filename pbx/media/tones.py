@@ -7,6 +7,7 @@ everywhere recognise. Pure: 8 kHz PCM16 bytes out, for a looping `Player`.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from array import array
@@ -36,4 +37,10 @@ def ringback(style: str = "us") -> bytes:
     return tone((440.0, 480.0), 2.0) + silence(4.0)
 
 
-__all__ = ["ringback", "silence", "tone"]
+@functools.cache
+def ringback_cadence() -> bytes:
+    """The US ringback cadence, made once when first needed (not at import: it takes 15 ms)."""
+    return ringback()
+
+
+__all__ = ["ringback", "ringback_cadence", "silence", "tone"]
