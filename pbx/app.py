@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import random
+import re
 import secrets
 import signal
 import time
@@ -69,6 +70,10 @@ from sdk.events import (
 )
 
 log = logging.getLogger("pbx")
+
+
+class DatabaseUnavailable(OSError):
+    """The configured database cannot be reached or opened (reported without a traceback)."""
 
 
 def new_tag() -> str:
@@ -357,6 +362,7 @@ class Pbx:
         }
 
     async def start(self) -> None:
+        await self._open_database()
         if existing_directory(self.config.ivr.prompts) is None:
             log.warning("event=prompts_missing directory=%s hint='make prompts renders them'", self.config.ivr.prompts)
         await self.plugins.start()
@@ -389,6 +395,15 @@ class Pbx:
             await site.start()
             log.info("event=admin_listening address=http://%s:%s", admin.host, admin.port)
         log.info("event=ready realm=%s extensions=%d", self.config.realm, len(self.config.extensions))
+
+    async def _open_database(self) -> None:
+        """Reach the database before anything uses it: a server that is down or refuses us stops
+        the start with one line naming it (no password), not a plugin disabled later on."""
+        try:
+            await self.database.fetch_one("SELECT 1 AS ok")
+        except Exception as error:
+            where = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", getattr(self.database, "target", "the database"))
+            raise DatabaseUnavailable(f"cannot open the database {where}: {error}") from None
 
     async def _restore_state(self) -> None:
         """Bindings that have not expired go back into the registrar; agents logged in when the

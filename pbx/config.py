@@ -268,6 +268,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     default_route: DefaultRoute | None = None  # for called numbers no extension or route matches
 
     def __post_init__(self) -> None:
+        if self.database is not None and not self.database.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"database {self.database!r} is not a postgresql://user@host/db URL "
+                             "(leave it out for SQLite in data_dir)")
         for number in self.extensions:
             if not _EXTENSION_NUMBER.match(number):
                 raise ValueError(f"extension {number!r} may hold only letters, digits and _.+-")

@@ -145,6 +145,20 @@ def test_sip_listen_replaces_the_configured_listeners(tmp_path, ports):
 
 
 @pytest.mark.timeout(60)
+def test_run_names_a_database_it_cannot_reach_without_its_password(tmp_path, ports):
+    unused = ports.port()  # nothing listens there
+    config = pbx_config(ports.port(), ports.port(), {"1001": {"password": "secret1001"}},
+                        database=f"postgresql://pbx:hunter2@{LOOPBACK}:{unused}/pbx")
+    pbx = PbxProcess(config_path=write_config(tmp_path / "pbx.yaml", config), log_path=tmp_path / "pbx.log",
+                     sip_port=ports.port(), admin_port=ports.port())
+    result = subprocess.run(pbx.command(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 2, result.stderr
+    assert f"cannot open the database postgresql://pbx:***@{LOOPBACK}:{unused}/pbx" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_run_stops_cleanly_on_signal(start_pbx, signum):
     pbx = start_pbx()

@@ -39,6 +39,12 @@ def test_invalid_value_is_reported():
         parse_config("realm: x\nsip: {listen: [{transport: sctp}]}\n", "c.yaml")
 
 
+def test_a_database_that_is_not_a_postgresql_url_is_refused():
+    with pytest.raises(ConfigError, match="not a postgresql://user@host/db URL"):
+        parse_config("realm: x\ndatabase: mysql://pbx@db/pbx\n", "c.yaml")
+    assert parse_config("realm: x\ndatabase: postgresql://pbx@db/pbx\n", "c.yaml").database == "postgresql://pbx@db/pbx"
+
+
 def test_yaml_syntax_error_has_line_and_column():
     with pytest.raises(ConfigError) as error:
         parse_config("realm: x\nsip: [\n", "bad.yaml")
