@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .collector import KpiCollector
 
 INTERVALS = ("15min", "hour", "day")
+MAX_JOURNEYS = 100_000  # one answer's rows; page with from/to beyond that
 KINDS = ("queues", "agents", "contacts", "ivr", "availability", "staffing", "adherence")
 
 
@@ -140,7 +141,9 @@ def routes(collector: KpiCollector) -> list[web.RouteDef]:
         except BadInput as error:
             return _error(400, str(error), error.field)
         except ValueError:
-            return _error(400, "limit must be a whole number", "limit")
+            limit = 0
+        if not 1 <= limit <= MAX_JOURNEYS:
+            return _error(400, f"limit must be a whole number from 1 to {MAX_JOURNEYS}", "limit")
         return _json(await collector.store.journeys(start, end, limit))
 
     async def journey(request: web.Request) -> web.Response:

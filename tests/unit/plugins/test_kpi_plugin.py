@@ -134,6 +134,9 @@ async def test_admin_routes_answer_journeys_and_reports_and_refuse_bad_input(pbx
             one = await (await client.get("/journeys/c1")).json()
             assert (one["agent"], one["wait_seconds"], one["talk_seconds"]) == ("alice", 10.0, 60.0)
             assert (await client.get("/journeys/nope")).status == 404
+            for limit in ("-1", "0", "many", "1000001"):
+                refused = await client.get(f"/journeys?limit={limit}")
+                assert refused.status == 400 and (await refused.json())["field"] == "limit", limit
             [sales] = await (await client.get(f"/report/queues?from={DAY}&to={END}")).json()
             assert (sales["offered"], sales["answered"], sales["abandoned"], sales["sl"]) == (2, 1, 1, 0.5)
             text = await (await client.get(f"/report/queues?from={DAY}&to={END}&format=csv")).text()
