@@ -95,7 +95,34 @@ def _switch_to_wal(connection: sqlite3.Connection, patience: float = 5.0) -> Non
             time.sleep(0.01)
 
 
-class SqliteDatabase:
+class _OffTheLoop:
+    """The Database methods, each carried out by the backend's `_run` away from the caller's
+    event loop (SQLite: its worker thread; PostgreSQL: its pool's own loop)."""
+
+    async def _run(self, function, *arguments) -> Any:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
+        return await self._run(self._execute, sql, parameters)  # type: ignore[attr-defined]
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        return await self._run(self._transaction, [(sql, rows)])  # type: ignore[attr-defined]
+
+    async def transaction(self, batches: Sequence[Batch]) -> int:
+        return await self._run(self._transaction, batches)  # type: ignore[attr-defined]
+
+    async def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return await self._run(self._fetch_all, sql, parameters)  # type: ignore[attr-defined]
+
+    async def fetch_one(self, sql: str, parameters: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = await self.fetch_all(sql, parameters)
+        return rows[0] if rows else None
+
+    async def migrate(self, owner: str, steps: Sequence[str]) -> int:
+        return await self._run(self._migrate, owner, steps)  # type: ignore[attr-defined]
+
+
+class SqliteDatabase(_OffTheLoop):
     """SQLite in WAL mode behind one worker thread. `path` ":memory:" keeps it in memory (tests)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -173,27 +200,6 @@ class SqliteDatabase:
                     raise
                 connection.execute("COMMIT")
 
-    # The event loop's side ------------------------------------------------------------------------
-
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
-        return await self._run(self._execute, sql, parameters)
-
-    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        return await self._run(self._transaction, [(sql, rows)])
-
-    async def transaction(self, batches: Sequence[Batch]) -> int:
-        return await self._run(self._transaction, batches)
-
-    async def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return await self._run(self._fetch_all, sql, parameters)
-
-    async def fetch_one(self, sql: str, parameters: Sequence[Any] = ()) -> dict[str, Any] | None:
-        rows = await self.fetch_all(sql, parameters)
-        return rows[0] if rows else None
-
-    async def migrate(self, owner: str, steps: Sequence[str]) -> int:
-        return await self._run(self._migrate, owner, steps)
-
     def close(self) -> None:
         def close() -> None:
             if self._connection is not None:
@@ -244,7 +250,7 @@ def postgres_ddl(statement: str) -> str:
     return statement
 
 
-class PostgresDatabase:
+class PostgresDatabase(_OffTheLoop):
     """PostgreSQL through an asyncpg pool, for nodes that share one database.
 
     The pool lives in an event loop of its own on a worker thread, created on first use (as
@@ -359,27 +365,6 @@ class PostgresDatabase:
                         await connection.execute(postgres_ddl(statement))
                     await connection.execute("INSERT INTO schema_versions VALUES ($1, $2) ON CONFLICT (owner) "
                                              "DO UPDATE SET version = excluded.version", owner, version + 1)
-
-    # The caller's side ----------------------------------------------------------------------------
-
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
-        return await self._run(self._execute, sql, parameters)
-
-    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        return await self._run(self._transaction, [(sql, rows)])
-
-    async def transaction(self, batches: Sequence[Batch]) -> int:
-        return await self._run(self._transaction, batches)
-
-    async def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return await self._run(self._fetch_all, sql, parameters)
-
-    async def fetch_one(self, sql: str, parameters: Sequence[Any] = ()) -> dict[str, Any] | None:
-        rows = await self.fetch_all(sql, parameters)
-        return rows[0] if rows else None
-
-    async def migrate(self, owner: str, steps: Sequence[str]) -> int:
-        return await self._run(self._migrate, owner, steps)
 
     def close(self) -> None:
         """Close the pool (waiting for its connections to finish) and stop the worker loop."""
