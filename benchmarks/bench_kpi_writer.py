@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_plugins import BUILT_INS_OFF, cpu_seconds, setup_times_ms  # noqa: E402
-from benchmarks.peers import SIPP_DIR, free_port, pbx_process, registered_callee, run_sipp  # noqa: E402
+from benchmarks.bench_plugins import BUILT_INS_OFF, call_config, cpu_seconds, run_caller, setup_times_ms  # noqa: E402
+from benchmarks.peers import pbx_process, registered_callee  # noqa: E402
 
 
 def children_cpu_seconds(pid: int) -> float:
@@ -60,16 +60,7 @@ class Run:
 
 
 def write_config(workdir: Path, args: argparse.Namespace, with_kpi: bool) -> Path:
-    sections = BUILT_INS_OFF + ("  kpi: {config: {node: bench}}\n" if with_kpi else "")
-    config = workdir / "pbx.yaml"
-    config.write_text(
-        "realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\n"
-        f"data_dir: {workdir / 'var'}\n"
-        f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 30000, high: {30000 + 8 * args.concurrent + 100}}}}}\n"
-        'extensions:\n  "1001": {password: secret1001}\n  "1002": {password: secret1002}\n'
-        f"plugins:\n{sections}"
-    )
-    return config
+    return call_config(workdir, args.concurrent, BUILT_INS_OFF + ("  kpi: {config: {node: bench}}\n" if with_kpi else ""))
 
 
 def count_records(database: Path) -> int:
@@ -83,19 +74,12 @@ def count_records(database: Path) -> int:
 def one_run(workdir: Path, args: argparse.Namespace, with_kpi: bool) -> Run:
     workdir.mkdir(parents=True)
     config = write_config(workdir, args, with_kpi)
-    users = workdir / "caller.csv"
-    users.write_text("SEQUENTIAL\n1001;[authentication username=1001 password=secret1001];1002\n")
     database = workdir / "var" / "pbx.sqlite"
     records_at_end = lag = None
     with pbx_process(config, workdir) as (port, pbx, log_path):
         with registered_callee(port, workdir, args.calls):
             before, writer_before = cpu_seconds(pbx.pid), children_cpu_seconds(pbx.pid)
-            elapsed, failed = run_sipp(
-                [f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "call_uac_auth.xml"), "-inf", str(users),
-                 "-i", "127.0.0.1", "-p", str(free_port()), "-cp", str(free_port()), "-mp", str(free_port()),
-                 "-m", str(args.calls), "-r", str(args.rate), "-l", str(args.concurrent), "-d", str(args.hold_ms),
-                 "-timeout", "300s", "-trace_rtt", "-rtt_freq", "1"],
-                workdir, "caller", timeout=400)
+            elapsed, failed = run_caller(port, workdir, args)
             ended = time.monotonic()
             after = cpu_seconds(pbx.pid)
             if with_kpi:

@@ -148,15 +148,34 @@ def write_config(workdir: Path, args: argparse.Namespace, with_plugins: bool) ->
             source = PLUGINS[name]
             (workdir / f"{name}.py").write_text(textwrap.dedent(source).lstrip())
             sections += f"  {name}: {{path: {name}.py}}\n"
+    return call_config(workdir, args.concurrent, sections)
+
+
+def call_config(workdir: Path, concurrent: int, plugin_sections: str) -> Path:
+    """The PBX of these call benchmarks: 1001 calls 1002, RTP ports for `concurrent` calls, the
+    given `plugins:` sections, no admin API, warnings only in the log."""
     config = workdir / "pbx.yaml"
     config.write_text(
         "realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\n"
         f"data_dir: {workdir / 'var'}\n"
-        f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 30000, high: {30000 + 8 * args.concurrent + 100}}}}}\n"
+        f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 30000, high: {30000 + 8 * concurrent + 100}}}}}\n"
         'extensions:\n  "1001": {password: secret1001}\n  "1002": {password: secret1002}\n'
-        f"plugins:\n{sections}"
+        f"plugins:\n{plugin_sections}"
     )
     return config
+
+
+def run_caller(port: int, workdir: Path, args: argparse.Namespace) -> tuple[float, int]:
+    """sipp's authenticated caller 1001 -> 1002: `args.calls` calls at `args.rate`/s, each held
+    `args.hold_ms`, with per-call setup times (-trace_rtt); returns (seconds, failed calls)."""
+    users = workdir / "caller.csv"
+    users.write_text("SEQUENTIAL\n1001;[authentication username=1001 password=secret1001];1002\n")
+    return run_sipp(
+        [f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "call_uac_auth.xml"), "-inf", str(users),
+         "-i", "127.0.0.1", "-p", str(free_port()), "-cp", str(free_port()), "-mp", str(free_port()),
+         "-m", str(args.calls), "-r", str(args.rate), "-l", str(args.concurrent), "-d", str(args.hold_ms),
+         "-timeout", "300s", "-trace_rtt", "-rtt_freq", "1"],
+        workdir, "caller", timeout=400)
 
 
 def setup_times_ms(workdir: Path) -> tuple[float, float, float]:
@@ -177,17 +196,10 @@ def setup_times_ms(workdir: Path) -> tuple[float, float, float]:
 def one_run(workdir: Path, args: argparse.Namespace, with_plugins: bool) -> Run:
     workdir.mkdir(parents=True)
     config = write_config(workdir, args, with_plugins)
-    caller_users = workdir / "caller.csv"
-    caller_users.write_text("SEQUENTIAL\n1001;[authentication username=1001 password=secret1001];1002\n")
     with pbx_process(config, workdir) as (port, pbx, log_path):
         with registered_callee(port, workdir, args.calls):
             before = cpu_seconds(pbx.pid)
-            elapsed, failed = run_sipp(
-                [f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "call_uac_auth.xml"), "-inf", str(caller_users),
-                 "-i", "127.0.0.1", "-p", str(free_port()), "-cp", str(free_port()), "-mp", str(free_port()),
-                 "-m", str(args.calls), "-r", str(args.rate), "-l", str(args.concurrent), "-d", str(args.hold_ms),
-                 "-timeout", "300s", "-trace_rtt", "-rtt_freq", "1"],
-                workdir, "caller", timeout=400)
+            elapsed, failed = run_caller(port, workdir, args)
             after = cpu_seconds(pbx.pid)
         if failed != 0:
             raise SystemExit(f"{failed} calls failed ({'plugins' if with_plugins else 'none'})")
