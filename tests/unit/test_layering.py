@@ -24,6 +24,11 @@ PURE = [
     "pbx/acd/agents.py", "pbx/acd/strategies.py", "pbx/acd/ewt.py", "pbx/acd/queue.py", "pbx/acd/dispatcher.py",
     "pbx/acd/outputs.py", "pbx/acd/deadlines.py", "pbx/acd/snapshot.py", "pbx/acd/reconciler.py",
     "pbx/calls/media_watch.py", "pbx/calls/own_media.py", "pbx/calls/inbound.py", "pbx/media/recording.py", "pbx/media/tones.py", "pbx/media/leg_monitor.py", "pbx/media/rtcp_session.py",
+    "pbx/admin/metrics.py",
+    # the kpi plugin's cores: the journey fold, the logs, rollups, figures, live window, schedules, Erlang
+    "plugins/kpi/journey.py", "plugins/kpi/logs.py", "plugins/kpi/records.py", "plugins/kpi/figures.py",
+    "plugins/kpi/rollups.py", "plugins/kpi/intervals.py", "plugins/kpi/rates.py", "plugins/kpi/live.py",
+    "plugins/kpi/schedules.py", "plugins/kpi/adherence.py", "plugins/kpi/erlang.py", "plugins/kpi/config.py",
 ]
 
 
