@@ -171,7 +171,8 @@ class ProcessRecordWriter:
             code = await process.wait()
             self.log.error("event=kpi_writer_lost pid=%d code=%s unacked=%d", process.pid, code, len(self._unacked))
             await asyncio.sleep(RETRY_SECONDS)
-            if self._starting is None and not self._closing:
+            # a submit meanwhile may have started the next one already: two would write the same frames
+            if self._process is None and self._starting is None and not self._closing:
                 self._starting = asyncio.get_running_loop().create_task(self._start(), name="kpi-writer-start")
 
 
