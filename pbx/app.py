@@ -41,7 +41,11 @@ from pbx.config import Config
 from pbx.ivr.runtime import QueueRefused
 from pbx.plugin_api import CallDirectory, LiveApi
 from pbx.plugin_host import PluginHost, open_database
+from pbx.admin.audit import AuditLog
+from pbx.admin.bootstrap import audit_feature_code, first_admin_token
+from pbx.admin.context import AdminContext
 from pbx.admin.stream import EventJournal
+from pbx.admin.tokens import TokenRecord, Tokens, TokenStore
 from pbx.store import StateStore
 from pbx.ivr.controller import IvrController
 from pbx.ivr.functions import load_functions
@@ -175,6 +179,7 @@ class Pbx:
                            AgentStateChanged):
             self.bus.subscribe(event_type, self.state.on_event)
         self._admin_runner: web.AppRunner | None = None
+        self.audit: AuditLog | None = None
         self._tasks: set[asyncio.Task] = set()
         codes = config.feature_codes
         self._feature_codes = {codes.login, codes.logout, codes.pause, codes.unpause} if self.queues else set()
@@ -378,23 +383,34 @@ class Pbx:
             log.info("event=listening transport=%s address=%s:%s", listen.transport, host, port)
         admin = self.config.admin.listen
         if admin is not None:
-            journal = EventJournal()
-            self.bus.subscribe(Event, journal.on_event)
-            app = make_admin_app(status=self.status, registrar=self.registrar, clock=self.clock, calls=self.calls,
-                                 recordings=self.recordings, reload_scenarios=self.reload_scenarios,
-                                 queues=self.queues.acd if self.queues is not None else None,
-                                 plugin_metrics=self.plugins.metrics if self.plugins.has["pbx_metrics"] else None,
-                                 events=journal)
-            for plugin, routes in (await self.plugins.admin_routes()).items():
-                routes_app = web.Application()
-                routes_app.add_routes(routes)
-                app.add_subapp(f"/api/plugins/{plugin}", routes_app)
+            app = await self._admin_app()
             self._admin_runner = web.AppRunner(app, access_log=None)
             await self._admin_runner.setup()
             site = web.TCPSite(self._admin_runner, admin.host, admin.port)
             await site.start()
             log.info("event=admin_listening address=http://%s:%s", admin.host, admin.port)
         log.info("event=ready realm=%s extensions=%d", self.config.realm, len(self.config.extensions))
+
+    async def _admin_app(self) -> web.Application:
+        """The admin API with its tokens (the config's and the database's) and audit log."""
+        journal = EventJournal()
+        self.bus.subscribe(Event, journal.on_event)
+        store = TokenStore(self.database)
+        await store.setup()
+        configured = [TokenRecord(token.name, token.role, token.sha256, token.agent, source="config")
+                      for token in self.config.admin.tokens]
+        if not configured and not await store.all():
+            await first_admin_token(store, Path(self.config.data_dir), self.clock())
+        self.audit = AuditLog(self.database)
+        await self.audit.setup()
+        self.bus.subscribe(Event, lambda event: audit_feature_code(self.audit, event))
+        context = AdminContext(clock=self.clock, status=self.status, registrar=self.registrar, calls=self.calls,
+                               recordings=self.recordings, queues=self.queues,
+                               reload_scenarios=self.reload_scenarios,
+                               plugin_metrics=self.plugins.metrics if self.plugins.has["pbx_metrics"] else None,
+                               events=journal, app=self)
+        return make_admin_app(context, tokens=Tokens(configured, store), audit=self.audit,
+                              plugin_endpoints=await self.plugins.admin_routes())
 
     async def _open_database(self) -> None:
         """Reach the database before anything uses it: a server that is down or refuses us stops
@@ -440,6 +456,8 @@ class Pbx:
         self.relay.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
+        if self.audit is not None:
+            await self.audit.close()
         # Recordings in the writer thread's queue reach the disk before we exit.
         await asyncio.get_running_loop().run_in_executor(None, self.wav_writer.join, 10.0)
         await self.state.close()

@@ -13,6 +13,7 @@ from ivr_dsl.checker import CheckContext
 from ivr_dsl.cli import add_ivr_commands, run_ivr_command
 from pbx.config import Config, ConfigError, HostPort, Listen, load_config
 from pbx.ivr.library import existing_directory
+from pbx.token_cli import add_token_commands, run_token_command
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate a configuration file (and its scenarios) and exit")
     check.add_argument("--config", required=True)
     add_ivr_commands(commands)
+    add_token_commands(commands)
     return parser
 
 
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         args.plugin_command, args.command = args.command, args.top_level_of
     if args.command in plugin_commands:
         return run_plugin_command(args, plugin_commands[args.command])
+    if args.command == "token":
+        return run_token_command(args)
     if args.command == "ivr":
         context = None
         if getattr(args, "config", None):

@@ -66,8 +66,25 @@ class HostPort(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: int = 8088
 
 
+class ConfiguredToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An API token managed with the config: only its SHA-256 is written here
+    (`pbx token hash` prints it for a secret; `pbx token create` keeps tokens in the database)."""
+
+    name: str
+    role: Literal["admin", "supervisor", "agent", "read-only"]
+    sha256: str
+    agent: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError(f"token {self.name!r}: sha256 must be 64 lowercase hex digits (`pbx token hash` prints it)")
+        if (self.role == "agent") != (self.agent is not None):
+            raise ValueError(f"token {self.name!r}: a token of the agent role names its agent, and only that role does")
+
+
 class AdminConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: HostPort | None = msgspec.field(default_factory=HostPort)
+    tokens: list[ConfiguredToken] = []
 
 
 class LogConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -202,6 +219,11 @@ class FeatureCodes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     logout: str = "*46"
     pause: str = "*47"
     unpause: str = "*48"
+    # Supervisor monitoring: the code, then the agent's extension or name (*2221002, *222alice).
+    listen: str = "*222"  # hear the caller and the agent
+    whisper: str = "*223"  # ... and speak to the agent only
+    barge: str = "*224"  # a three-way call
+    supervisors: list[str] = []  # the extensions allowed to dial them (none by default)
 
 
 class RecordingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -282,6 +304,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             extension = agent.extension or name
             if extension not in self.extensions:
                 raise ValueError(f"agent {name!r}: extension {extension!r} is not in extensions")
+        for supervisor in self.feature_codes.supervisors:
+            if supervisor not in self.extensions:
+                raise ValueError(f"feature_codes.supervisors: {supervisor!r} is not in extensions")
         for route in self.routes:
             kind, target = route.target
             if kind == "queue" and target not in self.queues:

@@ -15,8 +15,8 @@ frames, `{"id": N, "event": {"type": "CallStarted", ...}}` in publication order:
 - A client too slow to take its events (more than `client_limit` queued) is closed with code
   1013; it reconnects with its last id and loses nothing the journal still holds.
 
-What it does not do (yet): authenticate the client (tokens and roles come with the rest of
-the admin API).
+The gate (gate.py) checks the client's token like any other endpoint's (as `access_token` in
+the query: a browser's WebSocket cannot send headers); an agent's token gets its own events only.
 """
 
 from __future__ import annotations
@@ -120,16 +120,8 @@ class EventJournal:
                   if last_id < number <= up_to and wanted.wants(event)]
         return gap, frames
 
-    async def serve(self, request: web.Request) -> web.StreamResponse:
-        try:
-            wanted = parse_filter(request.query)
-            last = request.query.get("last_event_id") or request.headers.get("Last-Event-ID")
-            last_id = int(last) if last is not None else None
-        except BadFilter as error:
-            return web.json_response({"error": str(error), "field": error.field}, status=400)
-        except ValueError:
-            return web.json_response({"error": "last_event_id must be a whole number", "field": "last_event_id"},
-                                     status=400)
+    async def serve(self, request: web.Request, wanted: EventFilter, last_id: int | None) -> web.StreamResponse:
+        """The WebSocket of one client (the gate has checked its token and decoded its filter)."""
         socket = web.WebSocketResponse(heartbeat=20)
         await socket.prepare(request)
         client = _Client(wanted, self.client_limit)

@@ -12,6 +12,7 @@ sipp's default control port 8888.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -300,6 +301,7 @@ class PbxProcess:
         ]  # fmt: skip
 
     def start(self, ready_timeout: float = 15.0) -> None:
+        _add_test_token(self.config_path)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
@@ -354,12 +356,36 @@ class PbxProcess:
         return tail(self.log_text(), lines)
 
     def api(self, path: str, timeout: float = 5.0) -> Any:
-        """GET an admin API path and decode its JSON body."""
-        with urllib.request.urlopen(self.admin_url + path, timeout=timeout) as response:
+        """GET an admin API path (with the test's admin token) and decode its JSON body."""
+        with urllib.request.urlopen(self.admin_request(path), timeout=timeout) as response:
             return json.loads(response.read())
+
+    def admin_request(self, path: str, method: str = "GET", body: Any = None,
+                      token: str = ADMIN_TOKEN) -> urllib.request.Request:
+        """A request to the admin API carrying `token` (the test's admin token by default)."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {token}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        return urllib.request.Request(self.admin_url + path, data=data, method=method, headers=headers)
 
     def registrations(self) -> list[dict[str, Any]]:
         return self.api("/api/registrations")
+
+
+# The admin API token every PBX started by the tests knows (role admin): PbxProcess.start adds
+# its hash to the config's `admin.tokens` unless the test wrote tokens of its own.
+ADMIN_TOKEN = "pbx_e2e-admin-token-used-by-the-tests-only"
+
+
+def _add_test_token(config_path: Path) -> None:
+    config = yaml.safe_load(config_path.read_text()) or {}
+    admin = config.setdefault("admin", {})
+    if not isinstance(admin, dict) or admin.get("tokens"):
+        return
+    digest = hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()
+    admin["tokens"] = [{"name": "e2e-admin", "role": "admin", "sha256": digest}]
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 class PbxStartError(Exception):

@@ -25,8 +25,7 @@ pytestmark = pytest.mark.e2e
 
 
 def post(pbx, path: str, body: object) -> tuple[int, dict]:
-    request = urllib.request.Request(pbx.admin_url + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = pbx.admin_request(path, "POST", body)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())

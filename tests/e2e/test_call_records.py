@@ -77,7 +77,7 @@ def test_a_journey_through_ivr_and_queue_has_the_times_the_phones_saw(tmp_path, 
     assert_close(journey["wait_seconds"], connected - journey["joined_at"], "queue wait")
     assert journey["hangup_by"] == "caller" and journey["transfers"] == 0 and journey["callbacks"] == 0
     assert journey["started_at"] <= journey["answered_at"] <= journey["joined_at"] <= journey["connected_at"]
-    with urllib.request.urlopen(pbx.admin_url + "/metrics", timeout=5) as response:
+    with urllib.request.urlopen(pbx.admin_request("/metrics"), timeout=5) as response:
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         metrics = response.read().decode()
     for line in ('pbx_queue_callers_waiting{queue="support"} 0', 'pbx_kpi_queue_answered{queue="support"} 1',

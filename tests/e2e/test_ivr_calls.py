@@ -139,7 +139,7 @@ def test_sighup_reloads_changed_scenarios_and_refuses_broken_ones(tmp_path, call
     os.kill(pbx.process.pid, signal.SIGHUP)
     wait_for_log(pbx, "event=scenario_refused scenario=test kept=True")
     # The admin API reloads the same way, and says what it refused and why.
-    request = urllib.request.Request(pbx.admin_url + "/api/scenarios/reload", data=b"", method="POST")
+    request = pbx.admin_request("/api/scenarios/reload", "POST")
     with urllib.request.urlopen(request, timeout=5) as response:
         report = json.loads(response.read())
     assert report["ok"] is False and "did you mean 'play'" in report["refused"]["test"], report

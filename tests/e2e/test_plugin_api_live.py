@@ -20,7 +20,7 @@ import pytest
 
 from .calls.fixtures import call_pbx, dial_uri, phones, wait_bus_event, wait_idle  # noqa: F401
 from .calls import audio
-from .harness import require_binary
+from .harness import ADMIN_TOKEN, require_binary
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +77,7 @@ end
 
 def post(url: str, body: dict | None = None) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=json.dumps(body or {}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
