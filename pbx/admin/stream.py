@@ -175,6 +175,8 @@ class EventJournal:
                 await client.ready.wait()
                 client.ready.clear()
             receiving.cancel()
+        except ConnectionResetError:  # the client went away while a message was on its way
+            pass
         finally:
             self.clients.discard(client)
         return socket
