@@ -44,3 +44,17 @@ def configure_logging(level: str = "info", fmt: str = "text", *, sip_trace: bool
     root.setLevel(level.upper())
     logging.getLogger("pbx.sip.trace").setLevel(logging.INFO if sip_trace else logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(_malformed_http_in_one_line)
+
+
+def _malformed_http_in_one_line(record: logging.LogRecord) -> bool:
+    """aiohttp answers a malformed HTTP request to the admin port with a 400 and logs it with a
+    traceback; it is the client's fault, so one warning line with the reason says it all."""
+    error = record.exc_info[1] if record.exc_info else None
+    if error is not None and type(error).__module__ == "aiohttp.http_exceptions":
+        record.msg = "event=admin_http_malformed reason=%r"
+        record.args = (" ".join(str(error).split()),)
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True

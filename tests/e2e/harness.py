@@ -262,6 +262,11 @@ def pbx_config(sip_port: int, admin_port: int, extensions: dict[str, dict[str, A
     return config
 
 
+# The admin API token every PBX started by the tests knows (role admin): PbxProcess.start adds
+# its hash to the config's `admin.tokens` unless the test wrote tokens of its own.
+ADMIN_TOKEN = "pbx_e2e-admin-token-used-by-the-tests-only"
+
+
 @dataclass
 class PbxProcess:
     """A running ``python -m pbx run`` with its ports, log file and admin API."""
@@ -371,11 +376,6 @@ class PbxProcess:
 
     def registrations(self) -> list[dict[str, Any]]:
         return self.api("/api/registrations")
-
-
-# The admin API token every PBX started by the tests knows (role admin): PbxProcess.start adds
-# its hash to the config's `admin.tokens` unless the test wrote tokens of its own.
-ADMIN_TOKEN = "pbx_e2e-admin-token-used-by-the-tests-only"
 
 
 def _add_test_token(config_path: Path) -> None:

@@ -37,7 +37,7 @@ def scenario_dir(base: Path, text: str = LINE_SCENARIO) -> Path:
 
 def acd_pbx(call_pbx, tmp_path: Path, *, agents: tuple[str, ...] = AGENTS, scenario: str = LINE_SCENARIO,
             agent_login: str = "static", extensions: range = range(1001, 1010), calls: dict | None = None,
-            plugins: dict | None = None, database: str | None = None, **queue: Any):
+            plugins: dict | None = None, database: str | None = None, admin: dict | None = None, **queue: Any):
     """A PBX with ``agents`` as the members (in that order) of queue ``support``; ``queue`` overrides its rules."""
     settings = {"strategy": "linear", "ring_timeout": 5, "wrap_up": 0, "retry_delay": 1,
                 "members": [{"agent": name} for name in agents], **queue}
@@ -51,5 +51,7 @@ def acd_pbx(call_pbx, tmp_path: Path, *, agents: tuple[str, ...] = AGENTS, scena
         overrides["plugins"] = plugins
     if database is not None:
         overrides["database"] = database
+    if admin is not None:
+        overrides["admin"] = admin
     return call_pbx(extensions=call_extensions(extensions), agents={name: {"login": agent_login} for name in agents},
                     queues={"support": settings}, routes=routes, ivr=ivr, **overrides)

@@ -1,0 +1,182 @@
+"""What the admin API costs call setup: the same sipp load with and without API clients attached.
+
+The same sipp load (authenticated caller 1001 -> sipp callee 1002, `--rate` calls/s, each held
+`--hold-ms`) runs through a PBX without the admin API (`admin.listen: null`) and through one with
+it and its clients at work, in the same run, alternated:
+- `--streams` WebSocket clients on /api/events taking every event (a wallboard each; at 300
+  calls/s that is some 2,000 events/s for each of them),
+- `--pollers` clients reading /api/calls and /api/status once a second (supervisor pages).
+For each: the PBX's CPU seconds per call (/proc/<pid>/stat, all threads), setup time (sipp's
+INVITE-to-200 "setup" timer, mean and p99), calls/s achieved and failed calls. The clients run
+in this process and share the machine's 2 cores with sipp and the PBX.
+
+    .venv/bin/python benchmarks/bench_admin_api.py [--calls 6000] [--rate 300] [--streams 20] [--pollers 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_plugins import BUILT_INS_OFF, call_config, cpu_seconds, run_caller, setup_times_ms  # noqa: E402
+from benchmarks.peers import free_port, pbx_process, registered_callee  # noqa: E402
+
+SECRET = "pbx_bench-admin-api"
+
+
+@dataclass
+class Run:
+    cpu_seconds: float
+    calls: int
+    failed: int
+    elapsed: float
+    setup_mean_ms: float
+    setup_p99_ms: float
+    frames: int = 0
+    polls: int = 0
+
+    @property
+    def cpu_per_call_us(self) -> float:
+        return self.cpu_seconds / self.calls * 1e6
+
+
+def write_config(workdir: Path, args: argparse.Namespace, admin_port: int | None) -> Path:
+    config = call_config(workdir, args.concurrent, BUILT_INS_OFF)
+    if admin_port is not None:
+        digest = hashlib.sha256(SECRET.encode()).hexdigest()
+        text = config.read_text().replace(
+            "admin: {listen: null}",
+            f"admin: {{listen: {{host: 127.0.0.1, port: {admin_port}}}, "
+            f"tokens: [{{name: bench, role: supervisor, sha256: {digest}}}]}}")
+        config.write_text(text)
+    return config
+
+
+class Clients:
+    """The API's clients, on an event loop in a thread of their own while sipp runs."""
+
+    def __init__(self, port: int, streams: int, pollers: int) -> None:
+        self.port, self.streams, self.pollers = port, streams, pollers
+        self.frames = self.polls = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._connected = threading.Event()
+
+    def __enter__(self) -> Clients:
+        self._thread.start()
+        if not self._connected.wait(10):
+            raise SystemExit(f"the API clients did not connect: {self.errors}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    async def _run(self) -> None:
+        import aiohttp
+
+        base = f"http://127.0.0.1:{self.port}"
+        headers = {"Authorization": f"Bearer {SECRET}"}
+        async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as session:
+            sockets = [await session.ws_connect(f"{base}/api/events", max_msg_size=0) for _ in range(self.streams)]
+
+            async def stream(socket) -> None:
+                async for message in socket:
+                    self.frames += message.data.count("\n") + 1
+
+            async def poll() -> None:
+                while not self._stop.is_set():
+                    for path in ("/api/calls", "/api/status"):
+                        async with session.get(base + path) as answer:
+                            if answer.status != 200:
+                                self.errors.append(f"{path}: {answer.status}")
+                            await answer.read()
+                    self.polls += 1
+                    await asyncio.sleep(1.0)
+
+            tasks = [asyncio.create_task(stream(socket)) for socket in sockets]
+            tasks += [asyncio.create_task(poll()) for _ in range(self.pollers)]
+            self._connected.set()
+            while not self._stop.is_set():
+                await asyncio.sleep(0.1)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for socket in sockets:
+                await socket.close()
+
+
+def one_run(workdir: Path, args: argparse.Namespace, with_api: bool) -> Run:
+    workdir.mkdir(parents=True)
+    admin_port = free_port() if with_api else None
+    config = write_config(workdir, args, admin_port)
+    with pbx_process(config, workdir) as (port, pbx, log_path):
+        with registered_callee(port, workdir, args.calls):
+            clients = Clients(admin_port, args.streams, args.pollers) if with_api else None
+            if clients is not None:
+                clients.__enter__()
+            try:
+                before = cpu_seconds(pbx.pid)
+                elapsed, failed = run_caller(port, workdir, args)
+                after = cpu_seconds(pbx.pid)
+            finally:
+                if clients is not None:
+                    clients.__exit__(None, None, None)
+    if clients is not None and clients.errors:
+        raise SystemExit(f"API errors during the run: {clients.errors[:5]}")
+    mean, _, p99 = setup_times_ms(workdir)
+    return Run(after - before, args.calls, failed, elapsed, mean, p99,
+               clients.frames if clients else 0, clients.polls if clients else 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=6000)
+    parser.add_argument("--rate", type=int, default=300, help="calls started per second")
+    parser.add_argument("--concurrent", type=int, default=400, help="sipp -l: most calls up at once")
+    parser.add_argument("--hold-ms", type=int, default=500, help="how long each call stays up")
+    parser.add_argument("--streams", type=int, default=20, help="WebSocket clients taking every event")
+    parser.add_argument("--pollers", type=int, default=5, help="clients reading /api/calls and /api/status each second")
+    parser.add_argument("--rounds", type=int, default=2, help="without/with pairs, alternated")
+    args = parser.parse_args()
+    if not shutil.which("sipp"):
+        raise SystemExit("sipp is not installed (apt-get install sip-tester)")
+    runs: dict[bool, list[Run]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as name:
+        for round_number in range(args.rounds):
+            for with_api in (False, True):
+                run = one_run(Path(name) / f"{'api' if with_api else 'none'}-{round_number}", args, with_api)
+                runs[with_api].append(run)
+                extra = f"; {run.frames:,} event frames to {args.streams} streams, {run.polls} polls" if with_api else ""
+                print(f"round {round_number + 1} {'api' if with_api else 'none':>4}: {run.cpu_per_call_us:6.0f} us "
+                      f"CPU/call, setup mean {run.setup_mean_ms:.2f} ms (p99 {run.setup_p99_ms:.0f}), "
+                      f"{run.calls / run.elapsed:.0f} calls/s, {run.failed} failed{extra}", flush=True)
+
+    def mean(with_api: bool, field: str) -> float:
+        return statistics.fmean(getattr(run, field) for run in runs[with_api])
+
+    print(f"\n{args.calls} calls x {args.rounds} rounds at -r {args.rate}, -l {args.concurrent}, {args.hold_ms} ms each; "
+          f"API: {args.streams} event streams + {args.pollers} pollers")
+    print(f"{'':6}{'CPU/call':>12}{'setup mean':>12}{'p99':>6}{'failed':>8}")
+    for with_api, label in ((False, "none"), (True, "api")):
+        print(f"{label:6}{mean(with_api, 'cpu_per_call_us'):>9.0f} us{mean(with_api, 'setup_mean_ms'):>9.2f} ms"
+              f"{mean(with_api, 'setup_p99_ms'):>6.0f}{mean(with_api, 'failed'):>8.0f}")
+    cpu = mean(True, "cpu_per_call_us") - mean(False, "cpu_per_call_us")
+    setup = (mean(True, "setup_mean_ms") - mean(False, "setup_mean_ms")) * 1000
+    print(f"admin API per call: {cpu:+.0f} us CPU in the PBX, {setup:+.0f} us setup (mean)")
+
+
+if __name__ == "__main__":
+    main()
