@@ -25,6 +25,7 @@ agents than rate x hold (the defaults: 40 agents, 60 calls/s) to measure the PBX
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import shutil
@@ -49,6 +50,9 @@ end
 """
 
 
+SECRET = "pbx_bench-acd-calls"  # the admin API token this benchmark's PBX knows (read-only)
+
+
 def write_config(workdir: Path, args: argparse.Namespace, admin_port: int) -> Path:
     agents = [str(2001 + index) for index in range(args.agents)]
     extensions = "".join(f'  "{number}": {{password: secret{number}}}\n' for number in ["1001", *agents])
@@ -57,7 +61,8 @@ def write_config(workdir: Path, args: argparse.Namespace, admin_port: int) -> Pa
     members = ", ".join(f"{{agent: '{name}'}}" for name in agents)
     config = workdir / "pbx.yaml"
     config.write_text(
-        f"realm: pbx.test\nadmin: {{listen: {{host: 127.0.0.1, port: {admin_port}}}}}\nlog: {{level: warning}}\n"
+        f"realm: pbx.test\nadmin: {{listen: {{host: 127.0.0.1, port: {admin_port}}}, tokens: [{{name: bench, "
+        f"role: read-only, sha256: {hashlib.sha256(SECRET.encode()).hexdigest()}}}]}}\nlog: {{level: warning}}\n"
         f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 30000, high: {30000 + 8 * args.concurrent + 100}}}}}\n"
         f"extensions:\n{extensions}"
         "agents:\n" + "".join(f'  "{name}": {{login: static}}\n' for name in agents) +
@@ -70,9 +75,11 @@ def write_config(workdir: Path, args: argparse.Namespace, admin_port: int) -> Pa
 
 
 def available_agents(admin_port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/api/queues", timeout=5) as response:
-        snapshot = json.load(response)
-    return sum(agent["state"] == "available" for agent in snapshot["agents"])
+    request = urllib.request.Request(f"http://127.0.0.1:{admin_port}/api/agents",
+                                     headers={"Authorization": f"Bearer {SECRET}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        agents = json.load(response)
+    return sum(agent["state"] == "available" for agent in agents)
 
 
 def caller_arguments(port: int, users: Path, args: argparse.Namespace, scenario: str, hold: bool) -> list[str]:

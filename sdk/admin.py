@@ -25,6 +25,7 @@ Plugins return endpoints from `pbx_admin_routes`; their paths are served under
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -152,7 +153,7 @@ def endpoint(method: str, path: str, *, summary: str, roles: frozenset[str], que
 
     def declare(handler: Handler) -> Endpoint:
         return Endpoint(method.upper(), path, handler, summary, frozenset(roles), query, body, response,
-                        content_type, agent_param, tags, (handler.__doc__ or "").strip(), extra_content_types,
+                        content_type, agent_param, tags, inspect.cleandoc(handler.__doc__ or ""), extra_content_types,
                         status)
 
     return declare

@@ -78,6 +78,14 @@ class Acd:
         self.queues[settings.name] = Queue(settings, self.registry.make_strategy(settings.strategy))
         self.available[settings.name] = set()
 
+    def change_queue(self, settings: QueueSettings) -> None:
+        """New rules for a queue that exists (a config reload): the next decision follows them.
+        Callers waiting keep their place; a deadline already set (a ring, a wait) runs out as set."""
+        queue = self.queues[settings.name]
+        if settings.strategy != queue.settings.strategy:
+            queue.strategy = self.registry.make_strategy(settings.strategy)
+        queue.settings = settings
+
     def add_agent(self, name: str, extension: str, memberships: list[Membership] = (), *,
                   static: bool = False, now: float = 0.0) -> None:
         """A new agent, logged out. Every membership's queue must exist."""

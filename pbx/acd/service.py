@@ -29,7 +29,7 @@ from pbx.calls.own_media import media_on_answer
 from pbx.calls.signals import Cause, Hangup, Party
 from pbx.ivr.runtime import QueueRefused
 from pbx.media.player import Player
-from sdk.events import CallEnded, Event, RegistrationAdded, RegistrationExpired, RegistrationRemoved
+from sdk.events import CallEnded, CallTransferred, Event, RegistrationAdded, RegistrationExpired, RegistrationRemoved
 
 from .controllers import CallbackController, WaitingCall
 from .dispatcher import Acd
@@ -150,6 +150,15 @@ class AcdService:
             agent, key = talked
             self.execute(self.run(self.acd.call_ended(agent, key, event.at), event.at))
 
+    def on_call_transferred(self, event: CallTransferred) -> None:
+        """An agent handed their queue call on (a transfer from their phone or from the admin API):
+        their part is over, so their wrap-up starts now, not when the caller and the target hang up."""
+        talked = self.connected.get(event.call_id)
+        if talked is None or self.acd.agents[talked[0]].extension != event.transferor:
+            return
+        agent, key = self.connected.pop(event.call_id)
+        self.execute(self.run(self.acd.call_ended(agent, key, event.at, reason="transferred"), event.at))
+
     def on_registration(self, event: Event) -> None:
         """Static agents log in when their phone registers, out when its last binding goes."""
         extension = getattr(event, "extension", None)
@@ -168,6 +177,48 @@ class AcdService:
 
     def _registered(self, extension: str, now: float) -> bool:
         return self.services.route(extension, now).found
+
+    # The admin API ----------------------------------------------------------------------------------
+
+    def placements(self) -> dict[str, tuple[str | None, str | None]]:
+        """Where each live call the ACD holds is: call id -> (queue, agent). A waiting caller has
+        a queue and no agent yet; a call connected to an agent has both while they talk."""
+        placed: dict[str, tuple[str | None, str | None]] = {}
+        for waiting in self.waiting.values():
+            entry = self.acd.entries.get(waiting.key)
+            placed[waiting.call.id] = (entry.queue if entry is not None else None, None)
+        for call_id, (agent, _) in self.connected.items():
+            placed[call_id] = (self.acd.agents[agent].queue, agent)
+        return placed
+
+    def waiting_call(self, call_id: str) -> WaitingCall | None:
+        """The queue's hold on a live call waiting in it (a called-back customer included)."""
+        return next((waiting for waiting in self.waiting.values() if waiting.call.id == call_id), None)
+
+    def take_out(self, waiting: WaitingCall, now: float) -> list[Any]:
+        """Take a waiting caller out of their queue for good, from outside (the admin API hangs
+        them up or sends them elsewhere): the outcome is "exited" (they did not give up), the
+        offers ringing for them are cancelled, and neither the queue's exit rules nor the scenario
+        that queued them take the call back. The caller's media session stays theirs to use or
+        close (`waiting.session`)."""
+        self._release(waiting, now)  # first: RemoveCaller then finds nothing to send anywhere
+        return self.run(self.acd.caller_left(waiting.key, now, outcome=Outcome.EXITED), now)
+
+    def hang_up(self, call_id: str, now: float) -> list[Any] | None:
+        """End a call the ACD holds (a caller waiting, a callback ringing the customer) as the
+        system: the caller leaves the queue as `take_out` says, then the call ends. None when the
+        ACD does not hold the call: end it as any other."""
+        waiting = self.waiting_call(call_id)
+        if waiting is not None:
+            actions = self.take_out(waiting, now)
+            self._stop_media(waiting, now)
+            call = waiting.call
+        else:
+            call = self.services.calls.get(call_id)
+            if call is None or not isinstance(call.controller, CallbackController):
+                return None
+            actions = self.run(self.acd.caller_left(call.controller.key, now, outcome=Outcome.EXITED), now)
+        return actions + self.services.end_call(call, Cause.NORMAL, 200, "system", now)
 
     # Carrying out the core's outputs ----------------------------------------------------------------
 

@@ -83,6 +83,7 @@ class CallManager:
         self.timers: Timers = endpoint.transactions.timers
         self.scheduler = Scheduler()
         self.calls: dict[str, Call] = {}
+        self.placed: set[str] = set()  # ids of the live calls the PBX placed itself (outbound)
         self.dialogs = DialogTable()
         self._leg_of_dialog: dict[Any, SipLeg] = {}
         self._leg_of_invite: dict[int, SipLeg] = {}  # id(server transaction) -> inbound leg
@@ -305,6 +306,7 @@ class CallManager:
         except (PortsExhausted, OSError):
             return None, []
         self.calls[call.id] = call
+        self.placed.add(call.id)
         actions: list[Any] = [Publish(CallStarted(at=now, call_id=call.id, caller=number, callee=label,
                                                   caller_name=call.caller.name, direction="outbound",
                                                   linked_id=linked_id))]
@@ -330,6 +332,7 @@ class CallManager:
         self.stop_ring_timer(call)
         events = call.end(cause, status, hangup_by, now)
         self.calls.pop(call.id, None)
+        self.placed.discard(call.id)
         actions: list[Any] = [Publish(event) for event in events]
         for leg in call.live_legs():
             actions += leg.send(Hangup(cause), now)

@@ -405,6 +405,12 @@ class IvrController:
         self._generation += 1
         return self._start_dial(target, 30.0, now, terminal=True)
 
+    def hang_up(self, now: float) -> list[Any]:
+        """End the call from outside the scenario (the admin API): the scenario stops where it is
+        (no timer or function result of it runs later), its media is released, and the call ends
+        as hung up by the system."""
+        return self._hang_up("normal", now)
+
     # Functions -------------------------------------------------------------------------------------
 
     async def _call_function(self, command: cmd.CallFunction, generation: int) -> None:

@@ -43,8 +43,8 @@ def test_a_caller_waits_then_talks_to_an_agent_who_then_wraps_up(tmp_path, call_
     wait_bus_event(pbx, "QueueJoined", timeout=5, queue="support", caller_number="1004")
     agent.wait_event("CALL_ESTABLISHED", 10)
     connected = wait_bus_event(pbx, "AgentConnected", timeout=5, agent="1001", queue="support")
-    snapshot = pbx.api("/api/queues")
-    states = {row["name"]: row["state"] for row in snapshot["agents"]}
+    snapshot = pbx.api("/api/agents")
+    states = {row["agent"]: row["state"] for row in snapshot}
     assert states == {"1001": "on-call", "1002": "logged-out"}, snapshot
     time.sleep(4.0)
     caller.hangup()
@@ -162,7 +162,7 @@ def test_a_caller_asks_for_a_callback_keeps_their_place_and_is_called_back_to_an
     assert (scheduled["number"], scheduled["position"]) == ("1004", "1"), scheduled
     caller.wait_event("CALL_CLOSED", 10)  # the caller hangs up; the place is kept
     snapshot = pbx.api("/api/queues")
-    waiting = [row for queue in snapshot["queues"] for row in queue["callers"]]
+    waiting = [row for queue in snapshot for row in queue["waiting"]]
     assert len(waiting) == 1 and waiting[0]["callback"] == "waiting", snapshot
     agent = phones("agent1001", "1001", pbx)  # the agent logs in (static: by registering)
     caller.wait_event("CALL_ESTABLISHED", 15)  # the PBX calls the customer back

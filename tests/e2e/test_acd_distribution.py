@@ -43,7 +43,7 @@ def start_agents(phones, pbx, names, **options):
 
 
 def agent_states(pbx) -> dict[str, str]:
-    return {row["name"]: row["state"] for row in pbx.api("/api/queues")["agents"]}
+    return {row["agent"]: row["state"] for row in pbx.api("/api/agents")}
 
 
 def one_call(pbx, caller: CallerThread, number: str = "800") -> str:

@@ -59,11 +59,11 @@ def test_a_bridged_call_is_recorded_in_stereo_with_a_pause(tmp_path, call_pbx, p
     time.sleep(1.2)
     assert post(pbx, f"/api/calls/{call_id}/recording", {"action": "resume"})[1]["state"] == "recording"
     status, body = post(pbx, f"/api/calls/{call_id}/recording", {"action": "resume"})
-    assert status == 409 and "not paused" in body["error"], body
+    assert status == 409 and "not paused" in body["message"], body
     status, body = post(pbx, "/api/calls/nosuchcall/recording", {"action": "pause"})
-    assert status == 404 and "nosuchcall" in body["error"], body
+    assert status == 404 and "nosuchcall" in body["message"], body
     status, body = post(pbx, f"/api/calls/{call_id}/recording", {"action": "rewind"})
-    assert status == 400 and "action" in body["error"], body
+    assert status == 400 and "action" in body["message"], body
     time.sleep(3.0)
     caller.hangup()
     caller.wait_event("CALL_CLOSED", 10)

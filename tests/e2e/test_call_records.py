@@ -240,7 +240,7 @@ def test_a_restart_after_kill_9_keeps_registrations_and_agent_logins(tmp_path, c
     restarted.start()
     try:
         assert sorted((row["extension"], row["contact"]) for row in restarted.registrations()) == before
-        states = {row["name"]: (row["state"], row["pause_reason"]) for row in restarted.api("/api/queues")["agents"]}
+        states = {row["agent"]: (row["state"], row["reason"]) for row in restarted.api("/api/agents")}
         assert states == {"1001": ("paused", "feature code"), "1002": ("available", None),
                           "1003": ("available", None)}, states
         # The journey log goes on in the same database: the restored logins are in the agent log.
@@ -282,7 +282,7 @@ def test_on_postgresql_records_and_registrations_outlive_a_kill_9(tmp_path, call
         restarted.start()
         try:
             assert [row["extension"] for row in restarted.registrations()] == ["1001"]
-            states = {row["name"]: row["state"] for row in restarted.api("/api/queues")["agents"]}
+            states = {row["agent"]: row["state"] for row in restarted.api("/api/agents")}
             assert states == {"1001": "available"}, states
             assert [row["journey_id"] for row in journeys_of(restarted, "1004")] == [journey["journey_id"]]
             agent.quit()  # while a PBX answers its de-registration

@@ -14,6 +14,7 @@ they build on ``tests/e2e/conftest.py``'s ``start_pbx`` and ``ports``.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import socket
@@ -32,12 +33,20 @@ IDLE_KEYS = ("calls", "dialogs", "rtp_ports")
 
 
 def free_rtp_range(size: int = RTP_BLOCK) -> tuple[int, int]:
-    """A random even-aligned range in 40000-49999 whose every 10th port is free on loopback."""
+    """A random even-aligned range in 40000-49999 whose every 10th port is free on loopback. Under
+    pytest-xdist each worker draws from its own slice, so two PBXs never share RTP ports."""
+    low_end, high_end = 40000, 50000
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.startswith("gw") and workers > 1:
+        width = (high_end - low_end) // workers
+        low_end += int(worker[2:]) * width
+        high_end = low_end + width
     for _ in range(50):
-        low = random.randrange(40000, 50000 - size, 2)
+        low = random.randrange(low_end, high_end - size, 2)
         if all(_udp_free(port) for port in range(low, low + size, 10)):
             return low, low + size - 1
-    raise RuntimeError("no free-looking RTP port range in 40000-49999")
+    raise RuntimeError(f"no free-looking RTP port range in {low_end}-{high_end - 1}")
 
 
 def _udp_free(port: int) -> bool:
