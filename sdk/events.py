@@ -463,6 +463,46 @@ class KpiThresholdCrossed(Event, frozen=True, kw_only=True):
     state: str
 
 
+
+class MonitorStarted(Event, frozen=True, kw_only=True):
+    """A supervisor's phone joined a live call: `mode` "listen" (hears both parties), "whisper"
+    (the agent hears the supervisor too, the caller does not) or "barge" (three-way). `source` is
+    what started it: "phone" (a feature code the supervisor dialled, *2221002) or "api"."""
+
+    monitor_id: str
+    call_id: str
+    agent: str  # the agent's name, or the extension when it is no queue agent
+    supervisor: str  # the supervisor's extension
+    mode: str
+    source: str
+
+
+class MonitorModeChanged(Event, frozen=True, kw_only=True):
+    """A supervisor switched modes on a live monitor; `source` "phone" (keys 4, 5, 6 on the
+    supervisor's phone) or "api"."""
+
+    monitor_id: str
+    call_id: str
+    agent: str
+    supervisor: str
+    mode: str  # the new mode
+    previous: str
+    source: str
+
+
+class MonitorStopped(Event, frozen=True, kw_only=True):
+    """A monitor ended; `source` is who ended it: "phone" (the supervisor hung up), "api", or
+    "system" (the monitored call ended, or moved on without the agent)."""
+
+    monitor_id: str
+    call_id: str
+    agent: str
+    supervisor: str
+    mode: str  # the mode it was in at the end
+    source: str
+    seconds: float
+
+
 AnyEvent = (
     RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
     | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
@@ -473,4 +513,5 @@ AnyEvent = (
     | QueueJoined | AgentOffered | AgentNoAnswer | AgentConnected | QueueAbandoned | QueueTimedOut | QueueOverflowed | QueueLeft | CallbackScheduled | CallbackCompleted | AgentStateChanged | AgentStateRepaired
     | PluginFailed | CallerIdentified | ScreenPop | MetricPublished | RecordingIndexed | RecordingDeleted
     | AdherenceAlert | KpiThresholdCrossed
+    | MonitorStarted | MonitorModeChanged | MonitorStopped
 )

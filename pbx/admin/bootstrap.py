@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from sdk.events import Event
+from sdk.events import Event, MonitorModeChanged, MonitorStarted, MonitorStopped
 
 from .audit import AuditLog, AuditRecord
 from .tokens import TokenRecord, TokenStore, hash_secret, new_secret
@@ -38,11 +38,15 @@ async def first_admin_token(store: TokenStore, data_dir: Path, now: float) -> Pa
 
 
 def audit_feature_code(audit: AuditLog, event: Event) -> None:
-    """Monitoring started or stopped from a phone: who (the supervisor), what, when."""
-    kind = type(event).__name__
-    if kind not in ("MonitorStarted", "MonitorStopped") or getattr(event, "source", "feature-code") == "api":
+    """Monitoring started, switched or stopped from a supervisor's phone: who (the supervisor's
+    extension), what, when. The API's own requests are audited by the gate (with the token's
+    name), and a monitor the PBX ended because the call ended is nobody's action."""
+    if not isinstance(event, MonitorStarted | MonitorModeChanged | MonitorStopped) or event.source != "phone":
         return
-    supervisor = str(getattr(event, "supervisor", "?"))
-    audit.record(AuditRecord(event.at, supervisor, "phone", f"{kind} {getattr(event, 'mode', '')}".strip(),
-                             f"call {getattr(event, 'call_id', '?')}", 200,
-                             {"agent": getattr(event, "agent", None), "via": "feature code"}))
+    action = {MonitorStarted: "monitor started", MonitorModeChanged: "monitor mode changed",
+              MonitorStopped: "monitor stopped"}[type(event)]
+    detail = {"monitor_id": event.monitor_id, "agent": event.agent, "mode": event.mode, "via": "phone"}
+    if isinstance(event, MonitorModeChanged):
+        detail["previous"] = event.previous
+    audit.record(AuditRecord(event.at, event.supervisor, "phone", f"{action} ({event.mode})",
+                             f"call {event.call_id}", 200, detail))

@@ -27,3 +27,6 @@ class AdminContext:
     plugin_metrics: Callable[[], Awaitable[list[Metric]]] | None = None
     events: Any = None  # pbx.admin.stream.EventJournal
     app: Any = None  # the pbx.app.Pbx itself, for what has no narrower handle yet
+    monitors: Any = None  # pbx.calls.supervision.Monitors: supervisors listening, whispering, barging
+    execute: Callable[[list[Any]], None] | None = None  # send SIP and bus actions (None: app.transport's)
+    load_config: Callable[[], Any] | None = None  # the config file read again, with the start's overrides

@@ -207,6 +207,10 @@ class _Channel:
                             self.sources)
 
 
+# One phone's audio decoded and buffered: what the supervisor mixer (mixer.py) takes from each leg too.
+DecodedChannel = _Channel
+
+
 def interleave(left: bytes, right: bytes) -> bytes:
     """Two PCM16 little-endian frames of equal length as one stereo frame (left sample first)."""
     out = bytearray(2 * len(left))

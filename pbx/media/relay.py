@@ -10,7 +10,9 @@ from (symmetric RTP, RFC 4961), decided by a `Latch` per socket.
 The API is synchronous so the call layer can use it from plain functions:
 sockets are bound at once and read with `loop.add_reader`, each wakeup
 draining what the socket holds. The media engine listens to a leg with
-`add_tap` and plays into it with `send`.
+`add_tap` and plays into it with `send`; a mixer that sends the peer its own
+mix of a leg's audio (supervisor whisper and barge) first stops the relay of
+that audio with `withhold`.
 
 It does not transcode, reorder, buffer, or look past the fixed RTP header;
 it does not resolve host names (give it IP addresses).
@@ -92,6 +94,7 @@ class RelayEndpoint:
         self._peer: RelayEndpoint | None = None
         self._taps: tuple[Tap, ...] = ()
         self._rtcp_taps: tuple[Tap, ...] = ()
+        self._withholding = False
         self.closed = False
 
     def __repr__(self) -> str:
@@ -156,6 +159,17 @@ class RelayEndpoint:
 
         return remove
 
+    def withhold(self, withholding: bool) -> None:
+        """Stop (True) or resume (False) relaying this leg's RTP to the peer; the taps still get
+        every packet, and RTCP is still relayed. A mixer withholds a leg's stream while it sends
+        the peer its own mix of it (supervisor whisper and barge)."""
+        self._check_open()
+        self._withholding = withholding
+
+    @property
+    def withholding(self) -> bool:
+        return self._withholding
+
     def send_rtcp(self, data: bytes) -> None:
         """Send an RTCP packet of our own (a report from the PBX as an RTP end system)."""
         self._check_open()
@@ -219,6 +233,8 @@ class RelayEndpoint:
                 stats.ssrcs_seen.add(header.ssrc)
             if self._taps:
                 self._run_taps(data, now)
+            if self._withholding:
+                continue
             if not self._forward(data, False) and not self._taps:
                 stats.unrouted += 1
 

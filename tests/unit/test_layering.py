@@ -25,6 +25,7 @@ PURE = [
     "pbx/acd/outputs.py", "pbx/acd/deadlines.py", "pbx/acd/snapshot.py", "pbx/acd/reconciler.py",
     "pbx/calls/media_watch.py", "pbx/calls/own_media.py", "pbx/calls/inbound.py", "pbx/media/recording.py", "pbx/media/tones.py", "pbx/media/leg_monitor.py", "pbx/media/rtcp_session.py",
     "pbx/admin/metrics.py",
+    "pbx/media/mixer.py", "pbx/calls/monitor.py", "pbx/calls/supervision.py",
     # the kpi plugin's cores: the journey fold, the logs, rollups, figures, live window, schedules, Erlang
     "plugins/kpi/journey.py", "plugins/kpi/logs.py", "plugins/kpi/records.py", "plugins/kpi/figures.py",
     "plugins/kpi/rollups.py", "plugins/kpi/intervals.py", "plugins/kpi/rates.py", "plugins/kpi/live.py",

@@ -162,3 +162,20 @@ async def test_the_openapi_document_describes_every_mounted_endpoint():
     assert listing["parameters"] == [{"name": "limit", "in": "query", "required": False,
                                       "schema": {"type": "integer", "default": 10}}]
     assert {"/api/status", "/api/registrations", "/api/me", "/metrics", "/api/audit"} <= set(spec["paths"])
+
+
+def test_monitoring_from_a_phone_is_audited_and_the_pbx_ending_it_is_not():
+    from pbx.admin.bootstrap import audit_feature_code
+    from sdk.events import MonitorModeChanged, MonitorStarted, MonitorStopped
+
+    audit = AuditLog()
+    common = {"monitor_id": "m1", "call_id": "c1", "agent": "1001", "supervisor": "1009"}
+    audit_feature_code(audit, MonitorStarted(at=1.0, mode="listen", source="phone", **common))
+    audit_feature_code(audit, MonitorModeChanged(at=2.0, mode="whisper", previous="listen", source="phone", **common))
+    audit_feature_code(audit, MonitorModeChanged(at=3.0, mode="barge", previous="whisper", source="api", **common))
+    audit_feature_code(audit, MonitorStopped(at=4.0, mode="barge", source="system", seconds=3.0, **common))
+    assert [(r.at, r.actor, r.action, r.target) for r in audit.records] == [
+        (1.0, "1009", "monitor started (listen)", "call c1"),
+        (2.0, "1009", "monitor mode changed (whisper)", "call c1"),
+    ]
+    assert audit.records[1].detail["previous"] == "listen"
