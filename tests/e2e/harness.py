@@ -42,17 +42,27 @@ class PortPicker:
     """Hands out loopback ports that are free for both UDP and TCP at the time of asking.
 
     The kernel picks the port (bind to 0); a port is never handed out twice in one session, so
-    two peers started in the same test cannot collide on a port we chose ourselves.
+    two peers started in the same test cannot collide on a port we chose ourselves. Under
+    pytest-xdist the ports are dealt in chunks of CHUNK by worker, so a port one worker picked
+    (and released until its peer binds it) is never picked by another.
     """
+
+    CHUNK = 64
 
     def __init__(self) -> None:
         self._handed_out: set[int] = set()
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        self._workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) if worker.startswith("gw") else 1
+        self._worker = int(worker[2:]) if self._workers > 1 else 0
+
+    def _ours(self, port: int) -> bool:
+        return port // self.CHUNK % self._workers == self._worker
 
     def port(self) -> int:
         """A port free for UDP and TCP on 127.0.0.1."""
-        for _ in range(200):
+        for _ in range(200 * self._workers):
             candidate = self._kernel_port(socket.SOCK_DGRAM)
-            if candidate in self._handed_out or not _is_free(candidate, socket.SOCK_STREAM):
+            if not self._ours(candidate) or candidate in self._handed_out or not _is_free(candidate, socket.SOCK_STREAM):
                 continue
             self._handed_out.add(candidate)
             return candidate
@@ -63,10 +73,10 @@ class PortPicker:
 
         sipp's media port (-mp) also opens the ports just above it, and baresip wants an RTP range.
         """
-        for _ in range(200):
+        for _ in range(200 * self._workers * 4):
             first = self._kernel_port(socket.SOCK_DGRAM)
             block = range(first, first + size)
-            if first + size > 65535 or any(p in self._handed_out for p in block):
+            if first + size > 65535 or not all(self._ours(p) for p in block) or any(p in self._handed_out for p in block):
                 continue
             if all(_is_free(p, socket.SOCK_DGRAM) and _is_free(p, socket.SOCK_STREAM) for p in block):
                 self._handed_out.update(block)
