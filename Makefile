@@ -6,8 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the end-to-end tests drive (real SIP peers) or need for prompts; postgresql:
-# the tests start a private server of their own (tests/pg_server.py) to run the database tests on it.
-DEBS := python3-venv sip-tester baresip-core sipvicious espeak-ng sox libsox-fmt-all tshark postgresql
+# the tests start a private server of their own (tests/pg_server.py) to run the database tests on it;
+# chromium: the wallboard test drives it headless with Playwright (tests/e2e/browser.py).
+DEBS := python3-venv sip-tester baresip-core sipvicious espeak-ng sox libsox-fmt-all tshark postgresql chromium
 
 PROMPTS := var/prompts/en
 
