@@ -35,9 +35,11 @@ from pbx.calls.lookup import LookupFirst
 from pbx.calls.recordings import NoSuchCall, RecordingConflict, Recordings
 from pbx.calls.refuse import RefuseController
 from pbx.calls.router import Router
+from pbx.calls.supervision import Monitors
 from pbx.calls.services import ServiceController
 from pbx.calls.signals import Cause, Hangup
 from pbx.config import Config
+from pbx.config_reload import ReloadPlan, plan_reload
 from pbx.ivr.runtime import QueueRefused
 from pbx.plugin_api import CallDirectory, LiveApi
 from pbx.plugin_host import PluginHost, open_database
@@ -45,7 +47,7 @@ from pbx.admin.audit import AuditLog
 from pbx.admin.bootstrap import audit_feature_code, first_admin_token
 from pbx.admin.context import AdminContext
 from pbx.admin.stream import EventJournal
-from pbx.admin.tokens import TokenRecord, Tokens, TokenStore
+from pbx.admin.tokens import ADMIN_TOKEN_VARIABLE, TokenRecord, Tokens, TokenStore, hash_secret
 from pbx.store import StateStore
 from pbx.ivr.controller import IvrController
 from pbx.ivr.functions import load_functions
@@ -66,6 +68,7 @@ from sdk.events import (
     AgentStateChanged,
     CallAnswered,
     CallEnded,
+    CallTransferred,
     Event,
     RegistrationAdded,
     RegistrationExpired,
@@ -183,12 +186,25 @@ class Pbx:
         self._tasks: set[asyncio.Task] = set()
         codes = config.feature_codes
         self._feature_codes = {codes.login, codes.logout, codes.pause, codes.unpause} if self.queues else set()
+        # Supervisors listen, whisper and barge (feature codes, or the admin API).
+        self.monitors = Monitors(
+            self.calls, self.media_clock, execute=self.transport.execute, clock=clock,
+            new_id=lambda: secrets.token_hex(8), new_ssrc=lambda: secrets.randbits(32),
+            codes={codes.listen: "listen", codes.whisper: "whisper", codes.barge: "barge"},
+            supervisors=codes.supervisors, is_extension=config.extensions.__contains__,
+            agents=lambda: {name: agent.extension for name, agent in self.queues.acd.agents.items()}
+            if self.queues is not None else {},
+        )  # fmt: skip
+        self.bus.subscribe(CallEnded, self.monitors.on_call_ended)
         self.bus.subscribe(Event, self._log_event)
 
     def _controller_for(self, number: str, services) -> Any:
         """What answers a called number: a test extension (600 echo, 601 playback, 602 digits), a
         feature code, an inbound route's target, or None for an extension to ring (the bridge).
         With plugins that look callers up, the call first waits for them (LookupFirst)."""
+        monitoring = self.monitors.controller_for(number)  # *222<agent> and the other monitoring codes
+        if monitoring is not None:
+            return monitoring
         tests = self.config.test_extensions
         if number in (tests.echo, tests.playback, tests.digits) or number in self._feature_codes:
             return self._route_to(number, services)
@@ -340,6 +356,7 @@ class Pbx:
             new_ssrc=lambda: secrets.randbits(32),
         )  # fmt: skip
         self.bus.subscribe(CallEnded, service.on_call_ended)
+        self.bus.subscribe(CallTransferred, service.on_call_transferred)  # the agent's part ends
         for event_type in (RegistrationAdded, RegistrationRemoved, RegistrationExpired):
             self.bus.subscribe(event_type, service.on_registration)
         return service
@@ -349,6 +366,49 @@ class Pbx:
         progress finish on the version they started with; a scenario that fails the checker is
         refused and the version already loaded stays."""
         return self.scenarios.reload()
+
+    def apply_config(self, new: Config) -> ReloadPlan:
+        """A config read again (POST /api/config/reload): what can change live is applied, the
+        rest is answered as needing a restart (pbx/config_reload.py says which is which). The
+        caller reads the scenarios again next (reload_scenarios), against the queues now
+        configured. A queue strategy no registry knows refuses the whole reload (ValueError)
+        before anything changes."""
+        plan = plan_reload(self.config, new)
+        acd = self.queues.acd if self.queues is not None else None
+        if acd is None and (plan.queue_rules or plan.new_agents):
+            raise ValueError("queues: this PBX runs no queues, and adding them needs a restart")
+        for name in plan.queue_rules:
+            strategy = plan.config.queues[name].strategy
+            if acd is not None and strategy not in acd.registry:
+                raise ValueError(f"queues.{name}.strategy: unknown queue strategy {strategy!r} "
+                                 f"(known: {', '.join(acd.registry.names())})")
+        now = self.clock()
+        for name in plan.queue_rules:
+            queue = plan.config.queues[name]
+            settings = {field: getattr(queue, field) for field in QueueSettings.__struct_fields__}
+            acd.change_queue(QueueSettings(**{**settings, "name": name}))
+            for table, value in ((self.queues.exit_keys, queue.exit_key), (self.queues.exit_scenarios, queue.exit_to),
+                                 (self.queues.callback_keys, queue.callback_key)):
+                if value:
+                    table[name] = value
+                else:
+                    table.pop(name, None)
+        for name in plan.new_agents:
+            agent = plan.config.agents[name]
+            memberships = [Membership(queue_name, member.penalty, member.weight, dict(member.skills))
+                           for queue_name, queue in plan.config.queues.items() for member in queue.members
+                           if member.agent == name]
+            acd.add_agent(name, agent.extension or name, memberships, static=agent.login == "static", now=now)
+            if agent.login == "static" and self.registrar.lookup(agent.extension or name, now):
+                self.transport.execute(self.queues.run(acd.login(name, now, reason="registered"), now))
+        if "routes" in plan.applied or "default_route" in plan.applied:
+            config = plan.config
+            self.routes = InboundRoutes([(route.match, *route.target) for route in config.routes],
+                                        config.default_route.target if config.default_route else None)
+        self.scenarios.directory = Path(plan.config.ivr.scenarios)
+        self.config = plan.config
+        log.info("event=config_reloaded applied=%s restart_needed=%s", plan.applied, plan.restart)
+        return plan
 
     def _local_address(self, transport: str) -> tuple[str, int]:
         """Our address on a transport, for Via and Contact (the first listener bound for it)."""
@@ -399,6 +459,9 @@ class Pbx:
         await store.setup()
         configured = [TokenRecord(token.name, token.role, token.sha256, token.agent, source="config")
                       for token in self.config.admin.tokens]
+        if os.environ.get(ADMIN_TOKEN_VARIABLE):  # a container's secret, or the test harness's
+            configured.append(TokenRecord("environment", "admin", hash_secret(os.environ[ADMIN_TOKEN_VARIABLE]),
+                                          source="environment"))
         if not configured and not await store.all():
             await first_admin_token(store, Path(self.config.data_dir), self.clock())
         self.audit = AuditLog(self.database)
@@ -408,7 +471,7 @@ class Pbx:
                                recordings=self.recordings, queues=self.queues,
                                reload_scenarios=self.reload_scenarios,
                                plugin_metrics=self.plugins.metrics if self.plugins.has["pbx_metrics"] else None,
-                               events=journal, app=self)
+                               events=journal, app=self, monitors=self.monitors)
         return make_admin_app(context, tokens=Tokens(configured, store), audit=self.audit,
                               plugin_endpoints=await self.plugins.admin_routes())
 

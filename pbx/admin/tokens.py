@@ -5,8 +5,9 @@ SHA-256 is the right hash (GitHub and PyPI keep API tokens so): a slow password 
 slow every request, and nobody can guess a preimage. A token has a name (who it was given to), a
 role (sdk.admin.ROLES) and, for the agent role, the agent it is.
 
-Tokens come from two places: `admin.tokens` in the config ({name, role, agent, sha256}: managed
-with the config, e.g. for automation) and the PBX database (`pbx token create`, shared by every
+Tokens come from three places: `admin.tokens` in the config ({name, role, agent, sha256}: managed
+with the config, e.g. for automation), PBX_ADMIN_TOKEN in the environment (an admin token, as a
+container is given a secret) and the PBX database (`pbx token create`, shared by every
 node on PostgreSQL). `Tokens` answers from memory and asks the database on a miss, so a token
 created on another node works at once; one revoked there stops working within CACHE_SECONDS.
 """
@@ -24,10 +25,12 @@ import msgspec
 from sdk.admin import ROLES, Principal, Role
 from sdk.database import Database
 
-__all__ = ["TokenRecord", "TokenStore", "Tokens", "hash_secret", "new_secret"]
+__all__ = ["ADMIN_TOKEN_VARIABLE", "TokenRecord", "TokenStore", "Tokens", "hash_secret", "new_secret"]
 
 PREFIX = "pbx_"
 CACHE_SECONDS = 30.0
+# An admin token given in the environment (a container's secret): it is kept as its hash too.
+ADMIN_TOKEN_VARIABLE = "PBX_ADMIN_TOKEN"
 
 MIGRATIONS = [
     """

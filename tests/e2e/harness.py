@@ -12,7 +12,6 @@ sipp's default control port 8888.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import os
 import shutil
@@ -272,8 +271,8 @@ def pbx_config(sip_port: int, admin_port: int, extensions: dict[str, dict[str, A
     return config
 
 
-# The admin API token every PBX started by the tests knows (role admin): PbxProcess.start adds
-# its hash to the config's `admin.tokens` unless the test wrote tokens of its own.
+# The admin API token every PBX started by the tests knows (role admin): PbxProcess.start hands
+# it over in PBX_ADMIN_TOKEN, as a container's secret would be (the config is left alone).
 ADMIN_TOKEN = "pbx_e2e-admin-token-used-by-the-tests-only"
 
 
@@ -316,8 +315,8 @@ class PbxProcess:
         ]  # fmt: skip
 
     def start(self, ready_timeout: float = 15.0) -> None:
-        _add_test_token(self.config_path)
         env = dict(os.environ)
+        env["PBX_ADMIN_TOKEN"] = ADMIN_TOKEN
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
         with self.log_path.open("wb") as log:
@@ -386,16 +385,6 @@ class PbxProcess:
 
     def registrations(self) -> list[dict[str, Any]]:
         return self.api("/api/registrations")
-
-
-def _add_test_token(config_path: Path) -> None:
-    config = yaml.safe_load(config_path.read_text()) or {}
-    admin = config.setdefault("admin", {})
-    if not isinstance(admin, dict) or admin.get("tokens"):
-        return
-    digest = hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()
-    admin["tokens"] = [{"name": "e2e-admin", "role": "admin", "sha256": digest}]
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 class PbxStartError(Exception):
