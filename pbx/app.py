@@ -15,6 +15,7 @@ import re
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,10 @@ class Pbx:
     """One running PBX node."""
 
     def __init__(self, config: Config, *, clock=time.time, secret: bytes | None = None,
-                 config_file: str = "config.yaml", entry_points: bool = True) -> None:
+                 config_file: str = "config.yaml", entry_points: bool = True,
+                 load_config: Callable[[], Config] | None = None) -> None:
         self.config = config
+        self.load_config = load_config  # the config file read again (POST /api/config/reload)
         self.clock = clock
         self.bus = EventBus()
         self.database = open_database(config.data_dir, config.database)
@@ -471,7 +474,7 @@ class Pbx:
                                recordings=self.recordings, queues=self.queues,
                                reload_scenarios=self.reload_scenarios,
                                plugin_metrics=self.plugins.metrics if self.plugins.has["pbx_metrics"] else None,
-                               events=journal, app=self, monitors=self.monitors)
+                               events=journal, app=self, monitors=self.monitors, load_config=self.load_config)
         return make_admin_app(context, tokens=Tokens(configured, store), audit=self.audit,
                               plugin_endpoints=await self.plugins.admin_routes())
 
@@ -536,9 +539,10 @@ def _struct_items(event: Event):
     return ((name, getattr(event, name)) for name in event.__struct_fields__)
 
 
-async def serve(config: Config, time_offset: float = 0.0, config_file: str = "config.yaml") -> None:
+async def serve(config: Config, time_offset: float = 0.0, config_file: str = "config.yaml",
+                load_config: Callable[[], Config] | None = None) -> None:
     """Run until SIGINT or SIGTERM; SIGHUP reloads the scenarios."""
-    pbx = Pbx(config, config_file=config_file)
+    pbx = Pbx(config, config_file=config_file, load_config=load_config)
     pbx.ivr.time_offset = time_offset
     await pbx.start()
     # Everything built so far lives as long as the process: keep the cyclic GC
@@ -557,10 +561,11 @@ async def serve(config: Config, time_offset: float = 0.0, config_file: str = "co
         await pbx.stop()
 
 
-def run(config: Config, time_offset: float = 0.0, config_file: str = "config.yaml") -> None:
+def run(config: Config, time_offset: float = 0.0, config_file: str = "config.yaml",
+        load_config: Callable[[], Config] | None = None) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config, time_offset, config_file))
+        asyncio.run(serve(config, time_offset, config_file, load_config))
     else:
-        uvloop.run(serve(config, time_offset, config_file))
+        uvloop.run(serve(config, time_offset, config_file, load_config))

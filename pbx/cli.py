@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log.level, config.log.format, sip_trace=config.log.sip_trace)
     try:
         run(config, time_offset=(args.ivr_time - time.time()) if args.ivr_time is not None else 0.0,
-            config_file=args.config)
+            config_file=args.config, load_config=lambda: apply_overrides(load_config(args.config), args))
     except PluginError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -117,8 +117,10 @@ def pbx_ivr_functions(api: PbxApi) -> dict[str, Any]:
 
 @hookspec
 def pbx_admin_routes(api: PbxApi) -> list[Any]:
-    """aiohttp route definitions (`aiohttp.web.get(...)`, ...) served under
-    `/api/plugins/<plugin name>/` on the admin port."""
+    """`sdk.admin.Endpoint`s (the `@endpoint(...)` decorator) served under
+    `/api/plugins/<plugin name>/` on the admin port, behind the admin API's gate (token, role,
+    typed query and body, audit) and listed in its OpenAPI document. Plain aiohttp route
+    definitions are still served, for the admin role only and undocumented."""
 
 
 @hookspec

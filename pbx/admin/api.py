@@ -24,6 +24,11 @@ from . import metrics
 from .audit import AuditLog, AuditRecord
 from .context import AdminContext
 from .gate import Gate, error_response
+from .live import live_endpoints
+from .monitor_api import monitor_endpoints
+from .openapi import document
+from .pages import add_pages
+from .scenarios_api import scenario_endpoints
 from .stream import BadFilter, parse_filter
 from .tokens import Tokens
 
@@ -166,35 +171,20 @@ def make_admin_app(context: AdminContext, *, tokens: Tokens, audit: AuditLog, en
             sub = web.Application(middlewares=[_admins_only(gate)])
             sub.add_routes(plain)
             app.add_subapp(prefix, sub)
-    from .openapi import document  # after mounting: the document lists what is served
-
-    spec = document(gate.served, title=title, version=version)
+    spec = document(gate.served, title=title, version=version)  # what was mounted, nothing else
 
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(spec)
 
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/docs", _docs_page)
-    try:
-        from .pages import add_pages
-
-        add_pages(app)
-    except (ImportError, FileNotFoundError):  # TODO(integration): the pages land with the web helper
-        pass
+    add_pages(app)
     return app
 
 
 def _module_endpoints(context: AdminContext) -> list[Endpoint]:
-    """The endpoint modules of the PBX's own services (each answers 404 for a service not running)."""
-    found: list[Endpoint] = []
-    for module, function in (("live", "live_endpoints"), ("monitor_api", "monitor_endpoints"),
-                             ("scenarios_api", "scenario_endpoints")):
-        try:
-            loaded = __import__(f"pbx.admin.{module}", fromlist=[function])
-        except ModuleNotFoundError:
-            continue
-        found += getattr(loaded, function)(context)
-    return found
+    """The endpoints of the PBX's own services (each answers 404 for a service not running)."""
+    return [*live_endpoints(context), *monitor_endpoints(context), *scenario_endpoints(context)]
 
 
 async def _docs_page(request: web.Request) -> web.Response:
@@ -225,4 +215,7 @@ async def _json_errors(request: web.Request, handler):
         if error.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status, "error")
-        return error_response(error.status, ApiError(code, f"{error.reason}: {request.method} {request.path}"))
+        response = error_response(error.status, ApiError(code, f"{error.reason}: {request.method} {request.path}"))
+        if isinstance(error, web.HTTPMethodNotAllowed):  # RFC 9110 15.5.6: a 405 names the methods allowed
+            response.headers["Allow"] = ", ".join(sorted(error.allowed_methods))
+        return response

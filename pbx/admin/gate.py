@@ -142,8 +142,10 @@ async def _body(endpoint: Endpoint, request: web.Request) -> Any:
     if endpoint.body is None:
         return None
     data = await request.read()
+    if not data.strip():
+        raise ApiFailure(400, "bad_request", "this needs a JSON body (see the operation's requestBody)", "body")
     try:
-        return msgspec.json.decode(data or b"{}", type=endpoint.body)
+        return msgspec.json.decode(data, type=endpoint.body)
     except msgspec.ValidationError as error:
         raise ApiFailure(400, "bad_request", f"body: {error}", _field_of(error, "body")) from None
     except msgspec.DecodeError as error:

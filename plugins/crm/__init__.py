@@ -22,7 +22,7 @@ how the call went, told back to the CRM.
 - `pbx_event`: `ScreenPop` for the agent an identified (or unknown) caller reaches; the call's
   dispositions, agent, queue and talk time POSTed to `writeback.url` when it ends.
 - `pbx_cli_commands`: `pbx crm import FILE.csv`, `pbx crm lookup NUMBER` (cli.py).
-- `pbx_admin_routes`: GET /api/plugins/crm/contacts/{number} and /lookup/{number} (admin.py).
+- `pbx_admin_routes`: /api/plugins/crm/contacts/{number} (GET, PUT, DELETE) and /lookup/{number} (admin.py).
 
 A failing CRM never fails a call: lookups and writebacks that fail are counted by a circuit
 breaker that stops asking after `rest.breaker.failures` in a row, logging that once.
@@ -95,4 +95,4 @@ def pbx_cli_commands() -> list[Any]:
 
 @hookimpl
 def pbx_admin_routes(api: PbxApi) -> list[Any]:
-    return admin.routes(service_for(api))
+    return admin.endpoints(service_for(api))

@@ -2,8 +2,8 @@
 
 One table, `crm_contacts`, brought up to date with `Database.migrate("crm", ...)`; a number is
 the key (spaces, dashes, dots and brackets removed, so "+48 600-100-200" and "+48600100200" are
-one contact). Filled by `pbx crm import FILE.csv` (csv_import.py) and read by the `contacts`
-connector and the admin route. It does not talk to any CRM.
+one contact). Filled by `pbx crm import FILE.csv` (csv_import.py) and the admin API, and read by
+the `contacts` connector and the admin API. It does not talk to any CRM.
 """
 
 from __future__ import annotations
@@ -85,6 +85,12 @@ class ContactStore:
             f"INSERT INTO crm_contacts ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
             f"ON CONFLICT(number) DO UPDATE SET {updates}", [contact.row() for contact in contacts])
         return len(contacts)
+
+    async def delete(self, number: str) -> bool:
+        """Forget the contact with this number; False when there was none."""
+        await self.ready()
+        removed = await self.database.execute("DELETE FROM crm_contacts WHERE number = ?", (normalize_number(number),))
+        return removed > 0
 
     async def count(self) -> int:
         await self.ready()

@@ -95,7 +95,7 @@ def pbx_metrics(api: PbxApi) -> list:
 async def pbx_admin_routes(api: PbxApi) -> list:
     found = collector(api)
     await found.ready()
-    return admin.routes(found)
+    return admin.endpoints(found)
 
 
 @hookimpl

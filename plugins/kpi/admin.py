@@ -1,176 +1,260 @@
-"""The records and KPIs on the admin API, mounted by the PBX under /api/plugins/kpi:
+"""The call records and KPIs on the admin API, served by the PBX under /api/plugins/kpi:
 
-    GET /journeys?from=&to=&limit=                         journeys started in the range, oldest first
-    GET /journeys/{journey_id}                             one journey (a callback's call ids included)
-    GET /report/{kind}?from=&to=&interval=&queue=&agent=&format=json|csv
-        kind: queues | agents | contacts | ivr | availability | staffing | adherence
-        contacts: queue=Q per queue, scenario=S (or all) per scenario
-        staffing also takes model=c|a, patience=, calls=, aht= (a forecast instead of what was seen)
-    GET /live                                              the sliding window's queue figures now
+    GET /journeys?from=&to=&caller=&agent=&queue=&outcome=&...&limit=&offset=&format=
+                                           a journey search, a page at a time, or a CSV/XLSX file
+    GET /journeys/{journey_id}             one journey (a callback's call ids included)
+    GET /report/{kind}?from=&to=&interval=&format=json|csv|xlsx
+        kind: queues | agents | contacts | ivr | availability | staffing | adherence (one endpoint
+        each, with its own filters and row type: queries.py, figures.py)
+    GET /report/intervals?interval=15min|hour&queue=     the day's charts (charts.py)
+    GET /report/ivr-paths?scenario=&limit=               the most frequent IVR paths (search.py)
+    GET /live                                            the sliding window's queue figures now
 
-`from` and `to` are seconds since the epoch or local dates/times in the plugin's time zone
-("2026-12-06", "2026-12-06T09:00"); the default is today. Bad input is a 400 with
-{"error": ..., "field": ...}; an unknown journey a 404.
+Every endpoint reads (READERS: admin, supervisor, read-only). Query strings are decoded into
+the Structs of queries.py by the admin API, which answers a bad one with a 400 naming the
+field; the time range and the limits on work (intervals in a range, a forecast's traffic) are
+checked here, with the same 400. Files (CSV, XLSX) come from export.py, with the plugin's time
+zone for their times and an attachment file name.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from aiohttp import web
+
+from sdk.admin import READERS, ApiRequest, Endpoint, bad_input, endpoint, not_found
 
 from . import planning
+from .charts import IntervalPoint, interval_points
+from .export import FILE_TYPES, export
+from .figures import (
+    AdherenceFigures,
+    AgentFigures,
+    Availability,
+    ContactFigures,
+    IvrDropOff,
+    QueueFigures,
+    StaffingFigures,
+)
+from .live import LiveQueue
+from .queries import (
+    MAX_ROWS,
+    AgentReportQuery,
+    ContactReportQuery,
+    IntervalQuery,
+    IvrPathQuery,
+    IvrReportQuery,
+    JourneyQuery,
+    QueueReportQuery,
+    ReportQuery,
+    StaffingQuery,
+    time_range,
+)
+from .records import Journey
+from .search import IvrPath, JourneyFilter, conditions, ivr_paths
 
 if TYPE_CHECKING:
     from .collector import KpiCollector
 
-INTERVALS = ("15min", "hour", "day")
-MAX_JOURNEYS = 100_000  # one answer's rows; page with from/to beyond that
-KINDS = ("queues", "agents", "contacts", "ivr", "availability", "staffing", "adherence")
+__all__ = ["JourneyPage", "endpoints"]
+
+PAGE = 100  # journeys in a JSON page unless `limit` says otherwise
+MAX_ERLANGS = {"c": 5000.0, "a": 200.0}  # a forecast's traffic per interval (Erlang A is the slower)
+MAX_STAFFING_INTERVALS = 200  # a week of hours, two days of quarters: Erlang runs once per interval
+TAGS = ("reports",)
 
 
-class BadInput(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+class JourneyPage(msgspec.Struct, kw_only=True):
+    """One page of a journey search: how many journeys match in all, this page of them, oldest
+    first, and the offset of the next page (None on the last)."""
+
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    journeys: list[Journey]
 
 
-def _json(value: Any, status: int = 200) -> web.Response:
-    return web.Response(body=msgspec.json.encode(value), status=status, content_type="application/json")
-
-
-def _error(status: int, message: str, field: str | None = None) -> web.Response:
-    return _json({"error": message, "field": field}, status)
-
-
-def parse_time(text: str, zone: str, field: str) -> float:
-    """Epoch seconds, or a local ISO date / date-time in `zone`."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadInput(field, f"{field} must be seconds since the epoch or an ISO date, not {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(zone))
-    return moment.timestamp()
-
-
-def time_range(query: Any, zone: str, now: float) -> tuple[float, float]:
-    today = datetime.fromtimestamp(now, ZoneInfo(zone)).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = parse_time(query["from"], zone, "from") if "from" in query else today.timestamp()
-    end = parse_time(query["to"], zone, "to") if "to" in query else (today + timedelta(days=1)).timestamp()
-    if end <= start:
-        raise BadInput("to", "to must be after from")
-    return start, end
-
-
-def as_csv(rows: list[Any]) -> str:
-    """One line per figure row; dict fields (pause by reason) as JSON text."""
-    out = io.StringIO()
-    if not rows:
-        return ""
-    records = [msgspec.to_builtins(row) for row in rows]
-    writer = csv.DictWriter(out, fieldnames=list(records[0]))
-    writer.writeheader()
-    for record in records:
-        writer.writerow({key: msgspec.json.encode(value).decode() if isinstance(value, (dict, list)) else value
-                         for key, value in record.items()})
-    return out.getvalue()
-
-
-def _number(query: Any, name: str) -> float | None:
-    if name not in query:
-        return None
-    try:
-        value = float(query[name])
-    except ValueError:
-        raise BadInput(name, f"{name} must be a number, not {query[name]!r}") from None
-    if value <= 0:
-        raise BadInput(name, f"{name} must be more than 0")
-    return value
-
-
-async def run_report(collector: KpiCollector, kind: str, start: float, end: float, interval: str | None,
-                     queue: str | None = None, agent: str | None = None, query: Any = None) -> list[Any]:
-    report = collector.report
-    query = query or {}
-    if kind == "staffing":
-        model = query.get("model", "c")
-        if model not in ("c", "a"):
-            raise BadInput("model", "model must be c (Erlang C) or a (Erlang A)")
-        patience = _number(query, "patience")
-        if model == "a" and patience is None:
-            raise BadInput("patience", "Erlang A needs the callers' mean patience in seconds")
-        return await planning.staffing(report, start, end, interval, queue=queue, model=model, patience=patience,
-                                       calls=_number(query, "calls"), aht=_number(query, "aht"))
-    if kind == "adherence":
-        return await planning.adherence(report.database, report.config, start, end, interval, agent=agent)
-    if kind == "queues":
-        return await report.queues(start, end, interval, queue=queue)
-    if kind == "agents":
-        return await report.agents(start, end, interval, agent=agent)
-    if kind == "contacts":
-        scenario = query.get("scenario")
-        rows = await report.contacts(start, end, interval, by_queue=queue is not None,
-                                     by_scenario=scenario is not None)
-        if scenario not in (None, "all"):
-            rows = [row for row in rows if row.scope == f"scenario:{scenario}"]
-        return rows
-    if kind == "ivr":
-        return await report.ivr_dropoff(start, end, interval)
-    if kind == "availability":
-        return await report.availability(start, end, interval)
-    raise BadInput("kind", f"unknown report {kind!r}: one of {', '.join(KINDS)}")
-
-
-def routes(collector: KpiCollector) -> list[web.RouteDef]:
+def endpoints(collector: KpiCollector) -> list[Endpoint]:
+    """The kpi plugin's endpoints over `collector` (its store, report, live window and config)."""
     zone = collector.config.timezone
+    report = collector.report
 
-    async def journeys(request: web.Request) -> web.Response:
-        try:
-            start, end = time_range(request.query, zone, collector.api.now())
-            limit = int(request.query.get("limit", "1000"))
-        except BadInput as error:
-            return _error(400, str(error), error.field)
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_JOURNEYS:
-            return _error(400, f"limit must be a whole number from 1 to {MAX_JOURNEYS}", "limit")
-        return _json(await collector.store.journeys(start, end, limit))
+    def span(query: Any, interval: str | None = None) -> tuple[float, float]:
+        return time_range(query.start, query.end, zone, collector.api.now(), interval)
 
-    async def journey(request: web.Request) -> web.Response:
-        found = await collector.store.journey(request.match_info["journey_id"])
+    async def answer(rows: list[Any], row_type: type, file_format: str, kind: str, start: float,
+                     end: float) -> Any:
+        """The rows as JSON (encoded by the admin API), or as a CSV or XLSX attachment."""
+        if file_format == "json":
+            return rows
+        return await export(rows, row_type, file_format, zone, f"kpi-{kind}-{_days(start, end, zone)}", kind)
+
+    @endpoint("GET", "/journeys", summary="Search call journeys", roles=READERS, query=JourneyQuery,
+              response=JourneyPage, extra_content_types=FILE_TYPES, tags=TAGS)
+    async def journeys(request: ApiRequest) -> Any:
+        """Journeys (one per customer contact) started in the range that meet every filter given,
+        oldest first. JSON answers a page (`limit`, 100 by default, from `offset`) with the total
+        and the next page's offset; `format=csv` or `xlsx` downloads the journeys of the page
+        asked for (by default every match, up to 100,000)."""
+        query: JourneyQuery = request.query
+        start, end = span(query)
+        found = JourneyFilter(start=start, end=end, caller=query.caller, agent=query.agent, queue=query.queue,
+                              outcome=query.outcome, state=query.state, scenario=query.scenario,
+                              direction=query.direction, disposition=query.disposition, min_wait=query.min_wait,
+                              ivr=query.ivr)
+        limit = query.limit or (PAGE if query.format == "json" else MAX_ROWS)
+        where, parameters = conditions(found)
+        total, rows = await collector.store.search_journeys(where, parameters, limit=limit, offset=query.offset)
+        if query.format != "json":
+            return await answer(rows, Journey, query.format, "journeys", start, end)
+        following = query.offset + len(rows)
+        return JourneyPage(total=total, offset=query.offset, limit=limit, journeys=rows,
+                           next_offset=following if following < total else None)
+
+    @endpoint("GET", "/journeys/{journey_id}", summary="One call journey", roles=READERS, response=Journey,
+              tags=TAGS)
+    async def journey(request: ApiRequest) -> Journey:
+        """A journey by its id (the id of the call that started it; a callback's calls are in it)."""
+        journey_id = request.path["journey_id"]
+        found = await collector.store.journey(journey_id)
         if found is None:
-            return _error(404, f"no journey {request.match_info['journey_id']!r}")
-        return _json(found)
+            raise not_found(f"no journey {journey_id!r}", "journey_id")
+        return found
 
-    async def report(request: web.Request) -> web.Response:
-        query = request.query
-        interval = query.get("interval") or None
+    @endpoint("GET", "/report/queues", summary="Queue report", roles=READERS, query=QueueReportQuery,
+              response=list[QueueFigures], extra_content_types=FILE_TYPES, tags=TAGS)
+    async def queues(request: ApiRequest) -> Any:
+        """Per queue and interval: offered, answered, abandoned, service level, ASA, AHT, ...
+        (docs/kpi.md "Queues")."""
+        query: QueueReportQuery = request.query
+        start, end = span(query, query.interval)
+        rows = await report.queues(start, end, query.interval, queue=query.queue)
+        return await answer(rows, QueueFigures, query.format, "queues", start, end)
+
+    @endpoint("GET", "/report/agents", summary="Agent report", roles=READERS, query=AgentReportQuery,
+              response=list[AgentFigures], extra_content_types=FILE_TYPES, tags=TAGS)
+    async def agents(request: ApiRequest) -> Any:
+        """Per agent and interval: time logged in, staffed, busy and paused (by reason), occupancy,
+        calls answered, AHT (docs/kpi.md "Agents")."""
+        query: AgentReportQuery = request.query
+        start, end = span(query, query.interval)
+        rows = await report.agents(start, end, query.interval, agent=query.agent)
+        return await answer(rows, AgentFigures, query.format, "agents", start, end)
+
+    @endpoint("GET", "/report/contacts", summary="Contact report", roles=READERS, query=ContactReportQuery,
+              response=list[ContactFigures], extra_content_types=FILE_TYPES, tags=TAGS)
+    async def contacts(request: ApiRequest) -> Any:
+        """Per interval, for the whole PBX (scope ""), a queue (scope: its name) or a scenario
+        (scope "scenario:<name>"): journeys, repeats, FCR, CSAT, NPS, containment, cost."""
+        query: ContactReportQuery = request.query
+        start, end = span(query, query.interval)
+        rows = await report.contacts(start, end, query.interval, by_queue=query.queue is not None,
+                                     by_scenario=query.scenario is not None)
+        if query.scenario not in (None, "all"):
+            rows = [row for row in rows if row.scope == f"scenario:{query.scenario}"]
+        elif query.queue is not None and query.scenario is None:
+            rows = [row for row in rows if row.scope == query.queue]
+        return await answer(rows, ContactFigures, query.format, "contacts", start, end)
+
+    @endpoint("GET", "/report/ivr", summary="IVR drop-off by node", roles=READERS, query=IvrReportQuery,
+              response=list[IvrDropOff], extra_content_types=FILE_TYPES, tags=TAGS)
+    async def ivr(request: ApiRequest) -> Any:
+        """Journeys whose caller hung up in a scenario before reaching a queue, by the last node
+        they entered, per scenario and interval."""
+        query: IvrReportQuery = request.query
+        start, end = span(query, query.interval)
+        rows = await report.ivr_dropoff(start, end, query.interval)
+        if query.scenario is not None:
+            rows = [row for row in rows if row.scenario == query.scenario]
+        return await answer(rows, IvrDropOff, query.format, "ivr", start, end)
+
+    @endpoint("GET", "/report/ivr-paths", summary="Most frequent IVR paths", roles=READERS, query=IvrPathQuery,
+              response=list[IvrPath], extra_content_types=FILE_TYPES, tags=TAGS)
+    async def paths(request: ApiRequest) -> Any:
+        """The paths through the IVR (the nodes entered, in order) taken most often by the journeys
+        started in the range: how many took each, their share of the journeys that ran a scenario,
+        and how many of them hung up before an agent answered."""
+        query: IvrPathQuery = request.query
+        start, end = span(query)
+        rows = await ivr_paths(report.database, start, end, scenario=query.scenario, limit=query.limit)
+        return await answer(rows, IvrPath, query.format, "ivr-paths", start, end)
+
+    @endpoint("GET", "/report/availability", summary="Availability report", roles=READERS, query=ReportQuery,
+              response=list[Availability], extra_content_types=FILE_TYPES, tags=TAGS)
+    async def availability(request: ApiRequest) -> Any:
+        """Per interval: the time at least one agent was staffed, and its share of the interval."""
+        query: ReportQuery = request.query
+        start, end = span(query, query.interval)
+        rows = await report.availability(start, end, query.interval)
+        return await answer(rows, Availability, query.format, "availability", start, end)
+
+    @endpoint("GET", "/report/staffing", summary="Staffing (Erlang C or A)", roles=READERS, query=StaffingQuery,
+              response=list[StaffingFigures], extra_content_types=FILE_TYPES, tags=TAGS)
+    async def staffing(request: ApiRequest) -> Any:
+        """Per interval: the agents needed to meet the service-level goal, by Erlang C or Erlang A,
+        for the volume and AHT the queues saw, or for a forecast (`calls` per interval at `aht`)."""
+        query: StaffingQuery = request.query
+        start, end = span(query, query.interval)
+        if query.model == "a" and query.patience is None:
+            raise bad_input("Erlang A needs the callers' mean patience in seconds", "patience")
+        bounds = report.buckets(start, end, query.interval).bounds
+        if len(bounds) - 1 > MAX_STAFFING_INTERVALS:
+            raise bad_input(f"staffing is computed for at most {MAX_STAFFING_INTERVALS} intervals: ask for a "
+                            f"shorter range or a longer interval", "interval")
+        if query.calls is not None and query.aht is not None:
+            shortest = min(high - low for low, high in zip(bounds, bounds[1:]))
+            traffic = query.calls * query.aht / shortest
+            if traffic > MAX_ERLANGS[query.model]:
+                raise bad_input(f"a forecast of {traffic:.0f} Erlangs in one interval is more than this report "
+                                f"sizes ({MAX_ERLANGS[query.model]:.0f} for Erlang {query.model.upper()})", "calls")
         try:
-            if interval is not None and interval not in INTERVALS:
-                raise BadInput("interval", f"interval must be one of {', '.join(INTERVALS)}")
-            start, end = time_range(query, zone, collector.api.now())
-            rows = await run_report(collector, request.match_info["kind"], start, end, interval,
-                                    queue=query.get("queue"), agent=query.get("agent"), query=query)
-        except BadInput as error:
-            return _error(400, str(error), error.field)
-        if query.get("queue") and rows and hasattr(rows[0], "queue"):
-            rows = [row for row in rows if row.queue == query["queue"]]
-        if query.get("format") == "csv":
-            return web.Response(text=as_csv(rows), content_type="text/csv")
-        return _json(rows)
+            rows = await planning.staffing(report, start, end, query.interval, queue=query.queue, model=query.model,
+                                           patience=query.patience, calls=query.calls, aht=query.aht)
+        except ValueError as error:  # erlang.py: no number of agents reaches the goal
+            raise bad_input(str(error), "calls" if query.calls is not None else "interval") from None
+        return await answer(rows, StaffingFigures, query.format, "staffing", start, end)
 
-    async def live(request: web.Request) -> web.Response:
-        return _json(collector.live.figures(collector.api.now()))
+    @endpoint("GET", "/report/adherence", summary="Schedule adherence", roles=READERS, query=AgentReportQuery,
+              response=list[AdherenceFigures], extra_content_types=FILE_TYPES, tags=TAGS)
+    async def adherence(request: ApiRequest) -> Any:
+        """Per scheduled agent and interval: the time their state matched the schedule, and where
+        it did not, by "planned/actual"."""
+        query: AgentReportQuery = request.query
+        start, end = span(query, query.interval)
+        rows = await planning.adherence(report.database, report.config, start, end, query.interval,
+                                        agent=query.agent)
+        return await answer(rows, AdherenceFigures, query.format, "adherence", start, end)
 
-    return [web.get("/journeys", journeys), web.get("/journeys/{journey_id}", journey),
-            web.get("/report/{kind}", report), web.get("/live", live)]
+    @endpoint("GET", "/report/intervals", summary="The day per interval, for charts", roles=READERS,
+              query=IntervalQuery, response=list[IntervalPoint], extra_content_types=FILE_TYPES, tags=TAGS)
+    async def intervals(request: ApiRequest) -> Any:
+        """Offered, answered, abandoned, ASA and service level per quarter of an hour (or hour) of
+        the range, today by default in the plugin's time zone: every interval is there, with zeros
+        when it had no calls, for every queue together or the one named."""
+        query: IntervalQuery = request.query
+        start, end = span(query, query.interval)
+        figures = await report.queues(start, end, query.interval, queue=query.queue)
+        rows = interval_points(figures, report.buckets(start, end, query.interval))
+        return await answer(rows, IntervalPoint, query.format, "intervals", start, end)
+
+    @endpoint("GET", "/live", summary="Queue figures over the sliding window", roles=READERS,
+              response=list[LiveQueue], tags=TAGS)
+    async def live(request: ApiRequest) -> list[LiveQueue]:
+        """Each queue's figures over the last `window` seconds, its callers waiting and the longest
+        current wait (the live window that feeds the alerts and /metrics)."""
+        return collector.live.figures(collector.api.now())
+
+    return [journeys, journey, queues, agents, contacts, ivr, paths, availability, staffing, adherence, intervals,
+            live]
+
+
+def _days(start: float, end: float, zone: str) -> str:
+    """The range's local days for a file name: "2026-12-06", or "2026-12-01-to-2026-12-07"."""
+    local = ZoneInfo(zone)
+    first = datetime.fromtimestamp(start, local).date()
+    last = datetime.fromtimestamp(max(start, end - 1), local).date()  # `end` itself is not in the range
+    return first.isoformat() if first == last else f"{first.isoformat()}-to-{last.isoformat()}"

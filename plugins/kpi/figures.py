@@ -11,6 +11,9 @@ import msgspec
 
 
 class QueueFigures(msgspec.Struct, kw_only=True):
+    """One queue over one interval: calls offered and how each ended, service level (four ways),
+    waits, abandonment, handle time and transfers (docs/kpi.md "Queues")."""
+
     queue: str
     interval_start: float
     offered: int
@@ -38,6 +41,9 @@ class QueueFigures(msgspec.Struct, kw_only=True):
 
 
 class AgentFigures(msgspec.Struct, kw_only=True):
+    """One agent over one interval: time logged in, staffed, busy and paused, occupancy and
+    utilization, calls answered and handle time (docs/kpi.md "Agents")."""
+
     agent: str
     interval_start: float
     logged_in_seconds: float
@@ -57,6 +63,9 @@ class AgentFigures(msgspec.Struct, kw_only=True):
 
 
 class ContactFigures(msgspec.Struct, kw_only=True):
+    """Customer contacts (journeys) over one interval: repeats, first contact resolution,
+    satisfaction, call quality, IVR containment and cost (docs/kpi.md "Contacts")."""
+
     scope: str  # a queue's name, or "" for the whole PBX
     interval_start: float
     journeys: int
@@ -80,6 +89,8 @@ class ContactFigures(msgspec.Struct, kw_only=True):
 
 
 class IvrDropOff(msgspec.Struct, kw_only=True):
+    """Callers who hung up in a scenario before reaching a queue, at its node `node`."""
+
     scenario: str
     node: str
     interval_start: float
@@ -87,6 +98,8 @@ class IvrDropOff(msgspec.Struct, kw_only=True):
 
 
 class Availability(msgspec.Struct, kw_only=True):
+    """How much of one interval at least one agent was staffed."""
+
     interval_start: float
     seconds: float  # the interval's length
     staffed_seconds: float  # time with at least one staffed agent

@@ -60,6 +60,8 @@ class LiveQueue(msgspec.Struct, kw_only=True):
 
 
 class AgentNow(msgspec.Struct, kw_only=True):
+    """One agent now: its state, since when, and calls answered since the PBX started."""
+
     agent: str
     state: str
     since: float

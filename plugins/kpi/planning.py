@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from sdk import Database
 
 from .adherence import adherence as adherence_figures
@@ -39,6 +41,9 @@ async def staffing(report: Report, start: float, end: float, bucket: str | None,
             answered[at] = answered.get(at, 0) + row.answered
             handled[at] = handled.get(at, 0.0) + (row.aht or 0.0) * row.answered
     figures: list[StaffingFigures] = []
+    # A forecast asks the same question of every interval of one length: Erlang A takes a tenth
+    # of a second per hundred Erlangs, so each distinct question is answered once.
+    answers: dict[tuple[float, float, float], StaffingFigures] = {}
     for lo, hi in zip(bounds, bounds[1:]):
         volume = float(calls if calls is not None else offered.get(lo, 0))
         handle = float(aht if aht is not None else handled.get(lo, 0.0) / answered[lo] if answered.get(lo) else 0.0)
@@ -47,7 +52,11 @@ async def staffing(report: Report, start: float, end: float, bucket: str | None,
                                            service_level=1.0, asa=0.0, occupancy=0.0,
                                            abandonment=0.0 if model == "a" else None))
             continue
-        figures += erlang_staffing([(lo, volume)], handle, hi - lo, target, model=model, patience=patience)
+        question = (volume, handle, hi - lo)
+        if question not in answers:
+            [answers[question]] = erlang_staffing([(lo, volume)], handle, hi - lo, target, model=model,
+                                                  patience=patience)
+        figures.append(msgspec.structs.replace(answers[question], interval_start=lo))
     return figures
 
 

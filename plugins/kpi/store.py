@@ -346,12 +346,12 @@ class RecordStore:
     # Reading --------------------------------------------------------------------------------------
 
     async def _select(self, row_type: type, where: str, parameters: Sequence[Any], order: str,
-                      limit: int | None = None) -> list[Any]:
+                      limit: int | None = None, offset: int = 0) -> list[Any]:
         table = _TABLES[row_type]
         sql = f"{table.select_sql} WHERE {where} ORDER BY {order}"
         if limit is not None:
-            sql += " LIMIT ?"
-            parameters = (*parameters, limit)
+            sql += " LIMIT ? OFFSET ?"
+            parameters = (*parameters, limit, offset)
         return [table.decode(record) for record in await self.database.fetch_all(sql, parameters)]
 
     async def journey(self, journey_id: str) -> Journey | None:
@@ -362,6 +362,15 @@ class RecordStore:
         """Journeys started in [start, end), oldest first."""
         return await self._select(Journey, "started_at >= ? AND started_at < ?", (start, end),
                                   "started_at, journey_id", limit)
+
+    async def search_journeys(self, where: str, parameters: Sequence[Any], *, limit: int,
+                              offset: int = 0) -> tuple[int, list[Journey]]:
+        """How many journeys meet `where` (an SQL condition with `?` parameters, built by
+        search.py from typed filters), and a page of them, oldest first."""
+        counted = await self.database.fetch_one(f"SELECT COUNT(*) AS total FROM kpi_journeys WHERE {where}",
+                                                parameters)
+        page = await self._select(Journey, where, parameters, "started_at, journey_id", limit, offset)
+        return int(counted["total"]) if counted else 0, page
 
     async def queue_calls(self, start: float, end: float) -> list[QueueCall]:
         """Queue visits joined in [start, end), oldest first."""

@@ -90,7 +90,7 @@ async def pbx_event(event: Event, api: PbxApi) -> None:
 async def pbx_admin_routes(api: PbxApi) -> list:
     recordings = live(api)
     await recordings.ready()
-    return admin.routes(recordings.archive, api.now)
+    return admin.endpoints(recordings.archive, api.now)
 
 
 @hookimpl

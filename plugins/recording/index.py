@@ -62,8 +62,10 @@ class Search(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One access to the recordings: who did what to which call's recording, and when."""
+
     at: float
-    actor: str  # the X-Actor of an admin request, "cli:<user>", or "retention"
+    actor: str  # the API token's name of an admin request, "cli:<user>", or "retention"
     action: str  # list, view, download, hold, release, delete, delete-refused, delete-failed
     call_id: str | None = None
     reason: str | None = None  # for deletions: "retention" or "request"

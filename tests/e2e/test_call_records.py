@@ -14,6 +14,7 @@ import re
 import signal
 import sqlite3
 import time
+import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +35,8 @@ WITHIN = 0.1  # seconds: the issue's bound between the record and the phones
 
 
 def journeys_of(pbx: PbxProcess, caller: str) -> list[dict]:
-    return [row for row in pbx.api("/api/plugins/kpi/journeys?from=0&to=9999999999") if row["caller"] == caller]
+    page = pbx.api(f"/api/plugins/kpi/journeys?from=0&to=9999999999&caller={urllib.parse.quote(caller)}")
+    return [row for row in page["journeys"] if row["caller"] == caller]
 
 
 def wait_journey(pbx: PbxProcess, caller: str, *, timeout: float = 10.0, **expected) -> dict:

@@ -3,8 +3,8 @@ SQLite database, and the example CRM (examples/crm_server.py) served by aiohttp 
 
 Lookups through the contact store and the REST API (bearer token, field mapping, VIP priority),
 the cache on the fake clock, the circuit breaker opening, staying open and closing again (each
-logged once), a slow CRM cut off by the REST timeout, the screen pop, the writeback, the admin
-route, and a config with a typo.
+logged once), a slow CRM cut off by the REST timeout, the screen pop, the writeback, and a
+config with a typo (the admin endpoints: test_crm_admin.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -276,29 +275,7 @@ async def test_calls_never_looked_up_get_neither_screen_pop_nor_writeback(pbx_ha
     assert crm_server.calls == []
 
 
-# Admin route and config ---------------------------------------------------------------------------------
-
-
-async def test_the_admin_route_shows_a_contact_as_json(pbx_harness):
-    async with pbx_harness(crm, config={"contacts": {"enabled": True}}) as pbx:
-        await ContactStore(pbx.api().database).put_many([Contact(number="1008", name="Carla", tier="silver")])
-        app = web.Application()
-        app.add_routes(crm.pbx_admin_routes(pbx.api()))
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        try:
-            async with aiohttp.ClientSession() as session:
-                async with session.get(f"http://127.0.0.1:{server.port}/contacts/1008") as response:
-                    assert response.status == 200
-                    body = await response.json()
-                async with session.get(f"http://127.0.0.1:{server.port}/contacts/1009") as response:
-                    assert response.status == 404
-                    missing = await response.json()
-        finally:
-            await server.close()
-    assert body == {"number": "1008", "customer_id": None, "name": "Carla", "tier": "silver", "language": None,
-                    "vip": False, "preferred_agent": None, "fields": {}}
-    assert missing == {"error": "no contact with number 1009"}
+# Config (the admin endpoints are in test_crm_admin.py) -------------------------------------------------------
 
 
 def test_a_config_with_an_unknown_key_is_refused_with_its_path(pbx_harness):

@@ -2,7 +2,8 @@
 
 - a simulated day fed to the real plugin gives the same queue, agent and contact figures as the
   independent calculator of the golden test (tests/unit/plugins/kpi_expected.py);
-- its admin routes answer journeys and reports (JSON and CSV) and refuse bad input with a 400;
+- its admin endpoints answer journeys and reports (JSON and CSV) and refuse bad input with a 400
+  (test_kpi_admin.py has the rest: search, exports, charts, IVR paths, roles);
 - its live window answers pbx_metrics and raises KpiThresholdCrossed; schedules raise
   AdherenceAlert on the fake clock.
 """
@@ -17,8 +18,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 import plugins.kpi as kpi
 from plugins.kpi.config import Config
@@ -36,6 +35,7 @@ from sdk.events import (
     QueueAbandoned,
     QueueJoined,
 )
+from tests.unit.plugins.admin_app import serving
 
 
 def _calculator():
@@ -126,26 +126,27 @@ async def test_admin_routes_answer_journeys_and_reports_and_refuse_bad_input(pbx
         routes = (await pbx.admin_routes())["kpi"]
         collector = kpi.collector(pbx.api())
         await collector.writer.flush()
-        app = web.Application()
-        app.add_routes(routes)
-        async with TestClient(TestServer(app)) as client:
-            journeys = await (await client.get(f"/journeys?from={DAY}&to={END}")).json()
-            assert [(row["journey_id"], row["outcome"]) for row in journeys] == [("c1", "answered"), ("c2", "abandoned")]
-            one = await (await client.get("/journeys/c1")).json()
+        async with serving("kpi", routes) as api:
+            journeys = await (await api.get(f"/journeys?from={DAY}&to={END}")).json()
+            assert journeys["total"] == 2
+            assert [(row["journey_id"], row["outcome"]) for row in journeys["journeys"]] == [
+                ("c1", "answered"), ("c2", "abandoned")]
+            one = await (await api.get("/journeys/c1")).json()
             assert (one["agent"], one["wait_seconds"], one["talk_seconds"]) == ("alice", 10.0, 60.0)
-            assert (await client.get("/journeys/nope")).status == 404
+            assert (await api.get("/journeys/nope")).status == 404
             for limit in ("-1", "0", "many", "1000001"):
-                refused = await client.get(f"/journeys?limit={limit}")
+                refused = await api.get(f"/journeys?limit={limit}")
                 assert refused.status == 400 and (await refused.json())["field"] == "limit", limit
-            [sales] = await (await client.get(f"/report/queues?from={DAY}&to={END}")).json()
+            [sales] = await (await api.get(f"/report/queues?from={DAY}&to={END}")).json()
             assert (sales["offered"], sales["answered"], sales["abandoned"], sales["sl"]) == (2, 1, 1, 0.5)
-            text = await (await client.get(f"/report/queues?from={DAY}&to={END}&format=csv")).text()
+            text = await (await api.get(f"/report/queues?from={DAY}&to={END}&format=csv")).text()
             header, line = text.strip().splitlines()
-            assert header.startswith("queue,interval_start,offered") and line.startswith(f"sales,{DAY},2,1,1")
-            bad = await client.get("/report/queues?from=yesterday")
+            assert header.startswith("queue,interval_start,offered")
+            assert line.startswith("sales,2025-06-02T22:00:00+00:00,2,1,1")  # local times in the zone, UTC here
+            bad = await api.get("/report/queues?from=yesterday")
             assert bad.status == 400 and (await bad.json())["field"] == "from"
-            assert (await client.get("/report/queues?interval=week")).status == 400
-            assert (await client.get(f"/report/nothing?from={DAY}&to={END}")).status == 400
+            assert (await api.get("/report/queues?interval=week")).status == 400
+            assert (await api.get(f"/report/nothing?from={DAY}&to={END}")).status == 404
 
 
 async def test_the_live_window_feeds_metrics_and_alerts(pbx_harness, database):
@@ -182,9 +183,7 @@ async def test_staffing_and_adherence_reports_on_the_admin_api(pbx_harness, data
                                          reason="registered"))
         await pbx.settle()
         await kpi.collector(pbx.api()).writer.flush()
-        app = web.Application()
-        app.add_routes((await pbx.admin_routes())["kpi"])
-        async with TestClient(TestServer(app)) as client:
+        async with serving("kpi", (await pbx.admin_routes())["kpi"]) as client:
             day = f"from={monday}&to={monday + 86400}"
             [alice] = await (await client.get(f"/report/adherence?{day}")).json()
             assert (alice["scheduled_seconds"], alice["in_adherence_seconds"], alice["adherence"]) == (3600, 1800, 0.5)

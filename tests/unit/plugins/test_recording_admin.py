@@ -1,9 +1,11 @@
-"""The recording plugin's admin API and command line, on an index filled with known rows.
+"""The recording plugin's admin endpoints and command line, on an index filled with known rows.
 
-The routes come from the harness (`pbx_admin_routes`, through the runner) and are mounted the
-way the PBX mounts them, under /api/plugins/recording, on aiohttp's test server. Every read and
-change is audited under the X-Actor header; bad input is a 400 naming the field. The command
-line runs `pbx recording ...` (pbx.cli.main) against a config file and the same database.
+The endpoints come from the harness (`pbx_admin_routes`, through the runner) and are served as
+the PBX serves them, behind the admin API's gate under /api/plugins/recording, on aiohttp's test
+server (tests/unit/plugins/admin_app.py). Every read and change is in the plugin's access audit
+under the API token's name; bad input is a 400 naming the field; the audio honours HTTP range
+requests (RFC 9110 14). The command line runs `pbx recording ...` (pbx.cli.main) against a
+config file and the same database.
 """
 
 from __future__ import annotations
@@ -14,26 +16,28 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 import plugins.recording as recording
 from plugins.recording import Pause, RecordingIndex, RecordingRow, live
 from sdk import SqliteDatabase
 from sdk.events import RecordingDeleted
+from tests.unit.plugins.admin_app import serving
 
-BASE = "/api/plugins/recording"
 START = 1_800_000_000.0
 CONFIG = {"sweep_every": 3600, "policies": [{"name": "payments", "record": "scenario", "match": ["pay"]}]}
+SECONDS = 0.5
+FILE_SIZE = 44 + 4 * 4000  # the RIFF header and half a second of 16-bit stereo at 8 kHz
 
 
-def stereo_wav(path: Path, seconds: float = 0.5) -> Path:
+def stereo_wav(path: Path, seconds: float = SECONDS) -> Path:
+    """A real WAV file whose sample bytes count up (0, 1, ..., 255, 0, ...), so a range is recognisable."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    frames = 4 * int(8000 * seconds)
     with wave.open(str(path), "wb") as writer:
         writer.setnchannels(2)
         writer.setsampwidth(2)
         writer.setframerate(8000)
-        writer.writeframes(bytes(4 * int(8000 * seconds)))
+        writer.writeframes(bytes(index % 256 for index in range(frames)))
     return path
 
 
@@ -58,17 +62,14 @@ async def admin(pbx_harness, tmp_path):
         index = live(pbx.api()).index
         for row in rows(tmp_path / "recordings"):
             await index.save(row)
-        [(_, routes)] = await pbx.runner.ask_all("pbx_admin_routes")
-        app, plugin_app = web.Application(), web.Application()
-        plugin_app.add_routes(routes)
-        app.add_subapp(BASE, plugin_app)
-        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-            client.pbx = pbx
-            yield client
+        [(_, endpoints)] = await pbx.runner.ask_all("pbx_admin_routes")
+        async with serving("recording", endpoints) as api:
+            api.pbx = pbx
+            yield api
 
 
-async def get(client, path: str, actor: str | None = "auditor@example.com") -> tuple[int, object]:
-    response = await client.get(BASE + path, headers={"X-Actor": actor} if actor else {})
+async def get(api, path: str, role: str | None = "read-only") -> tuple[int, object]:
+    response = await api.get(path, role=role)
     return response.status, await response.json()
 
 
@@ -86,68 +87,105 @@ async def test_the_index_is_listed_newest_first_and_filtered(admin):
     assert [row["call_id"] for row in (await get(admin, "/recordings?limit=1"))[1]] == ["a4"]
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("since=yesterday", "since"), ("until=12:00", "until"), ("limit=0", "limit"), ("limit=many", "limit"),
-    ("colour=red", "colour"), ("queue=", "queue"), (f"since={START}&until={START - 1}", "until"),
-])  # fmt: skip
-async def test_bad_filters_are_a_400_naming_the_field(admin, query, field):
-    status, body = await get(admin, f"/recordings?{query}")
-    assert status == 400 and body["field"] == field and body["error"], body
+async def test_bad_filters_are_a_400_naming_the_field(admin):
+    for query, field in [
+        ("since=yesterday", "since"), ("until=12:00", "until"), ("since=nan", "since"), ("limit=0", "limit"),
+        ("limit=many", "limit"), ("limit=1001", "limit"), ("colour=red", "colour"), ("queue=", "queue"),
+        (f"since={START}&until={START - 1}", "until"), ("agent=%07", "agent"),
+    ]:  # fmt: skip
+        status, body = await get(admin, f"/recordings?{query}")
+        assert status == 400 and body["field"] == field and body["code"] == "bad_request", (query, body)
+    status, body = await get(admin, "/audit?who=me")
+    assert status == 400 and body["field"] == "who"
 
 
-async def test_one_recording_its_audio_and_the_audit_of_who_looked(admin):
-    status, row = await get(admin, "/recordings/a1", actor="alice")
+async def test_one_recording_its_audio_and_the_audit_of_who_listened(admin):
+    status, row = await get(admin, "/recordings/a1", role="supervisor")
     assert status == 200 and row["call_id"] == "a1" and row["queue"] == "support" and row["legal_hold"] is False
-    response = await admin.get(f"{BASE}/recordings/a1/audio", headers={"X-Actor": "bob"})
+    response = await admin.get("/recordings/a1/audio", role="read-only")
     assert response.status == 200 and response.headers["Content-Type"] == "audio/wav"
+    assert response.headers["Accept-Ranges"] == "bytes"
     data = await response.read()
-    assert data[:4] == b"RIFF" and len(data) == 44 + 4 * 4000
+    assert data[:4] == b"RIFF" and len(data) == FILE_SIZE and data == Path(row["path"]).read_bytes()
     assert (await get(admin, "/recordings/nope"))[0] == 404
     status, body = await get(admin, "/recordings/nope/audio")
-    assert status == 404 and body == {"error": "no recording of call 'nope'", "field": "call_id"}
-    await get(admin, "/recordings?queue=support", actor=None)
+    assert status == 404 and body == {"code": "not_found", "message": "no recording of call 'nope'", "field": "call_id"}
+    await get(admin, "/recordings?queue=support", role="admin")
     status, audit = await get(admin, "/audit")
     assert status == 200
     assert [(entry["actor"], entry["action"], entry["call_id"]) for entry in audit[:3]] == [
-        ("anonymous", "list", None), ("bob", "download", "a1"), ("alice", "view", "a1")]
+        ("ada", "list", None), ("rita", "download", "a1"), ("sue", "view", "a1")]
     assert audit[0]["detail"] == "queue=support count=2"
     status, audit = await get(admin, "/audit?call_id=a1&action=download")
-    assert [(entry["actor"], entry["detail"]) for entry in audit] == [("bob", row["path"])]
-    assert (await get(admin, "/audit?who=me"))[1]["field"] == "who"
+    assert [(entry["actor"], entry["detail"]) for entry in audit] == [("rita", row["path"])]
 
 
-async def test_hold_release_and_gdpr_delete(admin):
-    post = admin.post
-    response = await post(f"{BASE}/recordings/a2/hold", json={"hold": True}, headers={"X-Actor": "legal"})
+async def test_the_audio_answers_byte_ranges(admin):
+    whole = Path((await get(admin, "/recordings/a2"))[1]["path"]).read_bytes()
+
+    async def ranged(value: str):
+        return await admin.get("/recordings/a2/audio", headers={"Range": value})
+
+    first = await ranged("bytes=0-43")  # the RIFF header
+    assert first.status == 206 and first.headers["Content-Range"] == f"bytes 0-43/{FILE_SIZE}"
+    assert await first.read() == whole[:44] and whole[:4] == b"RIFF" and whole[8:12] == b"WAVE"
+    middle = await ranged("bytes=8000-8999")
+    assert middle.status == 206 and middle.headers["Content-Range"] == f"bytes 8000-8999/{FILE_SIZE}"
+    body = await middle.read()
+    assert len(body) == 1000 and body == whole[8000:9000]
+    suffix = await ranged("bytes=-100")  # the last 100 bytes
+    assert suffix.status == 206
+    assert suffix.headers["Content-Range"] == f"bytes {FILE_SIZE - 100}-{FILE_SIZE - 1}/{FILE_SIZE}"
+    assert await suffix.read() == whole[-100:]
+    open_ended = await ranged(f"bytes={FILE_SIZE - 10}-")
+    assert open_ended.status == 206 and await open_ended.read() == whole[-10:]
+    past = await ranged(f"bytes={FILE_SIZE}-{FILE_SIZE + 100}")  # no byte of it is in the file
+    assert past.status == 416 and past.headers["Content-Range"] == f"bytes */{FILE_SIZE}"
+    # an <audio> element cannot send the Authorization header: its URL carries the token
+    response = await admin.client.get(f"{admin.prefix}/recordings/a2/audio?access_token={admin.secrets['read-only']}",
+                                      headers={"Range": "bytes=0-3"})
+    assert response.status == 206 and await response.read() == b"RIFF"
+
+
+async def test_hold_release_and_gdpr_delete_are_for_admins(admin):
+    refused = await admin.post("/recordings/a2/hold", role="supervisor", json={"hold": True})
+    assert refused.status == 403 and (await refused.json())["code"] == "forbidden"
+    assert (await admin.delete("/recordings/a2", role="read-only")).status == 403
+    assert (await admin.get("/recordings", role="agent")).status == 403
+    assert (await admin.get("/recordings", role=None)).status == 401
+    response = await admin.post("/recordings/a2/hold", json={"hold": True})
     assert response.status == 200 and (await response.json())["legal_hold"] is True
-    response = await admin.delete(f"{BASE}/recordings/a2", headers={"X-Actor": "dpo"})
+    response = await admin.delete("/recordings/a2")
     body = await response.json()
-    assert response.status == 409 and "legal hold" in body["error"] and body["field"] == "call_id"
-    response = await post(f"{BASE}/recordings/a2/hold", json={"hold": False}, headers={"X-Actor": "legal"})
+    assert response.status == 409 and "legal hold" in body["message"] and body["field"] == "call_id"
+    response = await admin.post("/recordings/a2/hold", json={"hold": False})
     assert (await response.json())["legal_hold"] is False
     path = Path((await get(admin, "/recordings/a2"))[1]["path"])
-    response = await admin.delete(f"{BASE}/recordings/a2", headers={"X-Actor": "dpo"})
+    response = await admin.delete("/recordings/a2")
     assert response.status == 200 and await response.json() == {"deleted": "a2", "path": str(path), "reason": "request"}
     assert not path.exists() and (await get(admin, "/recordings/a2"))[0] == 404
     assert admin.pbx.assert_published(RecordingDeleted, call_id="a2").reason == "request"
     audit = (await get(admin, "/audit?call_id=a2"))[1]
     assert [(entry["actor"], entry["action"], entry["reason"]) for entry in audit] == [
-        ("dpo", "delete", "request"), ("auditor@example.com", "view", None), ("legal", "release", None),
-        ("dpo", "delete-refused", "request"), ("legal", "hold", None)]  # newest first; the 404 saw nothing
+        ("ada", "delete", "request"), ("rita", "view", None), ("ada", "release", None),
+        ("ada", "delete-refused", "request"), ("ada", "hold", None)]  # newest first; the refused roles saw nothing
+    changes = [(record.actor, record.action, record.target, record.status) for record in admin.audit.records]
+    prefix = "/api/plugins/recording/recordings/{call_id}"
+    assert changes == [
+        ("sue", f"POST {prefix}/hold", "/api/plugins/recording/recordings/a2/hold", 403),
+        ("rita", f"DELETE {prefix}", "/api/plugins/recording/recordings/a2", 403),
+        ("ada", f"POST {prefix}/hold", "recording a2", 200), ("ada", f"DELETE {prefix}", "recording a2", 409),
+        ("ada", f"POST {prefix}/hold", "recording a2", 200), ("ada", f"DELETE {prefix}", "recording a2", 200)]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    (b"{", "body"), (b"[]", "body"), (b'{"hold": "yes"}', "hold"), (b"{}", "hold"), (b'{"hold": true, "x": 1}', "x"),
-])  # fmt: skip
-async def test_a_bad_hold_request_is_a_400_naming_the_field(admin, body, field):
-    response = await admin.post(f"{BASE}/recordings/a1/hold", data=body, headers={"Content-Type": "application/json"})
-    answer = await response.json()
-    assert response.status == 400 and answer["field"] == field, answer
-
-
-async def test_a_bad_actor_is_refused(admin):
-    status, body = await get(admin, "/recordings", actor="x" * 101)
-    assert status == 400 and body["field"] == "X-Actor"
+async def test_a_bad_hold_request_is_a_400_naming_the_field(admin):
+    for body, field in [
+        (b"{", "body"), (b"[]", "body"), (b'{"hold": "yes"}', "body.hold"), (b"{}", "body.hold"),
+        (b'{"hold": true, "x": 1}', "body.x"),
+    ]:  # fmt: skip
+        response = await admin.post("/recordings/a1/hold", data=body, headers={"Content-Type": "application/json"})
+        answer = await response.json()
+        assert response.status == 400 and answer["field"] == field, (body, answer)
 
 
 # The command line -------------------------------------------------------------------------------
