@@ -26,7 +26,7 @@ prompts:
 		else echo "prompts skipped: install espeak-ng and sox to render them"; fi; }
 
 test: debs $(STAMP)
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -n 2 --dist loadfile
 
 venv: $(STAMP)
 
