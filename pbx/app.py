@@ -364,6 +364,17 @@ class Pbx:
             self.bus.subscribe(event_type, service.on_registration)
         return service
 
+    def hang_up(self, call: Any, now: float, cause: Cause = Cause.NORMAL) -> list[Any]:
+        """End a live call from outside it (the admin API, a plugin): a caller waiting in a queue
+        leaves it (outcome "exited", the ringing agent gets its CANCEL), a scenario stops its timers
+        and tasks, then every phone gets its BYE (or CANCEL while ringing)."""
+        actions = self.queues.hang_up(call.id, now) if self.queues is not None else None
+        if actions is not None:
+            return actions
+        if isinstance(call.controller, IvrController) and call.controller.call is call:
+            return call.controller.hang_up(now)
+        return self.calls.end_call(call, cause, 200, "system", now)
+
     def reload_scenarios(self) -> ReloadReport:
         """Read the scenario directory again (SIGHUP; the admin API will call it too). Calls in
         progress finish on the version they started with; a scenario that fails the checker is

@@ -126,7 +126,7 @@ class LiveApi(PbxApi):
             reason = Cause(cause)
         except ValueError:
             raise ActionRefused(f"unknown cause {cause!r}: one of {', '.join(c.value for c in Cause)}") from None
-        self._pbx.transport.execute(self._pbx.calls.end_call(call, reason, 200, "system", self.now()))
+        self._pbx.transport.execute(self._pbx.hang_up(call, self.now(), reason))
 
     def play(self, call_id: str, prompts: Sequence[str]) -> None:
         call = self._live(call_id)

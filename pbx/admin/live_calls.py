@@ -110,12 +110,8 @@ class LiveCalls:
     # Acting --------------------------------------------------------------------------------------
 
     def hang_up(self, call: Call, now: float) -> list[Any]:
-        service = self.context.queues
-        actions = service.hang_up(call.id, now) if service is not None else None
-        if actions is not None:
-            return actions
-        if isinstance(call.controller, IvrController) and call.controller.call is call:
-            return call.controller.hang_up(now)  # its timers and tasks must not act on a call that ended
+        if self.context.app is not None:
+            return self.context.app.hang_up(call, now)  # the queue and the scenario let go of it first
         return self.manager().end_call(call, Cause.NORMAL, 200, "system", now)
 
     def transfer(self, call: Call, to: str, now: float) -> list[Any]:
