@@ -1,7 +1,7 @@
 """120 calls through the IVR into a queue of three baresip agents, with random hang-ups.
 
 Twenty Python UAC callers at a time (extensions 1004-1009) dial 800: the scenario answers and
-queues them in ``support`` (round-robin, wrap-up 0, max wait 4 s). Each caller hangs up at a
+queues them in ``support`` (round-robin, wrap-up 0, max wait 2 s). Each caller hangs up at a
 random time after the answer (``tests/e2e/acd/load.py``: early, 0.5-3 s, or 4-7 s), so callers
 abandon while waiting, time out back to the scenario (which hangs up), or are hung up on while
 talking; meanwhile the agents' phones hang up now and then from their side.
@@ -40,7 +40,7 @@ OUTCOMES = ("AgentConnected", "QueueAbandoned", "QueueTimedOut", "QueueLeft", "Q
 
 @pytest.mark.timeout(90)
 def test_a_hundred_and_twenty_calls_with_random_hangups_leave_the_acd_clean(tmp_path, call_pbx, phones):  # noqa: F811
-    pbx = acd_pbx(call_pbx, tmp_path, strategy="round-robin", ring_timeout=5, wrap_up=0, max_wait=4)
+    pbx = acd_pbx(call_pbx, tmp_path, strategy="round-robin", ring_timeout=5, wrap_up=0, max_wait=2)
     agents = {}
     for name in AGENTS:
         agents[name] = phones(f"agent{name}", name, pbx, lifetime=120)
