@@ -81,7 +81,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(api_pbx
     command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{api_pbx.admin_url}/api/openapi.json",
                "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
                "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
-               "--max-examples", "8", "--seed", "1", "--workers", "2", "--phases", "examples,fuzzing",
+               "--max-examples", "20", "--seed", "1", "--workers", "2", "--phases", "examples,fuzzing",
                "--exclude-path", "/api/events", "--request-timeout", "10", "--no-color"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=220, cwd=tmp_path)
     report.write_text(done.stdout + done.stderr)
