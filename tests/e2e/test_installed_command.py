@@ -3,7 +3,8 @@ other than the project root, on the shipped config.example.yaml.
 
 - `pbx check` passes from the project root (README's own line) and from elsewhere: the config's
   relative paths (scenarios, prompts, plugins) are taken from the config file's directory.
-- `pbx run` from elsewhere loads all four example scenarios and the example functions through
+- `pbx run` from elsewhere (on the shipped config, copied beside links to the project's examples
+  and prompts, so that its var/ stays out of the project) loads all four example scenarios and the example functions through
   the plugin mechanism (`plugins: {examples: {path: examples/functions.py}}`): a baresip phone
   dials 801, keys an account number, and the bank scenario reaches its balance menu, which only
   happens when `invoke bank.balance` found the account.
@@ -26,6 +27,19 @@ from .harness import LOOPBACK, REPO_ROOT, PbxProcess, require_binary
 pytestmark = pytest.mark.e2e
 
 EXAMPLE = REPO_ROOT / "config.example.yaml"
+
+
+def site_of_the_example(site: Path) -> Path:
+    """The shipped config, verbatim, in a directory of its own whose `examples` and rendered prompts
+    are the project's: what it writes (var/: the database with its registrations and agent states,
+    recordings, the speech cache) stays out of the project, where `make run` would find it."""
+    site.mkdir()
+    (site / "config.example.yaml").write_bytes(EXAMPLE.read_bytes())
+    (site / "examples").symlink_to(REPO_ROOT / "examples")
+    (site / "var").mkdir()
+    if (REPO_ROOT / "var" / "prompts").is_dir():
+        (site / "var" / "prompts").symlink_to(REPO_ROOT / "var" / "prompts")
+    return site / "config.example.yaml"
 
 
 def installed_pbx() -> Path:
@@ -58,7 +72,7 @@ def test_installed_pbx_run_from_elsewhere_serves_the_example_scenarios_and_plugi
     require_binary("baresip", "baresip-core")
     cwd = tmp_path / "somewhere-else"
     cwd.mkdir()
-    pbx = PbxProcess(config_path=EXAMPLE, log_path=tmp_path / "pbx.log", sip_port=ports.port(),
+    pbx = PbxProcess(config_path=site_of_the_example(tmp_path / "site"), log_path=tmp_path / "pbx.log", sip_port=ports.port(),
                      admin_port=ports.port(), program=[str(installed_pbx())], cwd=cwd)
     saved = os.environ.pop("PYTHONPATH", None)  # PbxProcess adds the repository root; the installed script needs none
     try:
