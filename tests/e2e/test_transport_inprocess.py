@@ -38,8 +38,8 @@ def options(call_id: str, transport: str = "TCP", port: int = 9) -> bytes:
 
 
 @pytest.fixture
-async def pbx():
-    node = Pbx(parse_config(CONFIG))
+async def pbx(tmp_path):
+    node = Pbx(parse_config(CONFIG + f"data_dir: {tmp_path / 'data'}\n"))  # its database stays out of the project
     await node.start()
     yield node
     await node.stop()
