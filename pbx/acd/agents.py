@@ -121,13 +121,17 @@ class Agent:
         self.last_call_ended: float | None = None
         self.consecutive_no_answers = 0
         self.missed_offers = 0
+        # Calls the agent's phone is on that the ACD did not place (a direct call, a click-to-call):
+        # no queue call is offered meanwhile (Asterisk's ringinuse=no), whatever the state says.
+        self.direct_calls: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Agent({self.name!r}, {self.state.value}, call={self.call_id!r})"
 
     @property
     def is_available(self) -> bool:
-        return self.state is AgentState.AVAILABLE
+        """Ready for a queue call: available, and their phone on no call the ACD did not place."""
+        return self.state is AgentState.AVAILABLE and not self.direct_calls
 
     @property
     def is_logged_in(self) -> bool:

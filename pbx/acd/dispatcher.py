@@ -321,6 +321,29 @@ class Acd:
         agent.consecutive_no_answers = 0
         return [self._change(agent, E.UNPAUSE, now, reason), *self._dispatch(now)]
 
+    def phone_in_use(self, agent_name: str, call_id: str, in_use: bool, now: float) -> list[Output]:
+        """The agent's phone started (or ended) `call_id`, a call the ACD did not place: a direct
+        call, a call the agent dialled, a click-to-call. While it lasts the agent is not offered queue
+        calls; when the last one ends, waiting callers are offered at once. The state is unchanged
+        (an available agent on a direct call stays "available", with `in_use`)."""
+        agent = self.agents[agent_name]
+        was_available = agent.is_available
+        if in_use:
+            agent.direct_calls.add(call_id)
+        else:
+            agent.direct_calls.discard(call_id)
+        if agent.is_available == was_available:
+            return []
+        for queue in agent.memberships:
+            if agent.is_available:
+                self.available[queue].add(agent.name)
+            else:
+                self.available[queue].discard(agent.name)
+        if not agent.is_available:
+            return []
+        self._dirty.update(agent.memberships)
+        return self._dispatch(now)
+
     # Time ------------------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:

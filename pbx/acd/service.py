@@ -29,7 +29,15 @@ from pbx.calls.own_media import media_on_answer
 from pbx.calls.signals import Cause, Hangup, Party
 from pbx.ivr.runtime import QueueRefused
 from pbx.media.player import Player
-from sdk.events import CallEnded, CallTransferred, Event, RegistrationAdded, RegistrationExpired, RegistrationRemoved
+from sdk.events import (
+    CallEnded,
+    CallStarted,
+    CallTransferred,
+    Event,
+    RegistrationAdded,
+    RegistrationExpired,
+    RegistrationRemoved,
+)
 
 from .controllers import CallbackController, WaitingCall
 from .dispatcher import Acd
@@ -144,11 +152,21 @@ class AcdService:
     def offer_answered(self, waiting: WaitingCall, agent: str, leg: Leg, now: float) -> list[Any]:
         return self.run(self.acd.offer_answered(agent, waiting.key, now), now)
 
+    def on_call_started(self, event: CallStarted) -> None:
+        """A call the agent's phone makes or receives outside the ACD (the queue's own offers ring
+        the agent on the caller's call, never as a call of their own): the agent is in use."""
+        for agent in self.acd.agents.values():
+            if agent.extension in (event.caller, event.callee):
+                self.execute(self.run(self.acd.phone_in_use(agent.name, event.call_id, True, event.at), event.at))
+
     def on_call_ended(self, event: CallEnded) -> None:
         talked = self.connected.pop(event.call_id, None)
         if talked is not None:
             agent, key = talked
             self.execute(self.run(self.acd.call_ended(agent, key, event.at), event.at))
+        for agent in self.acd.agents.values():
+            if event.call_id in agent.direct_calls:
+                self.execute(self.run(self.acd.phone_in_use(agent.name, event.call_id, False, event.at), event.at))
 
     def on_call_transferred(self, event: CallTransferred) -> None:
         """An agent handed their queue call on (a transfer from their phone or from the admin API):

@@ -58,7 +58,7 @@ def agent_view(agent: Agent, now: float) -> AgentView:
     return AgentView(agent=agent.name, extension=agent.extension, state=agent.state.value, reason=agent.pause_reason,
                      since=agent.state_since, seconds_in_state=round(now - agent.state_since, 3),
                      queues=sorted(agent.memberships), call_id=agent.call_id, queue=agent.queue, pending=pending,
-                     calls_taken=agent.calls_taken)
+                     calls_taken=agent.calls_taken, in_use=bool(agent.direct_calls))
 
 
 def _callback_state(entry: Any) -> str | None:

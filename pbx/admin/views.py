@@ -91,6 +91,7 @@ class AgentView(msgspec.Struct, frozen=True):
     queue: str | None  # the queue of that call
     pending: Literal["pause", "logout"] | None  # asked for during a call: done when its wrap-up ends
     calls_taken: int
+    in_use: bool = False  # their phone is on a call the ACD did not place: no queue call is offered
 
 
 class AgentsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -315,3 +315,17 @@ def test_a_preferred_agent_gets_the_call_over_the_strategy():
     assert [offer.agent for offer in offers] == ["c"]
     offers = of(acd.join("c2", "2", "q", 2.0, preferred_agent="nobody"), OfferCall)
     assert [offer.agent for offer in offers] == ["a"]
+
+
+def test_an_agent_whose_phone_is_on_another_call_is_not_offered_until_it_ends():
+    acd = make_acd(names="ab")
+    assert acd.phone_in_use("a", "direct-1", True, 1.0) == []  # a's phone rings for a direct call
+    out = acd.join("c1", "+48600", "q", 2.0)
+    assert [o.agent for o in of(out, OfferCall)] == ["b"]  # linear would pick a first
+    acd.offer_answered("b", "c1", 3.0)
+    assert of(acd.join("c2", "+48601", "q", 4.0), OfferCall) == []  # a is still on it: c2 waits
+    assert acd.agents["a"].state.value == "available" and not acd.agents["a"].is_available
+    assert acd.snapshot(4.0).queues[0].callers[0].call_id == "c2"
+    out = acd.phone_in_use("a", "direct-1", False, 9.0)  # the direct call ends: c2 is offered at once
+    assert of(out, OfferCall) == [OfferCall(agent="a", extension="2a", call_id="c2", queue="q", timeout=15.0,
+                                            whisper=None)]

@@ -281,12 +281,16 @@ async def test_click_to_call_rings_the_agent_first_then_connects_the_extension(w
     status, call = await world.call("GET", f"/api/calls/{call_id}", alice_token)
     assert (call["direction"], call["state"], call["caller"]) == ("outbound", "answered", "1001")
     assert [leg["party"] for leg in call["legs"] if leg["state"] == "answered"] == ["1001", "1005"]
+    status, alice = await world.call("GET", "/api/agents/alice", alice_token)
+    assert alice["in_use"] is True  # were she logged in, no queue call would be offered to her meanwhile
 
     status, _ = await world.call("POST", f"/api/calls/{call_id}/hangup", alice_token)  # she is on it
     assert status == 202
     await alice_phone.expect("BYE", invite.call_id)
     await target.expect("BYE")
     assert world.audit.records[-1].target == f"call {call_id}"
+    status, alice = await world.call("GET", "/api/agents/alice", alice_token)
+    assert alice["in_use"] is False
 
 
 async def test_every_live_route_needs_a_token_and_changes_need_a_role_that_may_change(world):
