@@ -69,6 +69,7 @@ from sdk.events import (
     AgentStateChanged,
     CallAnswered,
     CallEnded,
+    CallStarted,
     CallTransferred,
     Event,
     RegistrationAdded,
@@ -358,6 +359,7 @@ class Pbx:
             callback_keys={name: queue.callback_key for name, queue in config.queues.items() if queue.callback_key},
             new_ssrc=lambda: secrets.randbits(32),
         )  # fmt: skip
+        self.bus.subscribe(CallStarted, service.on_call_started)  # the agent's phone in use outside the ACD
         self.bus.subscribe(CallEnded, service.on_call_ended)
         self.bus.subscribe(CallTransferred, service.on_call_transferred)  # the agent's part ends
         for event_type in (RegistrationAdded, RegistrationRemoved, RegistrationExpired):
