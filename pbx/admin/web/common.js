@@ -309,11 +309,17 @@ export function describeAlert(event) {
 // Agent states (pbx/acd/agents.py AgentState) as people say them.
 const STATE_NAMES = {
   "logged-out": "Logged out", available: "Available", offered: "Ringing", "on-call": "On call",
-  "wrap-up": "Wrap-up", paused: "Paused",
+  "wrap-up": "Wrap-up", paused: "Paused", "in-use": "On another call",
 };
 
 export function stateName(state) {
   return STATE_NAMES[state] || state;
+}
+
+// What to show for an agent: an available agent whose phone is on a call the queue did not
+// place (`in_use`: a direct call, a click-to-call) is busy for the queue.
+export function shownState(agent) {
+  return agent.in_use && agent.state === "available" ? "in-use" : agent.state;
 }
 
 // Every element with data-since (this browser's milliseconds) shows the time since then; the

@@ -7,7 +7,7 @@
 // URL: /supervisor#token=...
 
 import {
-  Api, ApiError, ask, debounce, describeAlert, duration, element, showDone, showError, showStatus, stateName, tick,
+  Api, ApiError, ask, debounce, describeAlert, duration, element, showDone, showError, showStatus, shownState, stateName, tick,
   timer, withToken,
 } from "./common.js";
 import { AlertWatch, LiveBoard } from "./live.js";
@@ -130,7 +130,7 @@ function showAgents(board, refresh) {
   const rows = board.agentList().map((agent) => element("tr", { "data-agent": agent.agent, "data-state": agent.state }, [
     element("td", {}, agent.agent),
     element("td", {}, agent.extension ?? ""),
-    element("td", {}, element("span", { class: `state-badge state-${agent.state}` }, stateName(agent.state))),
+    element("td", {}, element("span", { class: `state-badge state-${shownState(agent)}` }, stateName(shownState(agent)))),
     element("td", {}, agent.reason ?? ""),
     element("td", { class: "number" }, timer(agent.since)),
     element("td", {}, (agent.queues || []).join(", ")),

@@ -6,7 +6,7 @@
 // (the charts' bucket: 15min, hour; hour by default).
 
 import {
-  Api, debounce, describeAlert, element, kpiValue, percent, showError, showStatus, stateName, tick, timer, withToken,
+  Api, debounce, describeAlert, element, kpiValue, percent, showError, showStatus, shownState, stateName, tick, timer, withToken,
 } from "./common.js";
 import { drawGauge, drawSpeed, drawVolumes } from "./charts.js";
 import { AlertWatch, LiveBoard } from "./live.js";
@@ -45,10 +45,10 @@ function showWaiting(board) {
 function showAgents(board) {
   const agents = board.agentList();
   const tiles = agents.map((agent) => element("div", {
-    class: `agent state-${agent.state}`, "data-agent": agent.agent, "data-state": agent.state,
+    class: `agent state-${shownState(agent)}`, "data-agent": agent.agent, "data-state": agent.state,
   }, [
     element("div", { class: "agent-name" }, agent.agent),
-    element("div", { class: "agent-state" }, stateName(agent.state)),
+    element("div", { class: "agent-state" }, stateName(shownState(agent))),
     timer(agent.since),
     element("div", { class: "agent-reason" }, agent.reason && agent.state === "paused" ? agent.reason : ""),
   ]));
