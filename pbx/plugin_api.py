@@ -25,6 +25,7 @@ from pbx.ivr.controller import IvrController
 from pbx.ivr.prompts import PromptItem
 from pbx.media.player import Player
 from sdk import ActionRefused, CallInfo, PbxApi
+from sdk.api import DEFAULT_RING_TIMEOUT, check_ring_timeout
 from sdk.database import KeyValueStore
 from sdk.events import AgentConnected, CallAnswered, CallEnded, CallStarted, Event, IvrStarted, QueueJoined
 from sdk.types import AcdSnapshot
@@ -159,16 +160,20 @@ class LiveApi(PbxApi):
             return
         raise ActionRefused(f"call {call_id} is neither in a scenario nor connected between two phones")
 
-    async def originate(self, number: str, *, connect_to: str, caller_id: str | None = None) -> str:
+    async def originate(self, number: str, *, connect_to: str, caller_id: str | None = None,
+                        ring_timeout: float = DEFAULT_RING_TIMEOUT, amd: bool = False) -> str:
+        ring_timeout = check_ring_timeout(ring_timeout)
         problem = self._pbx.cannot_connect(connect_to)
         if problem is not None:  # refused before any phone rings
             raise ActionRefused(problem)
         controller = OriginateController(self._pbx.calls, connect_to, lambda: secrets.randbits(32),
-                                         self._pbx.connect_answered)
+                                         self._pbx.connect_answered, amd=bool(amd))
         shown = Party(caller_id or connect_to, None)
-        call, actions = self._pbx.calls.originate_call(number, shown, connect_to, controller, self.now())
+        now = self.now()
+        call, actions = self._pbx.calls.originate_call(number, shown, connect_to, controller, now)
         if call is None:
             raise ActionRefused(f"cannot ring {number!r}: nothing registered there, or no RTP ports left")
+        self._pbx.calls.start_ring_timer(call, now, ring_timeout)
         self._pbx.transport.execute(actions)
         return call.id
 

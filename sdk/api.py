@@ -33,6 +33,24 @@ class ActionRefused(Exception):
 
 THREAD_CALL_TIMEOUT = 5.0  # seconds a plugin's thread waits for the event loop to carry out its call
 
+# `originate`'s ring time: a dialer may not give up before 15 s of ringing (47 CFR 64.1200(a)(6));
+# past five minutes nobody is coming to the phone.
+DEFAULT_RING_TIMEOUT = 30.0
+MIN_RING_TIMEOUT = 15.0
+MAX_RING_TIMEOUT = 300.0
+
+
+def check_ring_timeout(ring_timeout: float) -> float:
+    """`originate`'s `ring_timeout`, or ActionRefused naming it (both implementations ask here)."""
+    try:
+        seconds = float(ring_timeout)
+    except (TypeError, ValueError):
+        raise ActionRefused(f"ring_timeout must be a number of seconds, not {ring_timeout!r}") from None
+    if not MIN_RING_TIMEOUT <= seconds <= MAX_RING_TIMEOUT:  # NaN fails both comparisons
+        raise ActionRefused(f"ring_timeout {ring_timeout!r} is out of range: a call must ring at least "
+                            f"{MIN_RING_TIMEOUT:g} s (47 CFR 64.1200(a)(6)) and at most {MAX_RING_TIMEOUT:g} s")
+    return seconds
+
 
 def on_loop(method: Callable[..., Any]) -> Callable[..., Any]:
     """Run an api method on the PBX's event loop even when a plugin calls it from its worker thread
@@ -151,9 +169,18 @@ class PbxApi(abc.ABC):
         released."""
 
     @abc.abstractmethod
-    async def originate(self, number: str, *, connect_to: str, caller_id: str | None = None) -> str:
-        """Ring `number` (an extension); when it answers, connect it to `connect_to` (an extension,
-        or any number the inbound routes know: a scenario, a queue). Returns the call id."""
+    async def originate(self, number: str, *, connect_to: str, caller_id: str | None = None,
+                        ring_timeout: float = DEFAULT_RING_TIMEOUT, amd: bool = False) -> str:
+        """Ring `number` (an extension, or an outside number the outbound routes send to a trunk);
+        when it answers, connect it to `connect_to` at once (an extension, or any number the
+        inbound routes know: a scenario, a queue). Returns the call id: CallStarted (direction
+        "outbound"), CallAnswered and CallEnded carry it.
+
+        `ring_timeout`: seconds it may ring before the PBX gives up (CallEnded, cause
+        "no_answer"); at least 15 (the FCC's minimum ring for dialers, 47 CFR 64.1200(a)(6)) and
+        at most 300, or ActionRefused. `amd`: run answering-machine detection on what the called
+        party sends; the call is connected without waiting for it, and its verdict comes as
+        MachineDetectionFinished a few seconds after the answer."""
 
     @abc.abstractmethod
     def start_recording(self, call_id: str, *, layout: str | None = None, policy: str = "on-demand") -> None:

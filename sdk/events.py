@@ -10,6 +10,8 @@ Later issues add call, media, IVR and queue events to the `Event` union.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 
@@ -515,3 +517,50 @@ AnyEvent = (
     | AdherenceAlert | KpiThresholdCrossed
     | MonitorStarted | MonitorModeChanged | MonitorStopped
 )
+
+
+class TrunkRegistered(Event, frozen=True, kw_only=True):
+    """Our registration at a trunk's provider succeeded (RFC 3261 10.2): first, refreshed, or on
+    another server after a failover. `expires` is what the provider granted."""
+
+    trunk: str
+    server: str
+    expires: int
+    refresh: bool
+
+
+class TrunkRegistrationFailed(Event, frozen=True, kw_only=True):
+    """A registration attempt failed: `status` is the provider's answer (0 when it did not
+    answer); the client tries `next_server`, or all of them again in `retry_in` seconds."""
+
+    trunk: str
+    server: str
+    status: int
+    reason: str
+    next_server: str | None
+    retry_in: float | None
+
+
+AnyEvent = AnyEvent | TrunkRegistered | TrunkRegistrationFailed
+
+
+class MachineDetectionFinished(Event, frozen=True, kw_only=True):
+    """Answering-machine detection on a call placed with `api.originate(..., amd=True)` reached
+    its verdict: `result` is "human" (a short greeting, then a pause), "machine" (a long greeting,
+    or many words without a pause), "silence" (no voice at all) or "unknown" (no verdict by the
+    analysis cap). `reason` names the rule that decided ("short-greeting", "long-greeting",
+    "max-words", "initial-silence", "analysis-cap"); `seconds` runs from the answer to the
+    verdict, `greeting_seconds` from the first word to the last (0 without voice). The call was
+    connected on answer and stays so: the plugin decides (hang up a machine...). A call that
+    ends before a verdict gets none (CallEnded says it ended)."""
+
+    call_id: str
+    number: str  # the number that was called
+    result: Literal["human", "machine", "silence", "unknown"]
+    reason: str
+    seconds: float
+    greeting_seconds: float
+    words: int
+
+
+AnyEvent = AnyEvent | MachineDetectionFinished

@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from .api import ActionRefused, PbxApi
+from .api import DEFAULT_RING_TIMEOUT, ActionRefused, PbxApi, check_ring_timeout
 from .database import Database, KeyValueStore, SqliteDatabase
 from .events import Event, PluginFailed
 from .plugins import decode_plugin_config, plugin_name
@@ -152,8 +152,11 @@ class FakeApi(PbxApi):
     def transfer(self, call_id: str, target: str) -> None:
         self._act("transfer", call_id, target=target)
 
-    async def originate(self, number: str, *, connect_to: str, caller_id: str | None = None) -> str:
-        self._act("originate", None, number=number, connect_to=connect_to, caller_id=caller_id)
+    async def originate(self, number: str, *, connect_to: str, caller_id: str | None = None,
+                        ring_timeout: float = DEFAULT_RING_TIMEOUT, amd: bool = False) -> str:
+        ring_timeout = check_ring_timeout(ring_timeout)  # refused as the PBX refuses it
+        self._act("originate", None, number=number, connect_to=connect_to, caller_id=caller_id,
+                  ring_timeout=ring_timeout, amd=amd)
         return f"originated-{len(self._world.actions)}"
 
     def start_recording(self, call_id: str, *, layout: str | None = None, policy: str = "on-demand") -> None:

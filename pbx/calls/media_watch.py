@@ -44,6 +44,7 @@ class LegWatch:
         self._sdp: Any = None  # the phone SDP the monitor was configured from
         self._untaps = [leg.media.add_tap(self._rtp), leg.media.add_tap(self._rtcp, rtcp=True)]
         self.closed = False
+        self.on_close: list[Callable[[float], None]] = []  # other watches on the leg (amd_watch.py)
 
     def want_inband(self) -> None:
         """Listen for tones too (a controller that answers the leg itself: services, IVR)."""
@@ -65,6 +66,8 @@ class LegWatch:
             self.closed = True
             for untap in self._untaps:
                 untap()
+            for closing in self.on_close:
+                closing(now)
             for detected in self.monitor.flush(now + 60):  # a press whose end packets never came
                 self._digit(detected)
         return self.monitor.report()

@@ -13,6 +13,7 @@ call manager) to send, respond and schedule, and returns the actions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -82,6 +83,10 @@ class SipLeg(Leg):
         self.session_expires: str | None = None
         self.only_formats: list[str] | None = None  # payload types a transfer target may use
         self._retransmit: TimerHandle | None = None
+        # Legs to a trunk: the provider's domain for To, and the credentials that answer its
+        # 401/407 to our INVITE (RFC 3261 22.2, 22.3): (response, invite) -> header, or None.
+        self.far_domain: str | None = None
+        self.answer_challenge: Callable[[Response, Request], tuple[str, str] | None] | None = None
 
     # Signals from the controller --------------------------------------------------------------
 
@@ -116,7 +121,7 @@ class SipLeg(Leg):
         caller = signal.caller
         display = f'"{caller.name}" ' if caller.name else ""
         headers.add("From", f"{display}<sip:{caller.number}@{self.context.domain}>;tag={self.local_tag}")
-        headers.add("To", f"<sip:{self.party.number}@{self.context.domain}>")
+        headers.add("To", f"<sip:{self.party.number}@{self.far_domain or self.context.domain}>")
         headers.add("Call-ID", f"{self.id}@{self.context.domain}")
         headers.add("CSeq", "1 INVITE")
         headers.add("Contact", self.context.contact_for(self.peer))
@@ -132,11 +137,19 @@ class SipLeg(Leg):
     def on_invite_response(self, response: Response, now: float) -> list[Any]:
         status = response.status
         if self.is_ended and not 200 <= status < 300:
+            if self.cancel_wanted and 100 < status < 200 and not self.provisional_seen:
+                # RFC 3261 9.1: the CANCEL held back until a provisional response goes now.
+                self.provisional_seen = True
+                return self._send_cancel(now)
             return []
         if status < 200:
             return self._on_provisional(response, now)
         if status < 300:
             return self._on_success(response, now)
+        if status in (401, 407) and self.answer_challenge is not None and not self.is_ended:
+            resent = self._with_credentials(response, now)
+            if resent:
+                return resent
         self.final_status = status
         return self._ended_by_phone(Hangup(cause_of_status(status), status, response.reason), now)
 
@@ -179,6 +192,26 @@ class SipLeg(Leg):
         self.state = LegState.ANSWERED
         self.answered_at = now
         return actions + self.report(Answer(self.phone_sdp), now)
+
+    def _with_credentials(self, response: Response, now: float) -> list[Any]:
+        """RFC 3261 22.2/22.3: the INVITE again with the same Call-ID and From tag, the next
+        CSeq and our credentials; [] when the challenge cannot (or can no longer) be answered."""
+        assert self.invite is not None and self.answer_challenge is not None
+        if self.cancel_wanted:
+            return []
+        answer = self.answer_challenge(response, self.invite)
+        if answer is None:
+            return []
+        headers = Headers()
+        for name, value in self.invite.headers:
+            if name.lower() not in ("via", "cseq", "authorization", "proxy-authorization", "content-length"):
+                headers.add(name, value)
+        headers.add("CSeq", f"{self.invite.cseq.number + 1} INVITE")
+        headers.add(*answer)
+        invite = Request("INVITE", self.invite.uri, headers, self.invite.body)
+        self.invite = invite
+        self.provisional_seen = False
+        return self.context.send_request(self, invite, "invite", now)
 
     def on_invite_timeout(self, now: float) -> list[Any]:
         """Timer B or a transport failure: the phone never answered the INVITE (RFC 3261 17.1.1.2)."""
