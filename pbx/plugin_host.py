@@ -38,7 +38,7 @@ from .config import PluginSection, config_line
 log = logging.getLogger("pbx.plugins")
 
 ENTRY_POINT_GROUP = "pbx.plugins"
-BUILT_IN = ("plugins.recording", "plugins.crm", "plugins.kpi")
+BUILT_IN = ("plugins.recording", "plugins.crm", "plugins.kpi", "plugins.dialer")
 
 
 class PluginError(Exception):

@@ -26,10 +26,17 @@ PURE = [
     "pbx/calls/media_watch.py", "pbx/calls/own_media.py", "pbx/calls/inbound.py", "pbx/media/recording.py", "pbx/media/tones.py", "pbx/media/leg_monitor.py", "pbx/media/rtcp_session.py",
     "pbx/admin/metrics.py",
     "pbx/media/mixer.py", "pbx/calls/monitor.py", "pbx/calls/supervision.py",
+    "pbx/media/amd.py", "pbx/calls/amd_watch.py",  # answering-machine detection and its tap
+    "pbx/trunks/config.py", "pbx/trunks/registration.py", "pbx/trunks/identify.py", "pbx/trunks/outbound.py",
+    "pbx/trunks/permissions.py", "pbx/trunks/digest_client.py", "pbx/trunks/dialout.py",  # SIP trunks
     # the kpi plugin's cores: the journey fold, the logs, rollups, figures, live window, schedules, Erlang
     "plugins/kpi/journey.py", "plugins/kpi/logs.py", "plugins/kpi/records.py", "plugins/kpi/figures.py",
     "plugins/kpi/rollups.py", "plugins/kpi/intervals.py", "plugins/kpi/rates.py", "plugins/kpi/live.py",
     "plugins/kpi/schedules.py", "plugins/kpi/adherence.py", "plugins/kpi/erlang.py", "plugins/kpi/config.py",
+    # the dialer plugin's cores: rules, calling windows, leads, pacing, abandonment, lines, report
+    "plugins/dialer/config.py", "plugins/dialer/leads.py", "plugins/dialer/timezones.py", "plugins/dialer/windows.py",
+    "plugins/dialer/rules.py", "plugins/dialer/pacing.py", "plugins/dialer/abandonment.py", "plugins/dialer/lines.py",
+    "plugins/dialer/report.py",
 ]
 
 

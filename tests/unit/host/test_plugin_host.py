@@ -49,7 +49,7 @@ def test_an_unknown_plugin_is_named_with_its_line(tmp_path):
     with pytest.raises(PluginError) as error:
         host(tmp_path, sections, str(config))
     assert str(error.value).startswith(f"{config}:4: no plugin named 'recordng'")
-    assert "known: crm, kpi, recording" in str(error.value)
+    assert "known: crm, dialer, kpi, recording" in str(error.value)
 
 
 def test_a_site_plugin_config_error_names_the_key_and_line(tmp_path):
