@@ -40,6 +40,7 @@ from pbx.calls.supervision import Monitors
 from pbx.calls.services import ServiceController
 from pbx.calls.signals import Cause, Hangup
 from pbx.config import Config
+from pbx.trunks import DialOut, OutboundController, TrunkService, number_forms
 from pbx.config_reload import ReloadPlan, plan_reload
 from pbx.ivr.runtime import QueueRefused
 from pbx.plugin_api import CallDirectory, LiveApi
@@ -155,6 +156,14 @@ class Pbx:
             emit=self.bus.publish,
             inband_dtmf=config.media.inband_dtmf,
         )
+        # SIP trunks: registrations, providers' calls in by DID, calls out (pbx/trunks/).
+        self.trunks = TrunkService(
+            config.trunks, config.outbound_routes, config.outbound_classes,
+            {number: extension.outbound for number, extension in config.extensions.items()},
+            endpoint=self.endpoint, new_id=lambda: secrets.token_hex(8), route_inbound=self._route_did,
+            user_agent=config.sip.user_agent,
+        ) if config.trunks else None  # fmt: skip
+        self.calls.trunks = self.trunks
         self.prompts = PromptCache(config.media.prompts)
         self.media_clock = MediaClock(clock)  # one 20 ms tick for every stream we send or record
         self.wav_writer = WavWriter()
@@ -233,8 +242,14 @@ class Pbx:
             if feature is not None:
                 return FeatureCodeController(self.queues, feature, lambda: secrets.randbits(32))
         destination = self.routes.match(number)
+        if self._dials_out(number):
+            return OutboundController(services, self.trunks)  # permission and trunks: pbx/trunks/dialout.py
         if destination is None:
             return None
+        return self._controller_of(destination, number, services)
+
+    def _controller_of(self, destination: Any, number: str, services) -> Any:
+        """The controller of an inbound route's destination for a call to `number`."""
         if destination.kind == "scenario":
             scenario = self.scenarios.get(destination.name)
             if scenario is None:
@@ -247,8 +262,33 @@ class Pbx:
             return QueueEntry(self.queues, destination.name, lambda: secrets.randbits(32))
         return BridgeController(services, target=destination.name)
 
+    def _dials_out(self, number: str) -> bool:
+        """`number` goes out on a trunk: no extension or inbound route takes it (a default route
+        does not count) and an outbound route matches it."""
+        if self.trunks is None or number in self.config.extensions:
+            return False
+        destination = self.routes.match(number)
+        unrouted = destination is None or destination.route == "default"
+        return unrouted and self.trunks.outbound.match(number) is not None
+
+    def _route_did(self, did: str, services) -> Any:
+        """A provider's call to `did` (pbx/trunks/identify.py): the inbound routes only, with
+        the number as dialled or with/without its "+"; None when no route takes it."""
+        matches = [self.routes.match(form) for form in number_forms(did)]
+        destination = next((found for found in matches if found is not None and found.route != "default"), matches[0])
+        if destination is None:
+            return None
+        if self.plugins.has["pbx_lookup_caller"] or self.plugins.has["pbx_routing_inputs"]:
+            return LookupFirst(services, self.plugins.lookup,
+                               lambda: self._controller_of(destination, did, services),
+                               execute=self.transport.execute, clock=self.clock,
+                               deadline=2 * max(plugin.timeout for plugin in self.plugins.plugins))
+        return self._controller_of(destination, did, services)
+
     def cannot_connect(self, number: str) -> str | None:
         """Why a placed call could not be connected to `number` (api.originate asks before ringing)."""
+        if self._dials_out(number):
+            return None if self.trunks.placement_for(number) is not None else f"every trunk for {number!r} is busy"
         if number in self.config.extensions and self.routes.match(number) is None:
             return None
         destination = self.routes.match(number)
@@ -264,6 +304,12 @@ class Pbx:
     def connect_answered(self, call: Any, leg: Any, session: Any, number: str, now: float) -> list[Any]:
         """A call the PBX placed was answered (api.originate): run what `number` routes to on it."""
         self.media_clock.add(session)
+        placement = self.trunks.placement_for(number) if self._dials_out(number) else None
+        if placement is not None:
+            # Click to call an outside number: the IVR's `dial`, through a trunk for that number only.
+            services = DialOut(self.calls, number, placement)
+            return IvrController(click_to_call(number), services, self.ivr, self.clock).start_answered(
+                call, leg, session, now)
         destination = self.routes.match(number)
         if destination is not None and destination.kind == "extension":
             number, destination = destination.name, None
@@ -440,6 +486,7 @@ class Pbx:
             **self.calls.status(),
             "tcp_connections": self.transport.connection_count,
             "events_published": self.bus.published,
+            **({"trunks": self.trunks.status()} if self.trunks is not None else {}),
         }
 
     async def start(self) -> None:
@@ -457,6 +504,9 @@ class Pbx:
             else:
                 host, port = await self.transport.listen_tcp(listen.host, listen.port)
             log.info("event=listening transport=%s address=%s:%s", listen.transport, host, port)
+        if self.trunks is not None:
+            await self.trunks.resolve()
+            self.transport.execute(self.trunks.start(self.clock(), self._local_address))
         admin = self.config.admin.listen
         if admin is not None:
             app = await self._admin_app()
@@ -522,6 +572,8 @@ class Pbx:
             self.transport.execute(self.queues.run(outputs, now))
 
     async def stop(self) -> None:
+        if self.trunks is not None:
+            self.transport.execute(self.trunks.stop(self.clock()))  # Expires: 0 at each provider
         await self.transport.close()
         self.recordings.stop_all()  # their RecordingStopped reaches the plugins before they stop
         await self.plugins.stop()

@@ -15,6 +15,7 @@ import msgspec
 import yaml
 
 from pbx.acd.queue import QueueSettings
+from pbx.trunks.config import OutboundRouteConfig, TrunkConfig, reference_errors
 from sdk.plugins import error_path
 
 
@@ -100,6 +101,8 @@ class Extension(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # 401 (22.2) for phones that only answer 401, such as pyVoIP 1.6.
     invite_challenge: Literal[401, 407] = 407
     record: bool = False  # record every answered call to or from this extension
+    # Outbound routes (or outbound_classes) this extension may call out on; none by default.
+    outbound: list[str] = []
 
 
 class CallsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -288,6 +291,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     feature_codes: FeatureCodes = msgspec.field(default_factory=FeatureCodes)
     routes: list[Route] = []  # inbound routes, first match wins
     default_route: DefaultRoute | None = None  # for called numbers no extension or route matches
+    trunks: dict[str, TrunkConfig] = {}  # SIP trunks by name (docs/trunks.md)
+    outbound_routes: list[OutboundRouteConfig] = []  # numbers that go out on trunks, first match wins
+    outbound_classes: dict[str, list[str]] = {}  # named groups of outbound routes for `outbound:`
 
     def __post_init__(self) -> None:
         if self.database is not None and not self.database.startswith(("postgresql://", "postgres://")):
@@ -372,7 +378,7 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
             if isinstance(member, dict) and "agent" in member:
                 member["agent"] = str(member["agent"])
     try:
-        return msgspec.convert(data, Config)
+        config = msgspec.convert(data, Config)
     except msgspec.ValidationError as error:
         message = str(error)
         if " - at `$" not in message:
@@ -381,6 +387,14 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
         line = _line_of(root, path)
         where = f"{filename}:{line}" if line else filename
         raise ConfigError(f"{where}: {message}") from None
+    # Trunk names, outbound routes and classes point at each other: each dangling name at its line.
+    permissions = {number: extension.outbound for number, extension in config.extensions.items() if extension.outbound}
+    for path, problem in reference_errors(config.trunks, config.outbound_routes, config.outbound_classes, permissions):
+        line = _line_of(root, path)
+        where = f"{filename}:{line}" if line else filename
+        dotted = "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+        raise ConfigError(f"{where}: {problem} - at `{dotted}`")
+    return config
 
 
 def _line_of(node: yaml.Node | None, path: list[str | int]) -> int | None:

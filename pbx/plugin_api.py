@@ -170,9 +170,10 @@ class LiveApi(PbxApi):
                                          self._pbx.connect_answered, amd=bool(amd))
         shown = Party(caller_id or connect_to, None)
         now = self.now()
-        call, actions = self._pbx.calls.originate_call(number, shown, connect_to, controller, now)
+        call, actions = self._pbx.calls.originate_call(number, shown, connect_to, controller, now, caller_id=caller_id)
         if call is None:
-            raise ActionRefused(f"cannot ring {number!r}: nothing registered there, or no RTP ports left")
+            raise ActionRefused(f"cannot ring {number!r}: nothing registered there, no trunk free for it, "
+                                f"or no RTP ports left")
         self._pbx.calls.start_ring_timer(call, now, ring_timeout)
         self._pbx.transport.execute(actions)
         return call.id

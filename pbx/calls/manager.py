@@ -17,6 +17,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from pbx.media.ports import PortsExhausted
 from pbx.scheduler import Scheduler, TimerHandle
 from pbx.sip.dialog import Dialog, DialogTable
@@ -90,6 +92,8 @@ class CallManager:
         self._client: dict[int, tuple[SipLeg, str, Request]] = {}  # id(client transaction) -> leg, purpose, request
         self._ring_timers: dict[str, TimerHandle] = {}
         self._session_ids = itertools.count(1)
+        # SIP trunks (pbx.trunks.TrunkService): recognises providers' INVITEs, places calls out.
+        self.trunks: Any = None
         for method in ("INVITE", "BYE", "CANCEL", "INFO", "UPDATE", "REFER", "NOTIFY"):
             endpoint.handlers[method] = self._on_request
         endpoint.ack_handler = self._on_ack
@@ -153,16 +157,29 @@ class CallManager:
         if not request.body:
             # Late offer (INVITE without SDP) is not supported yet: say so instead of failing later.
             return self._reply(transaction, request, 488, now, "INVITE without SDP not supported")
-        number = user or request.from_.uri.user or "anonymous"
-        caller = Party(number, self.display_name(number) or request.from_.display_name)
-        callee = request.uri.user or request.to.uri.user or ""
-        controller = self.controller_for(callee, self) or BridgeController(self)
+        trunk = self.trunks.trunk_of(request) if self.trunks is not None and user is None else None
+        if trunk is not None:
+            # From a provider (not challenged, pbx/trunks/identify.py): the DID picks an inbound
+            # route; such a call never reaches a trunk again.
+            caller = Party(request.from_.uri.user or "anonymous", request.from_.display_name)
+            callee = self.trunks.called_number(request)
+            refusal = self.trunks.refuse_inbound(trunk, callee)
+            if refusal is not None:
+                return self._reply(transaction, request, refusal[0], now, refusal[1])
+            controller = self.trunks.inbound_controller(trunk, callee, self)
+        else:
+            number = user or request.from_.uri.user or "anonymous"
+            caller = Party(number, self.display_name(number) or request.from_.display_name)
+            callee = request.uri.user or request.to.uri.user or ""
+            controller = self.controller_for(callee, self) or BridgeController(self)
         call = Call(self.new_id(), caller, callee, controller, now)
         try:
             leg = self._new_leg(call, "caller", caller, request.source or transaction.peer)
         except (PortsExhausted, OSError) as error:
             # RFC 3261 21.5.4: 503 when we cannot take the call now (no RTP ports left).
             return self._reply(transaction, request, 503, now, f"Service Unavailable ({error})")
+        if trunk is not None:
+            self.trunks.channels.take(trunk, leg)
         self.calls[call.id] = call
         self._leg_of_invite[id(transaction)] = leg
         actions: list[Any] = [Publish(CallStarted(
@@ -275,6 +292,13 @@ class CallManager:
 
     def originate(self, call: Call, route: Route, caller: Party, sdp: Any, now: float,
                   only: list[str] | None = None) -> list[Any]:
+        if route.trunk is not None:
+            leg, actions = self.dial_trunk(call, route.trunk, caller, sdp, now, only=only)
+            if leg is None:
+                for other in call.live_legs():
+                    actions += other.send(Hangup(Cause.FAILURE, 503, "no RTP ports"), now)
+                actions += self.end_call(call, Cause.FAILURE, 503, "system", now)
+            return actions
         actions: list[Any] = []
         for binding in route.contacts:
             party = Party(route.number, self.display_name(route.number))
@@ -292,14 +316,18 @@ class CallManager:
         return actions
 
     def originate_call(self, number: str, shown_as: Party, label: str, controller: Any,
-                       now: float, *, linked_id: str | None = None) -> tuple[Call | None, list[Any]]:
+                       now: float, *, linked_id: str | None = None,
+                       caller_id: str | None = None) -> tuple[Call | None, list[Any]]:
         """A call the PBX places itself (a queue calling a customer back): its first leg rings
         `number` with an offer of the PBX's own media; the controller hears that leg's answer.
         None when `number` has nothing registered to ring or no RTP ports are left. `linked_id`
-        names the contact it continues (the call that asked for the callback)."""
+        names the contact it continues (the call that asked for the callback). An outside number
+        goes out on a trunk (`_originate_out`), showing `caller_id` if given, else the route's or
+        trunk's caller id."""
         route = self.route(number, now)
         if not route.found:
-            return None, []
+            return self._originate_out(number, Party(caller_id, shown_as.name) if caller_id else shown_as, label,
+                                       controller, now, linked_id, explicit=caller_id is not None)
         call = Call(self.new_id(), Party(number, self.display_name(number)), label, controller, now)
         try:
             leg = self._new_leg(call, "caller", Party(number, self.display_name(number)), route.contacts[0].source)
@@ -312,16 +340,54 @@ class CallManager:
                                                   linked_id=linked_id))]
         return call, actions + leg.send(Try(shown_as, str(route.contacts[0].uri), own_offer()), now)
 
+    def _originate_out(self, number: str, shown_as: Party, label: str, controller: Any, now: float,
+                       linked_id: str | None, *, explicit: bool = False) -> tuple[Call | None, list[Any]]:
+        """`originate_call` to an outside number: out through the first trunk with a free channel
+        of the outbound route that matches it (the PBX itself asks: no extension's permission)."""
+        placement = self.trunks.placement_for(number) if self.trunks is not None else None
+        if placement is None:
+            return None, []
+        call = Call(self.new_id(), Party(number, None), label, controller, now)
+        if explicit:  # a campaign's own caller id wins over the route's and the trunk's
+            placement = msgspec.structs.replace(placement, caller_id=shown_as.number)
+        leg, actions = self.dial_trunk(call, placement, shown_as, own_offer(), now, role="caller")
+        if leg is None:
+            return None, []
+        self.calls[call.id] = call
+        self.placed.add(call.id)
+        started = CallStarted(at=now, call_id=call.id, caller=number, callee=label, direction="outbound",
+                              linked_id=linked_id)
+        return call, [Publish(started), *actions]
+
+    def dial_trunk(self, call: Call, placement: Any, shown_as: Party, sdp: Any, now: float, *,
+                   role: str = "callee", only: list[str] | None = None) -> tuple[SipLeg | None, list[Any]]:
+        """A leg to a trunk (`placement`: pbx.trunks.Placement) ringing its rewritten number, the
+        From showing the route's or trunk's caller id; None when no RTP ports are left."""
+        target = self.trunks.target_of(placement)
+        try:
+            leg = self._new_leg(call, role, Party(placement.number, None), target.peer)
+        except (PortsExhausted, OSError):
+            return None, []
+        leg.only_formats = only
+        leg.far_domain = target.domain
+        leg.answer_challenge = target.answer_challenge
+        self.trunks.channels.take(placement.trunk, leg)
+        shown = Party(placement.caller_id, shown_as.name) if placement.caller_id else shown_as
+        return leg, leg.send(Try(shown, target.uri, sdp), now)
+
     def bridge(self, a: Leg, b: Leg) -> None:
         if a.media is not None and b.media is not None:
             self.relay.link(a.media, b.media)
 
-    def start_ring_timer(self, call: Call, now: float) -> None:
+    def start_ring_timer(self, call: Call, now: float, seconds: float | None = None) -> None:
+        """Ring for `seconds` (the configured ring timeout by default), then the controller's
+        `on_ring_timeout`; `end_call` and `stop_ring_timer` cancel it."""
         def expire(fire_now: float) -> list[Any]:
             self._ring_timers.pop(call.id, None)
             return call.controller.on_ring_timeout(call, fire_now)
 
-        self._ring_timers[call.id] = self.scheduler.call_at(now + self.ring_timeout, expire)
+        self._ring_timers[call.id] = self.scheduler.call_at(now + (self.ring_timeout if seconds is None else seconds),
+                                                            expire)
 
     def stop_ring_timer(self, call: Call) -> None:
         handle = self._ring_timers.pop(call.id, None)

@@ -7,6 +7,8 @@ and queue issues add scenario and queue routes keyed by number patterns.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from pbx.sip.registrar import Binding, Registrar
@@ -17,10 +19,13 @@ class Route(msgspec.Struct, frozen=True):
     contacts: list[Binding] = []
     status: int = 200  # a SIP status to refuse with when there is nothing to ring
     reason: str = ""
+    # A way out through a trunk (pbx.trunks.Placement) instead of contacts: only the outbound
+    # controller and click to call build such routes, once the caller may use them.
+    trunk: Any = None
 
     @property
     def found(self) -> bool:
-        return bool(self.contacts)
+        return bool(self.contacts) or self.trunk is not None
 
 
 class Router:

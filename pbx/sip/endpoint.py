@@ -106,6 +106,9 @@ class SipEndpoint:
         self.timer_sources: list = []
         # RFC 3261 22.2 / 22.3: 407 by default; 401 for UAs (pyVoIP) that cannot answer a 407.
         self.challenge_status: Callable[[str | None], int] = lambda user: 407
+        # An initial INVITE from a SIP trunk (pbx/trunks/identify.py) is not challenged: a
+        # provider does not authenticate to its customer. Its handler gets user None.
+        self.trusted_source: Callable[[Request], bool] = lambda request: False
         self.stats = {"received": 0, "malformed": 0, "dropped": 0, "sent_stateless": 0}
 
     # Entry points -------------------------------------------------------------------------
@@ -216,7 +219,8 @@ class SipEndpoint:
             # RFC 3261 8.2.1: a method we know but do not offer gets 405 with Allow.
             return self._reply_with(transaction, request, 405, None, now, [("Allow", self._allow())])
         user = None
-        if method not in _IN_DIALOG_ONLY and request.to.tag is None:
+        if method not in _IN_DIALOG_ONLY and request.to.tag is None and not (
+                method == "INVITE" and self.trusted_source(request)):
             verdict, user, actions = self._authenticate(transaction, request, now, proxy=True)
             if verdict is not Verdict.ACCEPTED:
                 return actions
@@ -389,6 +393,9 @@ class SipEndpoint:
             return [Dropped(peer, f"bad response: {error.reason}")]
         if not actions:
             return [Dropped(peer, f"response {response.status} matches no transaction")]
+        # The transaction's own ACK to a non-2xx leaves before what the TU sends in reply (the
+        # INVITE again with credentials, RFC 3261 22.2): peers such as sipp expect it first.
+        actions = [a for a in actions if isinstance(a, Transmit)] + [a for a in actions if not isinstance(a, Transmit)]
         result: list[Action] = []
         for action in actions:
             result.extend(self._on_transaction_action(action, now))

@@ -38,7 +38,9 @@ def token_config() -> list[dict]:
 
 @pytest.fixture
 def api_pbx(call_pbx, tmp_path):  # noqa: F811
-    pbx = acd_pbx(call_pbx, tmp_path, plugins={"kpi": {"config": {"node": "e2e"}}}, admin={"tokens": token_config()})
+    dialer = {"campaigns": [{"id": "spring", "mode": "progressive", "queue": "support", "connect_to": "700"}]}
+    pbx = acd_pbx(call_pbx, tmp_path, plugins={"kpi": {"config": {"node": "e2e"}}, "dialer": {"config": dialer}},
+                  admin={"tokens": token_config()})
     return pbx
 
 
@@ -62,6 +64,7 @@ def test_every_operation_refuses_no_token_and_the_wrong_role(api_pbx):
                   for method, operation in methods.items()]
     assert len(operations) > 30, operations
     assert any(path.startswith("/api/plugins/kpi/") for _, path, _ in operations)
+    assert any(path.startswith("/api/plugins/dialer/") for _, path, _ in operations)
     refused = 0
     for method, path, roles in operations:
         concrete = re.sub(r"\{[^}]+\}", "x", path)
