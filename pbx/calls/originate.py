@@ -52,7 +52,9 @@ class OriginateController:
                                                           codec=session.sender.codec.name, ring_seconds=now - call.started_at))
             return [answered, *self.connect(call, leg, session, self.connect_to, now)]
         if isinstance(signal, Hangup):
-            cause = Cause.NO_ANSWER if call.answered_at is None else signal.cause
+            # Before the answer any failure is "no answer" to whoever placed the call, but busy (486,
+            # 600): a dialer retries a busy number sooner than one nobody picked up.
+            cause = signal.cause if call.answered_at is not None or signal.cause is Cause.BUSY else Cause.NO_ANSWER
             return self.services.end_call(call, cause, signal.status or 480, "callee", now)
         return []
 

@@ -278,7 +278,7 @@ class Dialer:
                 self._person(run, line, event.at)
         elif MachineDetectionFinished is not None and isinstance(event, MachineDetectionFinished):
             line.amd_result = event.result
-            if event.result == "machine" and not line.connected:
+            if event.result == "machine":  # hung up on, even when an agent took it: their time is for people
                 line.machine = True
                 run.pacer.observe_attempt(live=False)
                 self._hang_up(line.call_id)
