@@ -476,7 +476,7 @@ class AcdService:
     def _reconcile(self, now: float) -> list[Any]:
         """RFC-free housekeeping: compare agent states with the legs that really exist."""
         live = self.services.calls
-        pairs = {(agent, call_id) for call_id, agent in self.connected.items() if call_id in live}
+        pairs = {(agent, key) for call_id, (agent, key) in self.connected.items() if call_id in live}
         for call_id, waiting in self.waiting.items():
             pairs |= {(agent, call_id) for agent, leg in waiting.offers.values() if not leg.is_ended}
         self._reconciling = self.services.scheduler.call_at(now + RECONCILE_EVERY, self._reconcile)

@@ -25,7 +25,7 @@ from pbx.app import Pbx
 from pbx.config import parse_config
 from pbx.sip.transaction import Transmit
 from sdk.events import (
-    AgentConnected, AgentNoAnswer, CallEnded, CallTransferred, QueueJoined, QueueLeft, RecordingStarted,
+    AgentConnected, AgentNoAnswer, AgentStateRepaired, CallEnded, CallTransferred, QueueJoined, QueueLeft, RecordingStarted,
     RecordingStopped,
 )
 
@@ -320,3 +320,18 @@ async def test_every_live_route_needs_a_token_and_changes_need_a_role_that_may_c
         status, error = await world.call("POST", path, supervisor, body)
         assert (status, error["field"]) == (400, field), path
 
+
+
+async def test_an_agent_on_a_long_queue_call_stays_on_it_through_the_reconcilers_rounds(world):
+    supervisor = world.token("supervisor")
+    alice_phone, caller = await world.phone("1001"), await world.phone("1004")
+    await world.call("POST", "/api/agents/alice/login", supervisor)
+    await caller.dial("700")
+    await alice_phone.answer()
+    connected = await world.events.wait(AgentConnected, agent="alice")
+    for _ in range(36):  # three minutes of talk: every reconcile round (5 s) and its grace go by
+        world.clock.advance(5)
+        world.pbx.transport.execute(world.pbx.endpoint.handle_timer(world.clock.now))
+    assert world.events.of(AgentStateRepaired) == []
+    status, alice = await world.call("GET", "/api/agents/alice", supervisor)
+    assert (alice["state"], alice["call_id"]) == ("on-call", connected.call_id)
