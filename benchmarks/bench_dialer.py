@@ -194,8 +194,8 @@ def figures(carrier: Carrier, agents: SippAgents, pbx: PbxProcess, view: dict, r
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=150.0, help="seconds of dialling (real time)")
-    parser.add_argument("--aht", type=float, default=10.0, help="the agents' average talk time, seconds")
+    parser.add_argument("--duration", type=float, default=300.0, help="seconds of dialling (real time)")
+    parser.add_argument("--aht", type=float, default=45.0, help="the agents' average talk time, seconds")
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--busy", type=float, default=0.15, help="share of busy numbers at the carrier")
     parser.add_argument("--no-answer", type=float, default=0.15, help="share of numbers that never answer")
