@@ -91,12 +91,14 @@ class SpeechRenderer:
             os.close(read_end)
             read_end = -1
             try:
-                (_, speak_err), (_, convert_err) = await asyncio.wait_for(
-                    asyncio.gather(speaker.communicate(), converter.communicate()), RENDER_TIMEOUT)
-            except TimeoutError:
+                speak_err, convert_err = await asyncio.wait_for(
+                    asyncio.gather(_finished(speaker), _finished(converter)), RENDER_TIMEOUT)
+            except (TimeoutError, asyncio.CancelledError) as error:  # too slow, or the PBX is stopping
                 for process in (speaker, converter):
                     if process.returncode is None:
                         process.kill()
+                if isinstance(error, asyncio.CancelledError):
+                    raise
                 raise SpeechError(f"rendering {text[:40]!r} took more than {RENDER_TIMEOUT:.0f} s") from None
         finally:
             for end in (read_end, write_end):
@@ -110,3 +112,11 @@ class SpeechRenderer:
                               f"{reason[-1] if reason else 'failed'}")
         partial.replace(path)
         log.info("event=speech_rendered voice=%s chars=%d path=%s", voice, len(text), path)
+
+
+async def _finished(process: asyncio.subprocess.Process) -> bytes:
+    """What the process wrote on stderr, once it has exited. (Not `communicate()`: cancelled at
+    shutdown, its inner gather logs "exception was never retrieved".)"""
+    error = await process.stderr.read()
+    await process.wait()
+    return error
