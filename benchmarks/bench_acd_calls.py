@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers import SIPP_DIR, free_port, run_sipp, running_pbx  # noqa: E402
+from benchmarks.peers import NO_RATE_LIMITS, SIPP_DIR, free_port, run_sipp, running_pbx  # noqa: E402
 
 SCENARIO = """scenario "Line"
 end
@@ -61,6 +61,7 @@ def write_config(workdir: Path, args: argparse.Namespace, admin_port: int) -> Pa
     members = ", ".join(f"{{agent: '{name}'}}" for name in agents)
     config = workdir / "pbx.yaml"
     config.write_text(
+        NO_RATE_LIMITS +
         f"realm: pbx.test\nadmin: {{listen: {{host: 127.0.0.1, port: {admin_port}}}, tokens: [{{name: bench, "
         f"role: read-only, sha256: {hashlib.sha256(SECRET.encode()).hexdigest()}}}]}}\nlog: {{level: warning}}\n"
         f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 30000, high: {30000 + 8 * args.concurrent + 100}}}}}\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers import SIPP_DIR, free_port, registered_callee, run_sipp, running_pbx  # noqa: E402
+from benchmarks.peers import NO_RATE_LIMITS, SIPP_DIR, free_port, registered_callee, run_sipp, running_pbx  # noqa: E402
 
 
 def caller_arguments(port: int, users: Path, args: argparse.Namespace) -> list[str]:
@@ -39,6 +39,7 @@ def write_caller(workdir: Path) -> Path:
 
 def through_pbx(workdir: Path, args: argparse.Namespace) -> tuple[float, int]:
     (workdir / "pbx.yaml").write_text(
+        NO_RATE_LIMITS +
         "realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\n"
         f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 30000, high: {30000 + 8 * args.concurrent + 100}}}}}\n"
         'extensions:\n  "1001": {password: secret1001}\n  "1002": {password: secret1002}\n'

@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers import pbx_process
+from benchmarks.peers import NO_RATE_LIMITS, pbx_process
 from tests.e2e.ivr.caller import DIGIT_CODES, EVENT_PT, IvrCaller
 from tests.e2e.ivr.tones import FRAME, quiet_noise, tone, ulaw_encode, write_pcm16
 from tests.e2e.media import RtpCapture, TimingSummary, analyse, summarise
@@ -105,6 +105,7 @@ def ivr_pbx(workdir: Path):
     (scenarios / "bench.ivr").write_text(SCENARIO)
     config = workdir / "pbx.yaml"
     config.write_text(
+        NO_RATE_LIMITS +
         "realm: pbx.test\nadmin: {listen: null}\nlog: {level: info, sip_trace: false}\n"
         f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: {RTP_LOW}, high: {RTP_HIGH}}}}}\n"
         'extensions:\n  "1001": {password: secret1001}\n'

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers import ROOT, pbx_process
+from benchmarks.peers import NO_RATE_LIMITS, ROOT, pbx_process
 from tests.e2e.media import RtpCapture, TimingSummary, Uac, analyse, summarise
 
 CALLS_PER_SECOND = 400  # call attempts started per second while ramping up
@@ -65,6 +65,7 @@ def playback_pbx(workdir: Path, prompts: Path):
     """`pbx run` with extension 1001 and the prompts; yields (SIP port, process)."""
     config = workdir / "pbx.yaml"
     config.write_text(
+        NO_RATE_LIMITS +
         "realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\n"
         f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: {RTP_LOW}, high: {RTP_HIGH}}}, prompts: '{prompts}'}}\n"
         'extensions:\n  "1001": {password: secret1001}\n'

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers import SIPP_DIR, free_port, pbx_process, registered_callee, run_sipp  # noqa: E402
+from benchmarks.peers import NO_RATE_LIMITS, SIPP_DIR, free_port, pbx_process, registered_callee, run_sipp  # noqa: E402
 
 PLUGINS = {
     "talk_time": """
@@ -156,6 +156,7 @@ def call_config(workdir: Path, concurrent: int, plugin_sections: str) -> Path:
     given `plugins:` sections, no admin API, warnings only in the log."""
     config = workdir / "pbx.yaml"
     config.write_text(
+        NO_RATE_LIMITS +
         "realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\n"
         f"data_dir: {workdir / 'var'}\n"
         f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 30000, high: {30000 + 8 * concurrent + 100}}}}}\n"

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.peers import SIPP_DIR, free_port, run_sipp, running_pbx  # noqa: E402
+from benchmarks.peers import NO_RATE_LIMITS, SIPP_DIR, free_port, run_sipp, running_pbx  # noqa: E402
 from pbx.sip.transaction import Peer  # noqa: E402
 from tests.unit.sipkit import authorization, challenge_params, make_endpoint, only_response, register, wire  # noqa: E402
 
@@ -75,7 +75,7 @@ def write_users(directory: Path, count: int) -> tuple[Path, Path]:
     stub = directory / "registrar_users.csv"
     stub.write_text("RANDOM\n" + "".join(f"{n};secret{n}\n" for n in numbers))
     config = directory / "pbx.yaml"
-    config.write_text("realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\nregistrar: {max_bindings: 1000}\n"
+    config.write_text(NO_RATE_LIMITS + "realm: pbx.test\nadmin: {listen: null}\nlog: {level: warning}\nregistrar: {max_bindings: 1000}\n"
                       "extensions:\n" + "".join(f'  "{n}": {{password: secret{n}}}\n' for n in numbers))
     return uac, stub
 

@@ -62,6 +62,7 @@ from pbx.media.tts import SpeechRenderer
 from pbx.media.wav_writer import WavWriter
 from pbx.sip.digest import DigestAuthenticator
 from pbx.sip.endpoint import EndpointSettings, SipEndpoint
+from pbx.sip.guard import GuardSettings, RateLimit, SourceGuard
 from pbx.sip.registrar import Registrar, RegistrarSettings
 from pbx.sip.transaction import Timers, TransactionLayer
 from pbx.sip.transport import SipTransport
@@ -135,6 +136,7 @@ class Pbx:
             registrar=self.registrar,
             is_extension=passwords.__contains__,
             new_tag=new_tag,
+            guard=SourceGuard(_guard_settings(config)),
         )
         invite_challenges = {number: extension.invite_challenge for number, extension in config.extensions.items()}
         self.endpoint.challenge_status = lambda user: invite_challenges.get(user or "", 407)
@@ -598,6 +600,15 @@ class Pbx:
     def _log_event(self, event: Event) -> None:
         fields = " ".join(f"{name}={value!r}" for name, value in _struct_items(event) if name != "at")
         log.info("event=%s %s", type(event).__name__, fields)
+
+
+def _guard_settings(config: Config) -> GuardSettings:
+    security = config.security
+    return GuardSettings(
+        ban_after=security.ban_after, ban_window=security.ban_window, ban_seconds=security.ban_seconds,
+        per_source=RateLimit(security.per_source.invite, security.per_source.register, security.per_source.burst),
+        per_user=RateLimit(security.per_user.invite, security.per_user.register, security.per_user.burst),
+    )  # fmt: skip
 
 
 def _struct_items(event: Event):

@@ -62,6 +62,33 @@ class AuthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     algorithms: list[Literal["MD5", "SHA-256", "SHA-512-256"]] = msgspec.field(default_factory=lambda: ["MD5"])
 
 
+class RateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """New requests per second (0: no limit) and how many may come at once."""
+
+    invite: float
+    register: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.invite < 0 or self.register < 0 or self.burst < 1:
+            raise ValueError("rates must be 0 (no limit) or positive, and burst at least 1")
+
+
+class SecurityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Bans for password guessers and rate limits for floods (pbx/sip/guard.py)."""
+
+    ban_after: int = 5  # authentication failures from one address that ban it (0: never)
+    ban_window: float = 60.0  # ... within this many seconds
+    ban_seconds: float = 600.0
+    # A source address may be a whole office behind NAT; a user is one person (or a stolen account).
+    per_source: RateConfig = msgspec.field(default_factory=lambda: RateConfig(invite=50, register=50, burst=200))
+    per_user: RateConfig = msgspec.field(default_factory=lambda: RateConfig(invite=10, register=5, burst=50))
+
+    def __post_init__(self) -> None:
+        if self.ban_after < 0 or self.ban_window <= 0 or self.ban_seconds <= 0:
+            raise ValueError("need ban_after >= 0 and positive ban_window and ban_seconds")
+
+
 class HostPort(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8088
@@ -278,6 +305,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sip: SipConfig = msgspec.field(default_factory=SipConfig)
     registrar: RegistrarConfig = msgspec.field(default_factory=RegistrarConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    security: SecurityConfig = msgspec.field(default_factory=SecurityConfig)
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     calls: CallsConfig = msgspec.field(default_factory=CallsConfig)

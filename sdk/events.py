@@ -69,6 +69,18 @@ class AuthenticationFailed(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class SourceBanned(Event, frozen=True, kw_only=True):
+    """A source address failed authentication too often: what it sends is dropped until `until`."""
+
+    source: str  # the IP address
+    reason: str
+    until: float
+
+
+class SourceUnbanned(Event, frozen=True, kw_only=True):
+    """A source address's ban ran its time: it is answered again."""
+
+    source: str
 
 
 class CallStarted(Event, frozen=True, kw_only=True):
@@ -507,6 +519,7 @@ class MonitorStopped(Event, frozen=True, kw_only=True):
 
 AnyEvent = (
     RegistrationAdded | RegistrationRefreshed | RegistrationRemoved | RegistrationExpired | AuthenticationFailed
+    | SourceBanned | SourceUnbanned
     | CallStarted | CallRinging | CallAnswered | CallHeld | CallResumed | CallTransferred | CallEnded
     | DigitReceived
     | CallQuality

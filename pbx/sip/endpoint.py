@@ -5,7 +5,9 @@ it parses what the transports received, answers malformed requests with a
 400 that says what is wrong (or drops what cannot be answered), stamps Via
 with received/rport (RFC 3261 18.2.1, RFC 3581 4), authenticates with
 digest, runs the registrar, answers OPTIONS, and hands other methods to
-handlers that later layers (calls, presence) register by method.
+handlers that later layers (calls, presence) register by method. With a
+`SourceGuard` it drops what banned addresses send, bans after repeated
+authentication failures and answers INVITE and REGISTER floods with 503.
 
 Pure: no sockets, no clock, no randomness; tags and nonce secrets come from
 the composition root. The asyncio adapter (transport.py) feeds it.
@@ -26,6 +28,7 @@ from sdk.events import AuthenticationFailed, Event
 from .digest import DigestAuthenticator, Verdict
 from .errors import RemoteProtocolError
 from .fields import Via
+from .guard import SourceGuard
 from .message import Request, Response, parse_message
 from .registrar import Registrar
 from .status import REASON_PHRASES, make_response
@@ -90,6 +93,7 @@ class SipEndpoint:
         registrar: Registrar,
         is_extension: Callable[[str], bool],
         new_tag: Callable[[], str],
+        guard: SourceGuard | None = None,
     ) -> None:
         self.settings = settings
         self.transactions = transactions
@@ -97,6 +101,7 @@ class SipEndpoint:
         self.registrar = registrar
         self.is_extension = is_extension
         self.new_tag = new_tag
+        self.guard = guard
         self._tag_key = new_tag().encode()
         self.handlers: dict[str, RequestHandler] = {}
         self.ack_handler: Callable[[AckReceived, float], list[Action]] | None = None
@@ -109,13 +114,17 @@ class SipEndpoint:
         # An initial INVITE from a SIP trunk (pbx/trunks/identify.py) is not challenged: a
         # provider does not authenticate to its customer. Its handler gets user None.
         self.trusted_source: Callable[[Request], bool] = lambda request: False
-        self.stats = {"received": 0, "malformed": 0, "dropped": 0, "sent_stateless": 0}
+        self.stats = {"received": 0, "malformed": 0, "dropped": 0, "sent_stateless": 0, "banned": 0, "refused": 0}
 
     # Entry points -------------------------------------------------------------------------
 
     def receive(self, data: bytes, peer: Peer, now: float) -> list[Action]:
         """One datagram or one framed stream message from `peer`."""
         self.stats["received"] += 1
+        if self.guard is not None and self.guard.is_banned(peer.host, now):
+            # Not even a Dropped for the log: a banned scanner would flood it.
+            self.stats["banned"] += 1
+            return []
         try:
             message = parse_message(data)
         except RemoteProtocolError as error:
@@ -126,6 +135,9 @@ class SipEndpoint:
             self._validate(message)
             message.source = peer
             response_peer = self._stamp_via(message, peer)
+            # The stamped Via must read back: an unquoted '<' in a parameter value swallows the
+            # ';received=' we appended, and the transaction layer would raise on it.
+            message.top_via  # noqa: B018
         except RemoteProtocolError as error:
             return self._reject_unparsed(RemoteProtocolError(error.reason, error.status, message), peer)
         actions: list[Action] = []
@@ -135,6 +147,8 @@ class SipEndpoint:
 
     def handle_timer(self, now: float) -> list[Action]:
         actions: list[Action] = [Publish(event) for event in self.registrar.expire(now)]
+        if self.guard is not None:
+            actions += [Publish(event) for event in self.guard.expire(now)]
         for source in self.timer_sources:
             actions.extend(source.fire(now))
         for action in self.transactions.handle_timer(now):
@@ -143,6 +157,8 @@ class SipEndpoint:
 
     def next_deadline(self) -> float | None:
         candidates = [self.transactions.next_deadline(), self.registrar.next_expiry()]
+        if self.guard is not None:
+            candidates.append(self.guard.next_deadline())
         candidates += [source.next_deadline() for source in self.timer_sources]
         deadlines = [d for d in candidates if d is not None]
         return min(deadlines) if deadlines else None
@@ -173,7 +189,8 @@ class SipEndpoint:
         per dialog, which this is (a keyed hash of Call-ID and From tag).
         """
         try:
-            seed = f"{request.call_id}\x00{request.from_.tag}".encode()
+            # Header text keeps non-UTF-8 bytes as surrogates (message.py); encode them back.
+            seed = f"{request.call_id}\x00{request.from_.tag}".encode("utf-8", "surrogateescape")
         except RemoteProtocolError:
             return self.new_tag()
         return hashlib.blake2b(seed, key=self._tag_key[:64], digest_size=8).hexdigest()
@@ -207,6 +224,10 @@ class SipEndpoint:
             return self._reply_with(transaction, request, 420, None, now, [("Unsupported", ", ".join(unsupported))])
         if method == "OPTIONS":
             return self._reply_with(transaction, request, 200, None, now, self._capabilities())
+        if method in ("INVITE", "REGISTER") and request.to.tag is None:
+            refused = self._refuse_flood(transaction, request, now)
+            if refused:
+                return refused
         if method == "REGISTER":
             return self._on_register(transaction, request, now)
         if method not in KNOWN_METHODS:
@@ -224,6 +245,10 @@ class SipEndpoint:
             verdict, user, actions = self._authenticate(transaction, request, now, proxy=True)
             if verdict is not Verdict.ACCEPTED:
                 return actions
+            if user is not None and method == "INVITE":
+                refused = self._refuse_flood(transaction, request, now, user=user)
+                if refused:
+                    return refused
         return handler(transaction, request, user, now)
 
     def _on_cancel(self, transaction: ServerTransaction, request: Request, now: float) -> list[Action]:
@@ -237,6 +262,9 @@ class SipEndpoint:
         verdict, user, actions = self._authenticate(transaction, request, now, proxy=False)
         if verdict is not Verdict.ACCEPTED or user is None:
             return actions
+        refused = self._refuse_flood(transaction, request, now, user=user)
+        if refused:
+            return refused
         to_user = request.to.uri.user
         if to_user != user:
             # RFC 3261 10.3 step 4: a user may only register bindings for its own address.
@@ -265,12 +293,36 @@ class SipEndpoint:
                 at=now, username=result.username, method=request.method,
                 source=f"{transaction.peer.host}:{transaction.peer.port}", reason=result.reason,
             )  # fmt: skip
-            return result.verdict, None, [Publish(event), *self.reply(transaction, 403, "Forbidden", now)]
+            source = (request.source or transaction.peer).host
+            banned = self.guard.authentication_failed(source, now) if self.guard is not None else []
+            published = [Publish(event)] + [Publish(ban) for ban in banned]
+            return result.verdict, None, [*published, *self.reply(transaction, 403, "Forbidden", now)]
         status = self.challenge_status(request.from_.uri.user) if proxy else 401
         challenge_header = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
         stale = result.verdict is Verdict.STALE
         headers = [(challenge_header, value) for value in self.authenticator.challenges(now, stale=stale)]
         return result.verdict, None, self._reply_with(transaction, request, status, None, now, headers)
+
+    def _refuse_flood(
+        self, transaction: ServerTransaction, request: Request, now: float, *, user: str | None = None
+    ) -> list[Action]:
+        """503 with Retry-After (RFC 3261 21.5.4) for a request over its source's or user's rate.
+
+        Before authentication the source address pays; after it, the user. A trunk's INVITEs
+        (trusted sources) are the provider's traffic and are not limited here.
+        """
+        if self.guard is None:
+            return []
+        if user is None:
+            if request.method == "INVITE" and self.trusted_source(request):
+                return []
+            retry_after = self.guard.admit_source((request.source or transaction.peer).host, request.method, now)
+        else:
+            retry_after = self.guard.admit_user(user, request.method, now)
+        if retry_after is None:
+            return []
+        self.stats["refused"] += 1
+        return self._reply_with(transaction, request, 503, None, now, [("Retry-After", str(retry_after))])
 
     def _reply_with(
         self,
@@ -317,6 +369,7 @@ class SipEndpoint:
             raise RemoteProtocolError(f"CSeq method {cseq.method} does not match request method {request.method}")
         request.from_  # noqa: B018
         request.to  # noqa: B018
+        request.headers.get_all("Require")  # an unterminated quote in it is a 400, not an escape
         max_forwards = request.int_header("Max-Forwards", 255)
         if max_forwards == 0 and request.method not in ("OPTIONS", "REGISTER"):
             raise RemoteProtocolError("Max-Forwards reached 0", 483)
@@ -348,7 +401,8 @@ class SipEndpoint:
             changed = True
         if changed:
             stamped = Via(via.transport, via.host, via.port, params)
-            lines = request.headers.lines("Via")
+            # An empty "Via:" line holds no value (RFC 3261 7.3.1 lists): the top Via is in the next.
+            lines = [line for line in request.headers.lines("Via") if split_list(line)]
             first = split_list(lines[0])
             first[0] = str(stamped)
             rebuilt = [", ".join(first), *lines[1:]]

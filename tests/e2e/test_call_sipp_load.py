@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from .calls.fixtures import FAST_TIMERS, call_pbx, call_status, wait_all_idle, wait_idle  # noqa: F401
+from .calls.fixtures import FAST_TIMERS, NO_RATE_LIMITS, call_pbx, call_status, wait_all_idle, wait_idle  # noqa: F401
 from .calls.sipp_calls import ANSWER, run_caller, sipp_callee
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +22,7 @@ CALLS = 1000
 
 @pytest.mark.timeout(110)
 def test_thousand_calls_through_the_pbx(tmp_path, ports, call_pbx):  # noqa: F811
-    pbx = call_pbx(sip=FAST_TIMERS)
+    pbx = call_pbx(sip=FAST_TIMERS, security=NO_RATE_LIMITS)  # one user at 100 calls/s: over the default limits
     callee = sipp_callee(pbx, ports, tmp_path, "1002")
     callee.start(ANSWER, calls=CALLS, timeout=60)
     try:

@@ -27,7 +27,7 @@ import pytest
 from pbx.media.g711 import CODECS, frames
 from pbx.media.player import load_wav
 
-from .calls.fixtures import assert_no_traceback, free_rtp_range, wait_idle
+from .calls.fixtures import NO_RATE_LIMITS, assert_no_traceback, free_rtp_range, wait_idle
 from .harness import LOOPBACK, require_binary
 from .media import RtpCapture, Uac, analyse, summarise
 from .media.timing import payloads_in_order, unwrap
@@ -56,6 +56,7 @@ def playback_pbx(start_pbx, prompts):
     pbx = start_pbx(
         extensions={"1001": {"password": "secret1001"}},
         media={"rtp_host": LOOPBACK, "rtp_ports": {"low": low, "high": high}, "prompts": str(prompts)},
+        security=NO_RATE_LIMITS,  # a hundred INVITEs at once from 1001 is a flood by the default limits
     )
     yield pbx
     assert_no_traceback(pbx)

@@ -32,6 +32,12 @@ RTP_BLOCK = 200
 IDLE_KEYS = ("calls", "dialogs", "rtp_ports")
 
 
+# Load tests send hundreds of INVITEs a second from one address and one user: a flood by the PBX's
+# default limits (security.per_source / per_user, pbx/sip/guard.py). Their configs lift them.
+NO_RATE_LIMITS = {"per_source": {"invite": 0, "register": 0, "burst": 1},
+                  "per_user": {"invite": 0, "register": 0, "burst": 1}}
+
+
 def free_rtp_range(size: int = RTP_BLOCK) -> tuple[int, int]:
     """A random even-aligned range in 40000-49999 whose every 10th port is free on loopback. Under
     pytest-xdist each worker draws from its own slice, so two PBXs never share RTP ports."""
