@@ -316,8 +316,9 @@ def _split_lines(data: bytes | str) -> list[tuple[int, str, str]]:
 
 
 def _number(text: str, what: str, line: int) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise SdpError(f"{what} {text!r} is not a number", line)
+    # 20 digits hold any 64-bit value (o= ids, NTP times); int() refuses 4300+ digits with ValueError.
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+        raise SdpError(f"{what} {text[:40]!r} is not a number", line)
     return int(text)
 
 
