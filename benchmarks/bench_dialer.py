@@ -96,7 +96,9 @@ def run(workdir: Path, args: argparse.Namespace) -> dict:
     low, high = free_rtp_range(400)
     sections = dialer_pbx_config(carrier.address, names, campaign_spec(leads, args))
     config = pbx_config(sip_port, admin_port, sections.pop("extensions"), data_dir=str(workdir / "var"),
-                        media={"rtp_host": LOOPBACK, "rtp_ports": {"low": low, "high": high}}, **sections)
+                        # the simulated people fall silent after their hello: real phones keep sending RTP
+                        media={"rtp_host": LOOPBACK, "rtp_ports": {"low": low, "high": high}, "inactivity_timeout": 0},
+                        **sections)
     pbx = QuietPbx(config_path=write_config(workdir / "pbx.yaml", config), log_path=workdir / "pbx.log",
                      sip_port=sip_port, admin_port=admin_port)
     agents = None

@@ -83,6 +83,12 @@ from sdk.events import (
 log = logging.getLogger("pbx")
 
 
+# RFC 3261 20.33: what a draining PBX's 503 asks callers to wait, seconds (a restart's length).
+DRAINING_RETRY_AFTER = 30
+# Seconds a stopping PBX waits for the answers to the BYEs it sent at the end of draining.
+HANGUP_GRACE = 2.0
+
+
 class DatabaseUnavailable(OSError):
     """The configured database cannot be reached or opened (reported without a traceback)."""
 
@@ -157,7 +163,9 @@ class Pbx:
             controller_for=self._controller_for,
             emit=self.bus.publish,
             inband_dtmf=config.media.inband_dtmf,
+            inactivity_timeout=config.media.inactivity_timeout,
         )
+        self.calls.hang_up = lambda call, now, cause: self.hang_up(call, now, cause)  # queues and scenarios let go
         # SIP trunks: registrations, providers' calls in by DID, calls out (pbx/trunks/).
         self.trunks = TrunkService(
             config.trunks, config.outbound_routes, config.outbound_classes,
@@ -573,6 +581,31 @@ class Pbx:
                 outputs += acd.pause(name, reason, now)
             self.transport.execute(self.queues.run(outputs, now))
 
+    async def drain(self, seconds: float) -> None:
+        """SIGTERM: take no new calls (503 with Retry-After; REGISTER and in-dialog requests go
+        on), wait up to `seconds` for the calls in progress to end, then end the rest (a BYE
+        each, so their CDRs are complete) and wait briefly for the phones' answers."""
+        self.calls.draining_retry_after = DRAINING_RETRY_AFTER
+        ended = asyncio.Event()
+        self.bus.subscribe(CallEnded, lambda event: ended.set())
+        log.info("event=draining calls=%d seconds=%s", len(self.calls.calls), seconds)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while self.calls.calls and loop.time() < deadline:
+            ended.clear()
+            try:
+                await asyncio.wait_for(ended.wait(), deadline - loop.time())
+            except TimeoutError:
+                break
+        if self.calls.calls:
+            log.info("event=drain_timeout calls=%d", len(self.calls.calls))
+            for call in list(self.calls.calls.values()):
+                self.transport.execute(self.hang_up(call, self.clock(), Cause.SHUTDOWN))
+            deadline = loop.time() + HANGUP_GRACE
+            while self.calls.hangups_in_flight and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        log.info("event=drained")
+
     async def stop(self) -> None:
         if self.trunks is not None:
             self.transport.execute(self.trunks.stop(self.clock()))  # Expires: 0 at each provider
@@ -617,7 +650,10 @@ def _struct_items(event: Event):
 
 async def serve(config: Config, time_offset: float = 0.0, config_file: str = "config.yaml",
                 load_config: Callable[[], Config] | None = None) -> None:
-    """Run until SIGINT or SIGTERM; SIGHUP reloads the scenarios."""
+    """Run until SIGINT or SIGTERM; SIGHUP reloads the scenarios.
+
+    SIGTERM drains first (`Pbx.drain`, up to calls.drain_seconds); a second SIGTERM, or a
+    SIGINT, stops at once."""
     pbx = Pbx(config, config_file=config_file, load_config=load_config)
     pbx.ivr.time_offset = time_offset
     await pbx.start()
@@ -628,12 +664,30 @@ async def serve(config: Config, time_offset: float = 0.0, config_file: str = "co
     gc.set_threshold(50_000, 50, 100)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    draining: list[asyncio.Task] = []
+
+    async def drain_then_stop() -> None:
+        try:
+            await pbx.drain(config.calls.drain_seconds)
+        finally:
+            stop.set()
+
+    def on_sigterm() -> None:
+        if draining:
+            log.info("event=stop_now reason='second SIGTERM'")
+            stop.set()
+        else:
+            draining.append(loop.create_task(drain_then_stop()))
+
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     loop.add_signal_handler(signal.SIGHUP, pbx.reload_scenarios)
     try:
         await stop.wait()
     finally:
+        for task in draining:
+            task.cancel()
+        await asyncio.gather(*draining, return_exceptions=True)
         await pbx.stop()
 
 

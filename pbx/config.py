@@ -134,10 +134,14 @@ class Extension(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class CallsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ring_timeout: float = 30.0  # seconds of ringing before the caller hears 480 (no answer)
+    # SIGTERM: seconds the PBX waits for calls in progress (new INVITEs get 503) before it ends them.
+    drain_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.ring_timeout <= 0:
             raise ValueError("ring_timeout must be positive")
+        if self.drain_seconds < 0:
+            raise ValueError("drain_seconds must be 0 or more")
 
 
 class PortRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -156,6 +160,13 @@ class MediaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # In-band DTMF detection on bridged legs: "auto" where the phone offered no telephone-event
     # (RFC 4733), "always", or "never". Legs the PBX answers itself always listen for tones.
     inband_dtmf: Literal["auto", "always", "never"] = "auto"
+    # Seconds without RTP or RTCP from a leg of an answered call (not on hold, RFC 3264 8.4)
+    # before the PBX ends the call as media_timeout; 0 turns it off.
+    inactivity_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.inactivity_timeout < 0:
+            raise ValueError("inactivity_timeout must be 0 (off) or more")
 
 
 class TestExtensions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -44,6 +44,7 @@ from sdk.events import CallStarted, Event
 from .bridge import BridgeController
 from .call import Call
 from .leg import Leg
+from .media_timeout import MediaTimeout
 from .media_watch import InbandMode, LegWatch
 from .router import Route, Router
 from .signals import Cause, Hangup, Party, Try
@@ -67,6 +68,7 @@ class CallManager:
         controller_for: Callable[[str, "CallManager"], Any] = lambda number, manager: None,
         emit: Callable[[Event], None] = lambda event: None,
         inband_dtmf: InbandMode = "auto",
+        inactivity_timeout: float = 0.0,
     ) -> None:
         self.endpoint = endpoint
         self.router = router
@@ -99,6 +101,14 @@ class CallManager:
         endpoint.ack_handler = self._on_ack
         endpoint.client_handler = self._on_client_event
         endpoint.timer_sources.append(self.scheduler)
+        # Ends an answered call from outside it (the composition root's hang_up: queues and
+        # scenarios let go of it first); by default the call ends here.
+        self.hang_up: Callable[[Call, float, Cause], list[Any]] = (
+            lambda call, now, cause: self.end_call(call, cause, 200, "system", now))
+        self.media_timeout = MediaTimeout(inactivity_timeout, self.scheduler, self.calls,
+                                          lambda call, now: self.hang_up(call, now, Cause.MEDIA_TIMEOUT))
+        # SIGTERM: no new calls, with Retry-After seconds for the 503 (RFC 3261 21.5.4); None when taking calls.
+        self.draining_retry_after: int | None = None
 
     def status(self) -> dict[str, int]:
         legs = sum(len(call.live_legs()) for call in self.calls.values())
@@ -109,6 +119,11 @@ class CallManager:
             "rtp_ports": self.relay.ports_in_use,
             "call_timers": len(self.scheduler),
         }
+
+    @property
+    def hangups_in_flight(self) -> int:
+        """BYEs and CANCELs sent and not answered yet (a draining PBX waits for them)."""
+        return sum(1 for _, purpose, _ in self._client.values() if purpose in ("bye", "cancel"))
 
     # SIP requests ------------------------------------------------------------------------------
 
@@ -151,6 +166,12 @@ class CallManager:
         return actions
 
     def _new_call(self, transaction: ServerTransaction, request: Request, user: str | None, now: float) -> list[Any]:
+        if self.draining_retry_after is not None:
+            # RFC 3261 21.5.4: 503 and Retry-After while the PBX drains before it stops.
+            response = make_response(request, 503, "Service Unavailable (shutting down)",
+                                     to_tag=self.endpoint.tag_for(request))
+            response.headers.add("Retry-After", str(self.draining_retry_after))
+            return self.endpoint.respond(transaction, response, now)
         problem = check_sdp(request)
         if problem is not None:
             return self._reply(transaction, request, 400, now, f"Bad SDP ({problem})")
@@ -181,6 +202,7 @@ class CallManager:
         if trunk is not None:
             self.trunks.channels.take(trunk, leg)
         self.calls[call.id] = call
+        self.media_timeout.watch(now)
         self._leg_of_invite[id(transaction)] = leg
         actions: list[Any] = [Publish(CallStarted(
             at=now, call_id=call.id, caller=caller.number, callee=callee, caller_name=caller.name
@@ -334,6 +356,7 @@ class CallManager:
         except (PortsExhausted, OSError):
             return None, []
         self.calls[call.id] = call
+        self.media_timeout.watch(now)
         self.placed.add(call.id)
         actions: list[Any] = [Publish(CallStarted(at=now, call_id=call.id, caller=number, callee=label,
                                                   caller_name=call.caller.name, direction="outbound",
@@ -354,6 +377,7 @@ class CallManager:
         if leg is None:
             return None, []
         self.calls[call.id] = call
+        self.media_timeout.watch(now)
         self.placed.add(call.id)
         started = CallStarted(at=now, call_id=call.id, caller=number, callee=label, direction="outbound",
                               linked_id=linked_id)

@@ -29,13 +29,15 @@ class Cause(StrEnum):
     FAILURE = "failure"
     TIMEOUT = "timeout"
     TRANSFERRED = "transferred"
+    MEDIA_TIMEOUT = "media_timeout"  # an answered leg's phone sent no RTP for media.inactivity_timeout
+    SHUTDOWN = "shutdown"  # the PBX stopped (SIGTERM) while the call was still up
 
 
 # RFC 3261 21 / RFC 3326: the SIP status we answer for each cause, and back.
 STATUS_OF_CAUSE = {
     Cause.NORMAL: 200, Cause.BUSY: 486, Cause.NO_ANSWER: 480, Cause.UNAVAILABLE: 480,
     Cause.NOT_FOUND: 404, Cause.CANCELLED: 487, Cause.REJECTED: 603, Cause.FAILURE: 500,
-    Cause.TIMEOUT: 408, Cause.TRANSFERRED: 200,
+    Cause.TIMEOUT: 408, Cause.TRANSFERRED: 200, Cause.MEDIA_TIMEOUT: 408, Cause.SHUTDOWN: 503,
 }  # fmt: skip
 
 

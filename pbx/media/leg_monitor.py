@@ -64,6 +64,7 @@ class LegMonitor:
         self.round_trip_ms: float | None = None
         self.last_sender_report: tuple[int, float] | None = None  # (middle 32 NTP bits, arrival) for our RRs
         self.our_reports: dict[int, float] = {}  # middle 32 NTP bits of our SRs -> when sent
+        self.last_received_at: float | None = None  # the phone's last RTP or RTCP packet (media_timeout.py)
 
     def configure(self, audio: dict[int, str], events: list[int] | tuple[int, ...]) -> None:
         """Payload types from the phone's SDP: audio codecs by PT, and telephone-event PTs."""
@@ -84,6 +85,7 @@ class LegMonitor:
         header = peek(packet)
         if header is None:
             return []
+        self.last_received_at = now
         if header.ssrc != self.ssrc:
             self._new_source(header.ssrc)
         receiver = self.events.get(header.payload_type)
@@ -128,6 +130,7 @@ class LegMonitor:
             packets = parse_rtcp(data)
         except (RtpError, ValueError):
             return False
+        self.last_received_at = now
         for packet in packets:
             if isinstance(packet, SenderReport):
                 # RFC 3550 6.4.1: LSR is the middle 32 bits of the SR's NTP timestamp.

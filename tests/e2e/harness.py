@@ -347,13 +347,20 @@ class PbxProcess:
             return None
         if self.returncode is None:
             if self.process.poll() is None:
-                # Signal the PBX itself first: a clean shutdown is part of the contract.
+                # Signal the PBX itself first: a clean shutdown is part of the contract. A first
+                # SIGTERM drains calls in progress (calls.drain_seconds); a second stops at once.
                 self.process.send_signal(signum)
                 try:
-                    self.process.wait(timeout=grace)
+                    self.process.wait(timeout=min(grace, 2.0) if signum == signal.SIGTERM else grace)
                 except subprocess.TimeoutExpired:
-                    _signal_group(self.process, signal.SIGKILL)
-                    self.process.wait(timeout=5)
+                    try:
+                        if signum != signal.SIGTERM:
+                            raise
+                        self.process.send_signal(signal.SIGTERM)
+                        self.process.wait(timeout=max(grace - 2.0, 1.0))
+                    except subprocess.TimeoutExpired:
+                        _signal_group(self.process, signal.SIGKILL)
+                        self.process.wait(timeout=5)
             self.returncode = self.process.returncode
         return self.returncode
 

@@ -33,7 +33,7 @@ realm: pbx.test
 data_dir: {tmp}/data
 sip: {{listen: [{{transport: udp, host: 127.0.0.1, port: 0}}]}}
 admin: {{listen: null}}
-media: {{rtp_ports: {{low: 41000, high: 41999}}, prompts: {tmp}/prompts}}
+media: {{rtp_ports: {{low: 41000, high: 41999}}, prompts: {tmp}/prompts, inactivity_timeout: 0}}  # phones send no RTP
 recording: {{directory: {tmp}/recordings}}
 ivr: {{scenarios: {tmp}/scenarios, prompts: {tmp}/prompts, tts_cache: {tmp}/tts}}
 extensions:
@@ -275,12 +275,12 @@ class LiveWorld:
         return response.status, await response.json()
 
 
-async def live_world(tmp_path: Path):
+async def live_world(tmp_path: Path, config: str = CONFIG):
     """An async generator for a fixture: the world, then everything stopped."""
     clock = Clock()
     (tmp_path / "scenarios").mkdir(exist_ok=True)
     (tmp_path / "scenarios" / "line.ivr").write_text(LINE)
-    pbx = Pbx(parse_config(CONFIG.format(tmp=tmp_path)), clock=clock, entry_points=False)
+    pbx = Pbx(parse_config(config.format(tmp=tmp_path)), clock=clock, entry_points=False)
     await pbx.start()
     tokens, audit = Tokens(), AuditLog()
     context = AdminContext(clock=pbx.clock, status=pbx.status, registrar=pbx.registrar, calls=pbx.calls,
