@@ -29,6 +29,7 @@ from .monitor_api import monitor_endpoints
 from .openapi import document
 from .pages import add_pages
 from .scenarios_api import scenario_endpoints
+from .security_api import security_endpoints
 from .stream import BadFilter, parse_filter
 from .tokens import Tokens
 
@@ -184,7 +185,8 @@ def make_admin_app(context: AdminContext, *, tokens: Tokens, audit: AuditLog, en
 
 def _module_endpoints(context: AdminContext) -> list[Endpoint]:
     """The endpoints of the PBX's own services (each answers 404 for a service not running)."""
-    return [*live_endpoints(context), *monitor_endpoints(context), *scenario_endpoints(context)]
+    return [*live_endpoints(context), *monitor_endpoints(context), *scenario_endpoints(context),
+            *security_endpoints(context)]
 
 
 async def _docs_page(request: web.Request) -> web.Response:

@@ -129,6 +129,13 @@ class SourceGuard:
         """Banned addresses and when each ban ends."""
         return dict(self._bans)
 
+    def lift(self, source: str, now: float) -> list[Event]:
+        """An administrator lifts a ban before its time (the admin API); its failures are forgotten."""
+        self._failures.pop(source, None)
+        if self._bans.pop(source, None) is None:
+            return []
+        return [SourceUnbanned(at=now, source=source)]
+
     # Rates ----------------------------------------------------------------------------------------
 
     def admit_source(self, source: str, method: str, now: float) -> int | None:
