@@ -140,6 +140,9 @@ class SipEndpoint:
             message.top_via  # noqa: B018
         except RemoteProtocolError as error:
             return self._reject_unparsed(RemoteProtocolError(error.reason, error.status, message), peer)
+        refused = self._refuse_flood_statelessly(message, response_peer, now)
+        if refused:
+            return refused
         actions: list[Action] = []
         for action in self.transactions.receive_request(message, response_peer, now):
             actions.extend(self._on_transaction_action(action, now))
@@ -224,10 +227,6 @@ class SipEndpoint:
             return self._reply_with(transaction, request, 420, None, now, [("Unsupported", ", ".join(unsupported))])
         if method == "OPTIONS":
             return self._reply_with(transaction, request, 200, None, now, self._capabilities())
-        if method in ("INVITE", "REGISTER") and request.to.tag is None:
-            refused = self._refuse_flood(transaction, request, now)
-            if refused:
-                return refused
         if method == "REGISTER":
             return self._on_register(transaction, request, now)
         if method not in KNOWN_METHODS:
@@ -302,6 +301,30 @@ class SipEndpoint:
         stale = result.verdict is Verdict.STALE
         headers = [(challenge_header, value) for value in self.authenticator.challenges(now, stale=stale)]
         return result.verdict, None, self._reply_with(transaction, request, status, None, now, headers)
+
+    def _refuse_flood_statelessly(self, request: Request, destination: Peer, now: float) -> list[Action]:
+        """A new INVITE or REGISTER over its source address's rate, before any transaction: 503
+        with Retry-After (RFC 3261 21.5.4), sent statelessly. A transaction for each (32 s of
+        Timer H for an INVITE never ACKed) would let a flood grow the PBX's memory; a refused
+        request's retransmissions are simply weighed again. A retransmission of an admitted
+        request belongs to its transaction and spends nothing; a trunk's INVITEs (trusted
+        sources) are the provider's traffic and are not limited here."""
+        if self.guard is None or request.method not in ("INVITE", "REGISTER") or request.to.tag is not None:
+            return []
+        if request.method == "INVITE" and self.trusted_source(request):
+            return []
+        if self.transactions.has_server_for(request):
+            return []
+        retry_after = self.guard.admit_source(destination.host if request.source is None else request.source.host,
+                                              request.method, now)
+        if retry_after is None:
+            return []
+        self.stats["refused"] += 1
+        self.stats["sent_stateless"] += 1
+        response = make_response(request, 503, "Service Unavailable", to_tag=self.new_tag(),
+                                 server=self.settings.user_agent)
+        response.headers.add("Retry-After", str(retry_after))
+        return [Transmit(response.serialize(), destination, response)]
 
     def _refuse_flood(
         self, transaction: ServerTransaction, request: Request, now: float, *, user: str | None = None

@@ -432,6 +432,10 @@ class TransactionLayer:
         self._counts[machine.kind] += 1
         return [RequestReceived(transaction, request)]
 
+    def has_server_for(self, request: Request) -> bool:
+        """Whether `request` is a retransmission of one a server transaction holds."""
+        return _server_key(request, request.method) in self._servers
+
     def receive_response(self, response: Response, now: float) -> list[Action]:
         """A response from the network: matched by top Via branch and CSeq method (RFC 3261 17.1.3).
 

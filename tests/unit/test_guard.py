@@ -116,9 +116,11 @@ def test_endpoint_answers_a_register_flood_with_503_and_retry_after():
     assert statuses == [401, 401, 503, 503]
     refused = only_response(endpoint.receive(wire(register(call_id="flood-5")), ATTACKER, NOW))
     assert (refused.status, refused.headers.get("Retry-After")) == (503, "1")
-    # A retransmission is absorbed by its transaction: the same 503 again, no new token spent.
+    # A refusal keeps no transaction (a flood must not grow memory): a retransmission is weighed
+    # again and refused again, statelessly; only the two admitted REGISTERs hold transactions.
     again = only_response(endpoint.receive(wire(register(call_id="flood-5")), ATTACKER, NOW))
-    assert again.status == 503 and endpoint.stats["refused"] == 3
+    assert again.status == 503 and endpoint.stats["refused"] == 4 and endpoint.stats["sent_stateless"] == 4
+    assert len(endpoint.transactions) == 2
     assert only_response(endpoint.receive(wire(register(call_id="ok")), ATTACKER, NOW + 1)).status == 401
 
 
