@@ -7,6 +7,7 @@ has a worked example; the hooks' docstrings (sdk/hookspecs.py) are the reference
 
 from . import events, hookspecs, types
 from .api import ActionRefused, CliCommand, PbxApi, PluginContext
+from .durations import parse_duration
 from .database import Database, KeyValueStore, PostgresDatabase, SqliteDatabase, open_database
 from .events import Event, PluginFailed
 from .hookspecs import hookimpl, hookspec, subscribe
@@ -27,5 +28,6 @@ __all__ = [
     "AcdSnapshot", "ActionRefused", "AgentSnapshot", "CallInfo", "CallerInfo", "CallerSnapshot", "CliCommand",
     "Database", "Event", "KeyValueStore", "Metric", "PbxApi", "PluginConfigError", "PluginContext", "PluginFailed",
     "PostgresDatabase", "QueueSnapshot", "RecordingDecision", "RoutingInputs", "SqliteDatabase", "decode_plugin_config",
-    "events", "hookimpl", "hookspec", "hookspecs", "open_database", "plugin_name", "subscribe", "types",
+    "events", "hookimpl", "hookspec", "hookspecs", "open_database", "parse_duration", "plugin_name", "subscribe",
+    "types",
 ]

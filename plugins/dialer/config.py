@@ -33,38 +33,22 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from sdk.durations import Duration, parse_duration
+
 from .leads import LeadProblem, normalise_phone
 
 Mode = Literal["preview", "progressive", "predictive"]
 Outcome = Literal["busy", "no-answer", "machine", "abandoned", "failed", "hung-up"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Duration = float | str
 
 MINIMUM_RING_SECONDS = 15.0  # issue 14: a line rings 15 s at least before the dialer gives up
 NO_REDIAL_AFTER_ABANDON = 72 * 3600.0  # issue 14 (Ofcom's policy statement): 72 h after an abandoned call
 SAFE_HARBOR_DEADLINE = 2.0  # FCC 47 CFR 64.1200(a)(7)(i): an agent within 2 s of the greeting's end
 DEFAULT_CAP = 0.03  # FCC 64.1200(a)(7)(i) (3 % per 30 days) and Ofcom (3 % per 24 h)
 
-UNIT_SECONDS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
 _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 CampaignId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-
-
-def parse_duration(value: Duration) -> float:
-    """Seconds in a duration (`72h`, `1h30m`, `10m`, or a number of seconds). ValueError says why."""
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        text = value.strip().lower()
-        parts = _PART.findall(text)
-        if not parts or _PART.sub("", text).strip():
-            raise ValueError(f"duration {value!r} is not seconds or number-unit pairs such as 72h, 10m, 30s")
-        seconds = sum(float(number) * UNIT_SECONDS[unit] for number, unit in parts)
-    if seconds < 0:
-        raise ValueError(f"duration {value!r} is negative")
-    return seconds
 
 
 def parse_clock(text: str) -> time_of_day:

@@ -19,35 +19,27 @@ takes is policy.py's business.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 import msgspec
+
+from sdk.durations import parse_duration as sdk_parse_duration
 
 RecordKind = Literal["all", "queue", "scenario", "extension", "sample", "on-demand"]
 Layout = Literal["stereo", "mixed"]
 Duration = float | str | None
 
-UNIT_SECONDS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
 # Names the PBX itself writes in RecordingStarted.policy: a policy may not take them.
 RESERVED_NAMES = frozenset({"config"})
 NEEDS_MATCH: frozenset[str] = frozenset({"queue", "scenario", "extension"})
 
 
 def parse_duration(value: Duration) -> float | None:
-    """Seconds in a duration (`90d`, `12h`, `1h30m`, `5s`, or a number of seconds); None stays None.
-    Raises ValueError saying what is wrong."""
+    """Seconds in a retention (sdk.durations); None (keep forever) stays None. Raises ValueError
+    saying what is wrong."""
     if value is None:
         return None
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        text = value.strip().lower()
-        parts = _PART.findall(text)
-        if not parts or _PART.sub("", text).strip():
-            raise ValueError(f"duration {value!r} is not seconds or number-unit pairs such as 90d, 12h, 30m, 5s")
-        seconds = sum(float(number) * UNIT_SECONDS[unit] for number, unit in parts)
+    seconds = sdk_parse_duration(value)
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be more than 0 seconds (null keeps recordings forever)")
     return seconds
