@@ -29,7 +29,6 @@ from pbx.config import parse_config
 from pbx.media.dtmf import Rfc4733Sender
 from sdk.events import CallEnded, MonitorModeChanged, MonitorStarted, MonitorStopped
 from tests.unit.admin.live_world import CONFIG, LINE, Clock, Dialog, LiveWorld, Phone
-from tests.unit.sipkit import authorization, challenge_params
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -65,20 +64,7 @@ async def connected_call(world: LiveWorld) -> tuple[Phone, Phone, Dialog, str]:
 
 async def dial_refused(phone: Phone, number: str, status: int) -> None:
     """Dial `number` (answering the PBX's 407) and expect the final answer `status`."""
-    call_id = f"refused-{phone.number}-{number}"
-    local = f"<sip:{phone.number}@pbx.test>;tag=from{phone.number}"
-
-    def invite(cseq: int, extra: str = "") -> str:
-        return "\n".join(line for line in [
-            f"INVITE sip:{number}@pbx.test SIP/2.0", phone.via(), "Max-Forwards: 70", f"From: {local}",
-            f"To: <sip:{number}@pbx.test>", f"Call-ID: {call_id}", f"CSeq: {cseq} INVITE",
-            f"Contact: <sip:{phone.number}@127.0.0.1:{phone.port}>", "Content-Type: application/sdp", extra] if line)
-
-    phone.send(invite(1), phone.sdp())
-    challenge = await phone.expect(407, call_id)
-    credentials = authorization(challenge_params(challenge, "Proxy-Authenticate"), phone.number,
-                                f"secret{phone.number}", method="INVITE", uri=f"sip:{number}@pbx.test")
-    phone.send(invite(2, credentials.replace("Authorization", "Proxy-Authorization", 1)), phone.sdp())
+    call_id, _ = await phone.invite(number, f"refused-{phone.number}-{number}")
     try:
         await phone.expect(status, call_id)
     except TimeoutError:

@@ -201,9 +201,8 @@ class Phone(asyncio.DatagramProtocol):
                            branch=next(self._branches)))
         await self.expect(200)
 
-    async def dial(self, number: str) -> Dialog:
-        """An answered call to `number` (the PBX's 407 answered with credentials), ACKed."""
-        call_id = f"call-{self.number}-{next(self._calls)}"
+    async def invite(self, number: str, call_id: str) -> tuple[str, str]:
+        """INVITE `number`, answer the PBX's 407 with credentials; returns (Call-ID, our From)."""
         local = f"<sip:{self.number}@pbx.test>;tag=from{self.number}"
 
         def invite(cseq: int, extra: str = "") -> str:
@@ -217,6 +216,11 @@ class Phone(asyncio.DatagramProtocol):
         credentials = authorization(challenge_params(challenge, "Proxy-Authenticate"), self.number,
                                     f"secret{self.number}", method="INVITE", uri=f"sip:{number}@pbx.test")
         self.send(invite(2, credentials.replace("Authorization", "Proxy-Authorization", 1)), self.sdp())
+        return call_id, local
+
+    async def dial(self, number: str) -> Dialog:
+        """An answered call to `number` (the PBX's 407 answered with credentials), ACKed."""
+        call_id, local = await self.invite(number, f"call-{self.number}-{next(self._calls)}")
         answer = await self.expect(200, call_id)
         dialog = Dialog(call_id, local, answer.headers.get("To"), _contact(answer))
         self.send("\n".join([f"ACK {dialog.target} SIP/2.0", self.via(), "Max-Forwards: 70", f"From: {local}",
