@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import hashlib
 import shutil
-import statistics
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -29,7 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_plugins import BUILT_INS_OFF, call_config, cpu_seconds, run_caller, setup_times_ms  # noqa: E402
+from benchmarks.bench_plugins import (  # noqa: E402
+    BUILT_INS_OFF, alternated, call_config, cpu_seconds, run_caller, setup_times_ms, summary,
+)
 from benchmarks.peers import free_port, pbx_process, registered_callee  # noqa: E402
 
 SECRET = "pbx_bench-admin-api"
@@ -153,26 +153,13 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("sipp"):
         raise SystemExit("sipp is not installed (apt-get install sip-tester)")
-    runs: dict[bool, list[Run]] = {False: [], True: []}
-    with tempfile.TemporaryDirectory() as name:
-        for round_number in range(args.rounds):
-            for with_api in (False, True):
-                run = one_run(Path(name) / f"{'api' if with_api else 'none'}-{round_number}", args, with_api)
-                runs[with_api].append(run)
-                extra = f"; {run.frames:,} event frames to {args.streams} streams, {run.polls} polls" if with_api else ""
-                print(f"round {round_number + 1} {'api' if with_api else 'none':>4}: {run.cpu_per_call_us:6.0f} us "
-                      f"CPU/call, setup mean {run.setup_mean_ms:.2f} ms (p99 {run.setup_p99_ms:.0f}), "
-                      f"{run.calls / run.elapsed:.0f} calls/s, {run.failed} failed{extra}", flush=True)
-
-    def mean(with_api: bool, field: str) -> float:
-        return statistics.fmean(getattr(run, field) for run in runs[with_api])
-
+    labels = ("none", "api")
+    runs = alternated(args.rounds, labels, lambda workdir, on: one_run(workdir, args, on),
+                      lambda run, on: f"; {run.frames:,} event frames to {args.streams} streams, {run.polls} polls"
+                      if on else "")
     print(f"\n{args.calls} calls x {args.rounds} rounds at -r {args.rate}, -l {args.concurrent}, {args.hold_ms} ms each; "
           f"API: {args.streams} event streams + {args.pollers} pollers")
-    print(f"{'':6}{'CPU/call':>12}{'setup mean':>12}{'p99':>6}{'failed':>8}")
-    for with_api, label in ((False, "none"), (True, "api")):
-        print(f"{label:6}{mean(with_api, 'cpu_per_call_us'):>9.0f} us{mean(with_api, 'setup_mean_ms'):>9.2f} ms"
-              f"{mean(with_api, 'setup_p99_ms'):>6.0f}{mean(with_api, 'failed'):>8.0f}")
+    mean = summary(runs, labels)
     cpu = mean(True, "cpu_per_call_us") - mean(False, "cpu_per_call_us")
     setup = (mean(True, "setup_mean_ms") - mean(False, "setup_mean_ms")) * 1000
     print(f"admin API per call: {cpu:+.0f} us CPU in the PBX, {setup:+.0f} us setup (mean)")

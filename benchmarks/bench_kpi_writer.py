@@ -19,14 +19,15 @@ import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_plugins import BUILT_INS_OFF, call_config, cpu_seconds, run_caller, setup_times_ms  # noqa: E402
+from benchmarks.bench_plugins import (  # noqa: E402
+    BUILT_INS_OFF, alternated, call_config, cpu_seconds, run_caller, setup_times_ms, summary,
+)
 from benchmarks.peers import pbx_process, registered_callee  # noqa: E402
 
 
@@ -107,27 +108,17 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("sipp"):
         raise SystemExit("sipp is not installed (apt-get install sip-tester)")
-    runs: dict[bool, list[Run]] = {False: [], True: []}
-    with tempfile.TemporaryDirectory() as name:
-        for round_number in range(args.rounds):
-            for with_kpi in (False, True):
-                run = one_run(Path(name) / f"{'kpi' if with_kpi else 'none'}-{round_number}", args, with_kpi)
-                runs[with_kpi].append(run)
-                records = (f"; {run.records_at_end} records when sipp ended, all {run.calls - run.failed} "
-                           f"{run.lag_seconds:.2f} s later; writer process {run.writer_cpu_seconds / run.calls * 1e6:.0f} "
-                           "us CPU/call") if with_kpi else ""
-                print(f"round {round_number + 1} {'kpi' if with_kpi else 'none':>4}: {run.cpu_per_call_us:6.0f} us "
-                      f"CPU/call, setup mean {run.setup_mean_ms:.2f} ms (p99 {run.setup_p99_ms:.0f}), "
-                      f"{run.calls / run.elapsed:.0f} calls/s, {run.failed} failed{records}", flush=True)
+    labels = ("none", "kpi")
 
-    def mean(with_kpi: bool, field: str) -> float:
-        return statistics.fmean(getattr(run, field) for run in runs[with_kpi])
+    def records(run: Run, on: bool) -> str:
+        if not on:
+            return ""
+        return (f"; {run.records_at_end} records when sipp ended, all {run.calls - run.failed} "
+                f"{run.lag_seconds:.2f} s later; writer process {run.writer_cpu_seconds / run.calls * 1e6:.0f} us CPU/call")
 
+    runs = alternated(args.rounds, labels, lambda workdir, on: one_run(workdir, args, on), records)
     print(f"\n{args.calls} calls x {args.rounds} rounds at -r {args.rate}, -l {args.concurrent}, {args.hold_ms} ms each")
-    print(f"{'':6}{'CPU/call':>12}{'setup mean':>12}{'p99':>6}{'failed':>8}")
-    for with_kpi, label in ((False, "none"), (True, "kpi")):
-        print(f"{label:6}{mean(with_kpi, 'cpu_per_call_us'):>9.0f} us{mean(with_kpi, 'setup_mean_ms'):>9.2f} ms"
-              f"{mean(with_kpi, 'setup_p99_ms'):>6.0f}{mean(with_kpi, 'failed'):>8.0f}")
+    mean = summary(runs, labels)
     cpu = mean(True, "cpu_per_call_us") - mean(False, "cpu_per_call_us")
     setup = (mean(True, "setup_mean_ms") - mean(False, "setup_mean_ms")) * 1000
     writer = statistics.fmean(run.writer_cpu_seconds / run.calls * 1e6 for run in runs[True])

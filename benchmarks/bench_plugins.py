@@ -179,6 +179,35 @@ def run_caller(port: int, workdir: Path, args: argparse.Namespace) -> tuple[floa
         workdir, "caller", timeout=400)
 
 
+def alternated(rounds: int, labels: tuple[str, str], run_once, detail=lambda run, on: "") -> dict[bool, list]:
+    """`rounds` pairs of runs without (False) and with (True) the thing measured, alternated so
+    that drift on the shared machine falls on both; `run_once(workdir, on)` returns a run with
+    the fields of Run above (and `failed`), printed as it ends with `detail(run, on)` after."""
+    runs: dict[bool, list] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as name:
+        for round_number in range(rounds):
+            for on in (False, True):
+                run = run_once(Path(name) / f"{labels[on]}-{round_number}", on)
+                runs[on].append(run)
+                print(f"round {round_number + 1} {labels[on]:>4}: {run.cpu_per_call_us:6.0f} us CPU/call, setup mean "
+                      f"{run.setup_mean_ms:.2f} ms (p99 {run.setup_p99_ms:.0f}), {run.calls / run.elapsed:.0f} "
+                      f"calls/s, {run.failed} failed{detail(run, on)}", flush=True)
+    return runs
+
+
+def summary(runs: dict[bool, list], labels: tuple[str, str]):
+    """Print the means of both sides; returns mean(on, field) for what the caller adds."""
+
+    def mean(on: bool, field: str) -> float:
+        return statistics.fmean(getattr(run, field) for run in runs[on])
+
+    print(f"{'':6}{'CPU/call':>12}{'setup mean':>12}{'p99':>6}{'failed':>8}")
+    for on in (False, True):
+        print(f"{labels[on]:6}{mean(on, 'cpu_per_call_us'):>9.0f} us{mean(on, 'setup_mean_ms'):>9.2f} ms"
+              f"{mean(on, 'setup_p99_ms'):>6.0f}{mean(on, 'failed'):>8.0f}")
+    return mean
+
+
 def setup_times_ms(workdir: Path) -> tuple[float, float, float]:
     """Mean, p50 and p99 of the per-call setup times from sipp's -trace_rtt file (each in whole ms;
     the mean of thousands of them resolves well below a millisecond)."""
