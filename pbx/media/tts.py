@@ -91,8 +91,7 @@ class SpeechRenderer:
             os.close(read_end)
             read_end = -1
             try:
-                speak_err, convert_err = await asyncio.wait_for(
-                    asyncio.gather(_finished(speaker), _finished(converter)), RENDER_TIMEOUT)
+                speak_err, convert_err = await asyncio.wait_for(_both_finished(speaker, converter), RENDER_TIMEOUT)
             except (TimeoutError, asyncio.CancelledError) as error:  # too slow, or the PBX is stopping
                 for process in (speaker, converter):
                     if process.returncode is None:
@@ -114,9 +113,17 @@ class SpeechRenderer:
         log.info("event=speech_rendered voice=%s chars=%d path=%s", voice, len(text), path)
 
 
+async def _both_finished(speaker: asyncio.subprocess.Process,
+                         converter: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    """Their stderr once both have exited, one after the other (sox ends after espeak-ng's stdout
+    closes; both write only a line or two on stderr). No gather, no communicate(): cancelled at
+    shutdown, a gather's future is left holding a CancelledError nobody retrieves, which asyncio
+    logs with a traceback."""
+    return await _finished(speaker), await _finished(converter)
+
+
 async def _finished(process: asyncio.subprocess.Process) -> bytes:
-    """What the process wrote on stderr, once it has exited. (Not `communicate()`: cancelled at
-    shutdown, its inner gather logs "exception was never retrieved".)"""
+    """What the process wrote on stderr, once it has exited."""
     error = await process.stderr.read()
     await process.wait()
     return error
