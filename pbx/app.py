@@ -65,7 +65,7 @@ from pbx.sip.endpoint import EndpointSettings, SipEndpoint
 from pbx.sip.guard import GuardSettings, RateLimit, SourceGuard
 from pbx.sip.registrar import Registrar, RegistrarSettings
 from pbx.sip.transaction import Timers, TransactionLayer
-from pbx.sip.transport import SipTransport
+from pbx.sip.transport import SipTransport, tls_server_context
 from sdk.events import (
     AgentConnected,
     AgentStateChanged,
@@ -174,6 +174,7 @@ class Pbx:
             user_agent=config.sip.user_agent,
         ) if config.trunks else None  # fmt: skip
         self.calls.trunks = self.trunks
+        self.calls.srtp_numbers = frozenset(number for number, ext in config.extensions.items() if ext.srtp)
         self.prompts = PromptCache(config.media.prompts)
         self.media_clock = MediaClock(clock)  # one 20 ms tick for every stream we send or record
         self.wav_writer = WavWriter()
@@ -511,6 +512,11 @@ class Pbx:
         for listen in self.config.sip.listen:
             if listen.transport == "udp":
                 host, port = await self.transport.listen_udp(listen.host, listen.port)
+            elif listen.transport == "tls":
+                context = tls_server_context(listen.certificate, listen.private_key, listen.ca, listen.verify_clients)
+                host, port = await self.transport.listen_tls(listen.host, listen.port, context)
+                if listen.ca:
+                    self.transport.set_client_authorities(listen.ca)
             else:
                 host, port = await self.transport.listen_tcp(listen.host, listen.port)
             log.info("event=listening transport=%s address=%s:%s", listen.transport, host, port)
@@ -522,9 +528,11 @@ class Pbx:
             app = await self._admin_app()
             self._admin_runner = web.AppRunner(app, access_log=None)
             await self._admin_runner.setup()
-            site = web.TCPSite(self._admin_runner, admin.host, admin.port)
+            tls = self.config.admin.tls
+            context = tls_server_context(tls.certificate, tls.private_key) if tls is not None else None
+            site = web.TCPSite(self._admin_runner, admin.host, admin.port, ssl_context=context)
             await site.start()
-            log.info("event=admin_listening address=http://%s:%s", admin.host, admin.port)
+            log.info("event=admin_listening address=%s://%s:%s", "https" if tls else "http", admin.host, admin.port)
         log.info("event=ready realm=%s extensions=%d", self.config.realm, len(self.config.extensions))
 
     async def _admin_app(self) -> web.Application:

@@ -8,6 +8,7 @@ error names the key path and the file line it came from:
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,13 +25,23 @@ class ConfigError(Exception):
 
 
 class Listen(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    transport: Literal["udp", "tcp"]
+    transport: Literal["udp", "tcp", "tls"]
     host: str = "127.0.0.1"
     port: int = 5060
+    # TLS only (RFC 3261 26.2.1, RFC 5630): our certificate chain and its key (PEM files); `ca`
+    # holds the authorities we trust for peers; `verify_clients` asks phones for a certificate.
+    certificate: str | None = None
+    private_key: str | None = None
+    ca: str | None = None
+    verify_clients: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
             raise ValueError(f"port {self.port} is not between 0 and 65535")
+        if self.transport == "tls" and not (self.certificate and self.private_key):
+            raise ValueError("a tls listener needs certificate: and private_key: (PEM files)")
+        if self.transport != "tls" and (self.certificate or self.private_key or self.ca or self.verify_clients):
+            raise ValueError(f"certificate, private_key, ca and verify_clients are for tls listeners, not {self.transport}")
 
 
 class SipConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -110,8 +121,16 @@ class ConfiguredToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(f"token {self.name!r}: a token of the agent role names its agent, and only that role does")
 
 
+class AdminTls(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The admin API and pages over HTTPS (and the event stream over wss:)."""
+
+    certificate: str
+    private_key: str
+
+
 class AdminConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: HostPort | None = msgspec.field(default_factory=HostPort)
+    tls: AdminTls | None = None
     tokens: list[ConfiguredToken] = []
 
 
@@ -128,6 +147,9 @@ class Extension(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # 401 (22.2) for phones that only answer 401, such as pyVoIP 1.6.
     invite_challenge: Literal[401, 407] = 407
     record: bool = False  # record every answered call to or from this extension
+    # SRTP with SDES keys (RFC 4568) on calls the PBX places to this extension: we offer RTP/SAVP
+    # and require it. Calls from it use SRTP whenever its phone offers a=crypto, whatever this says.
+    srtp: bool = False
     # Outbound routes (or outbound_classes) this extension may call out on; none by default.
     outbound: list[str] = []
 
@@ -366,7 +388,9 @@ def load_config(path: str | Path) -> Config:
         text = path.read_text()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
-    return resolve_paths(parse_config(text, str(path)), path.resolve().parent)
+    config = resolve_paths(parse_config(text, str(path)), path.resolve().parent)
+    check_tls_files(config, str(path))
+    return config
 
 
 def resolve_paths(config: Config, base: Path) -> Config:
@@ -376,15 +400,55 @@ def resolve_paths(config: Config, base: Path) -> Config:
     def absolute(value: str) -> str:
         return str(base / value) if value else value
 
+    def optional(value: str | None) -> str | None:
+        return absolute(value) if value else value
+
     plugins = {name: replace(section, path=absolute(section.path)) if section.path else section
                for name, section in config.plugins.items()}
+    listen = [replace(entry, certificate=optional(entry.certificate), private_key=optional(entry.private_key),
+                      ca=optional(entry.ca)) for entry in config.sip.listen]
+    admin_tls = config.admin.tls and replace(config.admin.tls, certificate=absolute(config.admin.tls.certificate),
+                                             private_key=absolute(config.admin.tls.private_key))
     return replace(
         config, data_dir=absolute(config.data_dir), plugins=plugins,
+        sip=replace(config.sip, listen=listen), admin=replace(config.admin, tls=admin_tls),
         media=replace(config.media, prompts=absolute(config.media.prompts)),
         recording=replace(config.recording, directory=absolute(config.recording.directory)),
         ivr=replace(config.ivr, scenarios=absolute(config.ivr.scenarios), prompts=absolute(config.ivr.prompts),
                     tts_cache=absolute(config.ivr.tts_cache)),
     )  # fmt: skip
+
+
+def check_tls_files(config: Config, filename: str) -> None:
+    """Every certificate, key and CA file the config names can be read and loaded; else a
+    ConfigError naming the key and the file (found at start, not at the first handshake)."""
+    pairs: list[tuple[list[str | int], str, str]] = [
+        (["sip", "listen", index], entry.certificate, entry.private_key)
+        for index, entry in enumerate(config.sip.listen) if entry.certificate and entry.private_key
+    ]
+    if config.admin.tls is not None:
+        pairs.append((["admin", "tls"], config.admin.tls.certificate, config.admin.tls.private_key))
+    for path, certificate, private_key in pairs:
+        where = config_line(filename, path)
+        dotted = "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+        for key, file in (("certificate", certificate), ("private_key", private_key)):
+            _check_readable(file, f"{where}: {dotted}.{key}")
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certificate, private_key)
+        except (ssl.SSLError, ValueError) as error:
+            raise ConfigError(f"{where}: {dotted}: {certificate} and {private_key} are not a PEM certificate "
+                              f"and its private key: {error}") from None
+    for index, entry in enumerate(config.sip.listen):
+        if entry.ca:
+            _check_readable(entry.ca, f"{config_line(filename, ['sip', 'listen', index])}: $.sip.listen[{index}].ca")
+
+
+def _check_readable(file: str, where: str) -> None:
+    try:
+        with open(file, "rb"):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot read {file}: {error.strerror}") from None
 
 
 def config_line(filename: str, path: list[str | int]) -> str:

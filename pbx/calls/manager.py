@@ -41,6 +41,7 @@ from pbx.sip.transaction import (
 )
 from sdk.events import CallStarted, Event
 
+from .anchor import srtp_refusal
 from .bridge import BridgeController
 from .call import Call
 from .leg import Leg
@@ -96,6 +97,8 @@ class CallManager:
         self._session_ids = itertools.count(1)
         # SIP trunks (pbx.trunks.TrunkService): recognises providers' INVITEs, places calls out.
         self.trunks: Any = None
+        # Extensions configured `srtp: true`: their legs are offered RTP/SAVP with SDES keys.
+        self.srtp_numbers: frozenset[str] = frozenset()
         for method in ("INVITE", "BYE", "CANCEL", "INFO", "UPDATE", "REFER", "NOTIFY"):
             endpoint.handlers[method] = self._on_request
         endpoint.ack_handler = self._on_ack
@@ -178,6 +181,11 @@ class CallManager:
         if not request.body:
             # Late offer (INVITE without SDP) is not supported yet: say so instead of failing later.
             return self._reply(transaction, request, 488, now, "INVITE without SDP not supported")
+        offer = SipLeg.offer_of(request)
+        refusal = srtp_refusal(offer) if offer is not None else None
+        if refusal is not None:
+            # RFC 4568 7.1.2 / RFC 3264 6: SRTP asked for and no key we can use: Not Acceptable Here.
+            return self._reply(transaction, request, 488, now, f"Not Acceptable Here ({refusal})")
         trunk = self.trunks.trunk_of(request) if self.trunks is not None and user is None else None
         if trunk is not None:
             # From a provider (not challenged, pbx/trunks/identify.py): the DID picks an inbound
@@ -329,6 +337,7 @@ class CallManager:
             except (PortsExhausted, OSError):
                 continue
             leg.only_formats = only
+            leg.wants_srtp = route.number in self.srtp_numbers
             actions += leg.send(Try(caller, str(binding.uri), sdp), now)
         if not actions and route.contacts:
             # No RTP ports left for any contact: the call cannot go on (503, RFC 3261 21.5.4).

@@ -6,6 +6,8 @@ INVITE transaction, 2xx retransmission until ACK (13.3.1.4), ACK for 2xx
 (13.2.2.4), CANCEL (9), BYE (15) and re-INVITE (14), plus INFO (RFC 6086)
 and the REFER/NOTIFY pair of RFC 3515. Each SDP is re-addressed to this
 leg's relay endpoint (anchor.py), so both phones send RTP to the PBX.
+A leg whose phone offers SDES keys (or that we offer them to, `wants_srtp`)
+secures its relay endpoint with them (RFC 4568; pbx/media/srtp.py).
 
 The leg never touches sockets or clocks: it asks its `SipContext` (the
 call manager) to send, respond and schedule, and returns the actions.
@@ -13,14 +15,18 @@ call manager) to send, respond and schedule, and returns the actions.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from pbx.media.srtp import SrtpContext
 from pbx.scheduler import Scheduler, TimerHandle
 from pbx.sip.dialog import Dialog, DialogState
 from pbx.sip.errors import RemoteProtocolError
 from pbx.sip.message import Headers, Request, Response
+from pbx.sip.offer_answer import SrtpKeys
+from pbx.sip.sdes import fresh_crypto
 from pbx.sip.sdp import SdpError, SessionDescription
 from pbx.sip.status import make_response
 from pbx.sip.transaction import Peer, ServerTransaction, Timers
@@ -45,6 +51,8 @@ from .signals import (
 )
 
 SDP = "application/sdp"
+SRTP_SUITE = "AES_CM_128_HMAC_SHA1_80"  # what we offer: RFC 4568 6.2.1, the one every phone has
+log = logging.getLogger("pbx.calls.sip_leg")
 
 
 class SipContext(Protocol):
@@ -82,6 +90,8 @@ class SipLeg(Leg):
         self.outgoing_reinvite = False
         self.session_expires: str | None = None
         self.only_formats: list[str] | None = None  # payload types a transfer target may use
+        self.wants_srtp = False  # offer the phone RTP/SAVP and require it (extension `srtp: true`)
+        self.srtp_keys: SrtpKeys | None = None  # the SDES keys in use on this leg, if any
         self._retransmit: TimerHandle | None = None
         # Legs to a trunk: the provider's domain for To, and the credentials that answer its
         # 401/407 to our INVITE (RFC 3261 22.2, 22.3): (response, invite) -> header, or None.
@@ -160,6 +170,8 @@ class SipLeg(Leg):
         if self.cancel_wanted:
             return self._send_cancel(now)
         sdp = self._readable_sdp(response)  # unreadable early SDP: ring without early media
+        if sdp is not None and not self._take_answered_keys(sdp, now):
+            sdp = None  # early media we cannot decrypt: ring without it
         if sdp is not None:
             self._remember_phone_sdp(sdp)
         first = self.state is LegState.CALLING
@@ -177,7 +189,7 @@ class SipLeg(Leg):
         dialog = Dialog.as_uac(self.invite, response)
         actions = self.context.send_ack(self, dialog.create_ack(response), now)
         sdp = self._readable_sdp(response)
-        broken = bool(response.body) and sdp is None
+        broken = bool(response.body) and (sdp is None or not self._take_answered_keys(sdp, now))
         if self.dialog is not None or self.is_ended or broken:
             # A second 2xx from a fork downstream, our CANCEL crossed the 2xx (RFC 3261 9.1,
             # 13.2.2.4), or an answer we cannot read: ACK it and end that dialog at once.
@@ -431,7 +443,7 @@ class SipLeg(Leg):
         if 200 <= response.status < 300:
             actions += self.context.send_ack(self, self.dialog.create_ack(response), now)
             sdp = self._readable_sdp(response)
-            if sdp is None and response.body:
+            if (sdp is None and response.body) or (sdp is not None and not self._take_answered_keys(sdp, now)):
                 return actions + self.report(UpdateAnswer(None, 488), now)  # unreadable answer
             if sdp is not None:
                 self._remember_phone_sdp(sdp)
@@ -501,23 +513,69 @@ class SipLeg(Leg):
     def _local_offer(self, far: SessionDescription | None, only: list[str] | None = None) -> SessionDescription | None:
         if far is None:
             return None
+        crypto = None
+        if self.wants_srtp or self.srtp_keys is not None:
+            # A leg on SRTP stays on it; our key is kept across re-offers (RFC 4568 6.1 allows it),
+            # so the phone's SRTP state (rollover counter, replay window) carries on.
+            crypto = self.srtp_keys.local if self.srtp_keys is not None else fresh_crypto(1, SRTP_SUITE)
         offer = anchor.offer_for_leg(far, host=self.context.media_host, port=self.media.port, session=self.session,
-                                     only=only)
+                                     only=only, crypto=crypto)
         self.local_sdp = offer
         return offer
 
     def _local_answer(self, far: SessionDescription) -> SessionDescription:
         assert self.phone_sdp is not None
+        theirs = anchor.offered_crypto(self.phone_sdp)
+        keys = None
+        if theirs is not None:
+            # RFC 4568 7.1.2: same tag and suite as the phone's line, a key of our own.
+            kept = self.srtp_keys.local if self.srtp_keys is not None else None
+            same = kept is not None and (kept.tag, kept.suite) == (theirs.tag, theirs.suite)
+            keys = SrtpKeys(local=kept if same else fresh_crypto(theirs.tag, theirs.suite), remote=theirs)
         answer = anchor.answer_for_leg(self.phone_sdp, far, host=self.context.media_host, port=self.media.port,
-                                       session=self.session)
+                                       session=self.session, crypto=keys.local if keys else None)
+        self._use_keys(keys)
         self.local_sdp = answer
         return answer
+
+    def _take_answered_keys(self, answer: SessionDescription, now: float) -> bool:
+        """Secure the leg with the keys of the phone's answer to our offer; False when the answer
+        drops or garbles the SRTP we required (RFC 4568 7.1.3)."""
+        if self.local_sdp is None:
+            return True
+        try:
+            keys = anchor.answered_keys(self.local_sdp, answer)
+        except SdpError as error:
+            log.warning("%s: %s", self.id, error)
+            return False
+        self._use_keys(keys)
+        return True
+
+    def _use_keys(self, keys: SrtpKeys | None) -> None:
+        if keys == self.srtp_keys or self.media is None:
+            return
+        if keys is not None and self.srtp_keys is None and self.peer.transport != "tls":
+            # RFC 4568 8.3: SDES keys are only as secret as the signalling that carries them.
+            warned = any(isinstance(leg, SipLeg) and leg.srtp_keys is not None and leg.peer.transport != "tls"
+                         for leg in (self.call.legs if self.call is not None else ()) if leg is not self)
+            if not warned:
+                log.warning("call %s: SRTP keys negotiated over %s, not TLS: anyone who sees the SIP "
+                            "can decrypt the media (RFC 4568 8.3)", self.call.id if self.call else self.id,
+                            self.peer.transport.upper())
+        self.srtp_keys = keys
+        self.media.secure(None if keys is None else SrtpContext(
+            keys.remote.suite, keys.remote.key_and_salt, keys.local.suite, keys.local.key_and_salt))
 
     def _remember_phone_sdp(self, sdp: SessionDescription) -> None:
         self.phone_sdp = sdp
         address = anchor.media_address(sdp)
         if address is not None and self.media is not None and address.host != "0.0.0.0":
             self.media.expect(address.host, address.port, address.rtcp_port)
+
+    @classmethod
+    def offer_of(cls, request: Request) -> SessionDescription | None:
+        """The SDP offer of a request, or None if absent or unreadable."""
+        return cls._readable_sdp(request)
 
     @classmethod
     def _readable_sdp(cls, message: Request | Response) -> SessionDescription | None:

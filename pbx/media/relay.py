@@ -14,6 +14,12 @@ draining what the socket holds. The media engine listens to a leg with
 mix of a leg's audio (supervisor whisper and barge) first stops the relay of
 that audio with `withhold`.
 
+A leg that negotiated SRTP (SDES, RFC 4568) is given its keys with `secure`:
+what arrives is unprotected before the latch, the taps and the peer see it,
+and what leaves is protected last, so everything in between (taps, the media
+engine, the other leg) deals in plain RTP. Packets that fail authentication
+or the replay check are dropped and counted (RFC 3711 3.3).
+
 It does not transcode, reorder, buffer, or look past the fixed RTP header;
 it does not resolve host names (give it IP addresses).
 """
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from .latching import Address, Latch
 from .ports import PortPool, PortsExhausted
 from .rtp_header import is_rtcp, is_valid_rtcp, peek
+from .srtp import SrtpContext
 
 log = logging.getLogger("pbx.media.relay")
 
@@ -65,12 +72,13 @@ class EndpointStats:
     unlatched: int = 0  # from a source the latch refused
     unrouted: int = 0  # accepted, but no linked peer with a known destination and no tap
     send_errors: int = 0  # could not be sent: no destination yet, or the OS refused
+    unauthenticated: int = 0  # SRTP/SRTCP that failed authentication or the replay check
     ssrcs_seen: set[int] = field(default_factory=set)
     last_source: Address | None = None
 
     @property
     def dropped(self) -> int:
-        return self.malformed + self.unlatched + self.unrouted
+        return self.malformed + self.unlatched + self.unrouted + self.unauthenticated
 
 
 class RelayEndpoint:
@@ -95,6 +103,7 @@ class RelayEndpoint:
         self._taps: tuple[Tap, ...] = ()
         self._rtcp_taps: tuple[Tap, ...] = ()
         self._withholding = False
+        self._srtp: SrtpContext | None = None
         self.closed = False
 
     def __repr__(self) -> str:
@@ -140,6 +149,16 @@ class RelayEndpoint:
         self._rtp_latch.expect(host, port, now)
         if not rtcp_mux:
             self._rtcp_latch.expect(rtcp_host or host, rtcp_port, now)
+
+    def secure(self, srtp: SrtpContext | None) -> None:
+        """Use SRTP/SRTCP with this leg's phone from now on (None: plain RTP again). Call it
+        again when a new offer/answer changes the keys (RFC 4568 7.1.4)."""
+        self._check_open()
+        self._srtp = srtp
+
+    @property
+    def is_secure(self) -> bool:
+        return self._srtp is not None
 
     def add_tap(self, callback: Tap, *, rtcp: bool = False) -> Callable[[], None]:
         """Hand every accepted RTP packet of this leg to ``callback(data, now)``; with ``rtcp``,
@@ -212,6 +231,12 @@ class RelayEndpoint:
             stats.packets_in += 1
             stats.bytes_in += len(data)
             rtcp = on_rtcp_port or is_rtcp(data)
+            if self._srtp is not None and (rtcp or peek(data) is not None):
+                plain = self._srtp.unprotect(data, rtcp=rtcp)
+                if plain is None:
+                    stats.unauthenticated += 1
+                    continue
+                data = plain
             header = None if rtcp else peek(data)
             if (rtcp and not is_valid_rtcp(data)) or (not rtcp and header is None):
                 stats.malformed += 1
@@ -252,6 +277,12 @@ class RelayEndpoint:
         return True
 
     def _transmit(self, sock: socket.socket, data: bytes, destination: Address, rtcp: bool) -> None:
+        if self._srtp is not None:
+            protected = self._srtp.protect(data, rtcp=rtcp)
+            if protected is None:
+                self.stats.send_errors += 1
+                return
+            data = protected
         try:
             sock.sendto(data, destination)
         except OSError:

@@ -133,6 +133,9 @@ class SipEndpoint:
             return self._on_response(message, peer, now)
         try:
             self._validate(message)
+            if message.uri.scheme == "sips" and peer.transport != "tls":
+                # RFC 3261 26.2.2, RFC 5630: sips: means TLS on every hop, and this hop was not.
+                raise RemoteProtocolError(f"a sips: Request-URI needs TLS, not {peer.transport.upper()}", 416)
             message.source = peer
             response_peer = self._stamp_via(message, peer)
             # The stamped Via must read back: an unquoted '<' in a parameter value swallows the

@@ -1,12 +1,16 @@
 """SDP offer/answer for one audio stream (RFC 3264).
 
 `make_offer`, `make_answer` and `apply_answer` apply the RFC 3264 rules for
-one plain RTP/AVP audio stream with static or dynamic payload types and
+one RTP/AVP audio stream with static or dynamic payload types and
 RFC 4733 telephone-event (whatever payload type the offerer chose: 96 and
-101 both occur).
+101 both occur), or one RTP/SAVP stream keyed by SDES (RFC 4568): the answer
+takes the first usable a=crypto line with its tag and suite and a fresh key of
+ours; an RTP/SAVP stream with no usable line is refused (RFC 4568 7.1.2), and
+an RTP/AVP stream that carries a=crypto lines (best-effort SRTP, as baresip's
+`mediaenc srtp`) is answered with SRTP too.
 
 It deliberately does not do I/O, allocate ports (the caller passes one, or a
-callable that is only asked when a stream is accepted), ICE, DTLS-SRTP, SDES,
+callable that is only asked when a stream is accepted), ICE, DTLS-SRTP,
 BUNDLE, rtcp-mux or video: offers that need those get port 0 for that stream.
 An answer accepts at most one audio stream, since a PBX leg carries one.
 Hold is read both ways RFC 3264 8.4 allows: a=sendonly/inactive, and the
@@ -20,8 +24,10 @@ from collections.abc import Callable
 import msgspec
 from msgspec.structs import replace
 
+from .sdes import CryptoAttribute, choose, fresh_crypto
 from .sdp import (
     DIRECTIONS,
+    SECURE_PROTO,
     STATIC_PAYLOAD_TYPES,
     SUPPORTED_PROTOS,
     Attribute,
@@ -35,7 +41,7 @@ from .sdp import (
 )
 
 __all__ = [
-    "Answer", "NegotiatedCodec", "NegotiatedStream", "apply_answer", "is_hold", "make_answer", "make_offer",
+    "Answer", "NegotiatedCodec", "NegotiatedStream", "SrtpKeys", "apply_answer", "is_hold", "make_answer", "make_offer",
     "next_version",
 ]  # fmt: skip
 
@@ -46,6 +52,14 @@ class NegotiatedCodec(msgspec.Struct, frozen=True):
 
     payload_type: int
     codec: Codec
+
+
+class SrtpKeys(msgspec.Struct, frozen=True):
+    """The SDES keys of one SRTP stream: `local` protects what we send, `remote` (the
+    peer's a=crypto line) unprotects what it sends (RFC 4568 6.1)."""
+
+    local: CryptoAttribute
+    remote: CryptoAttribute
 
 
 class NegotiatedStream(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,6 +81,7 @@ class NegotiatedStream(msgspec.Struct, frozen=True, kw_only=True):
     remote_rtcp_port: int | None = None
     ptime: int | None = None
     direction: str = "inactive"
+    srtp: SrtpKeys | None = None
 
     @property
     def telephone_event_payload_type(self) -> int | None:
@@ -136,18 +151,22 @@ def _session(address: str, username: str, session_id: int, session_version: int,
 
 
 def _audio_media(port: int, chosen: list[NegotiatedCodec], ptime: int | None,
-                 direction: str) -> MediaDescription:
+                 direction: str, proto: str = "RTP/AVP",
+                 crypto: CryptoAttribute | None = None) -> MediaDescription:
     attributes = _codec_attributes(chosen)
     attributes += [Attribute("ptime", str(ptime))] if ptime else []
-    return MediaDescription(media="audio", port=port, proto="RTP/AVP",
+    attributes += [Attribute("crypto", str(crypto))] if crypto is not None else []
+    return MediaDescription(media="audio", port=port, proto=proto,
                             formats=[str(entry.payload_type) for entry in chosen],
                             attributes=[*attributes, Attribute(direction)])
 
 
 def make_offer(*, address: str, port: int, codecs: list[Codec], session_id: int,
                session_version: int, username: str = "-", direction: str = "sendrecv",
-               ptime: int | None = 20, session_name: str = "pbx") -> SessionDescription:
-    """One audio stream offering `codecs` in our order of preference."""
+               ptime: int | None = 20, session_name: str = "pbx",
+               crypto: CryptoAttribute | None = None) -> SessionDescription:
+    """One audio stream offering `codecs` in our order of preference; with `crypto` (our
+    SDES key, `fresh_crypto`) an RTP/SAVP stream that requires SRTP (RFC 4568 4)."""
     _check_direction(direction)
     if not codecs:
         raise ValueError("make_offer needs at least one codec")
@@ -169,7 +188,8 @@ def make_offer(*, address: str, port: int, codecs: list[Codec], session_id: int,
         if codec.is_telephone_event and codec.fmtp is None:
             codec = replace(codec, fmtp="0-16")  # RFC 4733 3: DTMF digits and flash
         chosen.append(NegotiatedCodec(number, codec))
-    media = _audio_media(port, chosen, ptime, direction)
+    proto = SECURE_PROTO if crypto is not None else "RTP/AVP"
+    media = _audio_media(port, chosen, ptime, direction, proto, crypto)
     return _session(address, username, session_id, session_version, session_name,
                     [(0, 0)], [media])
 
@@ -201,11 +221,13 @@ def _common_codecs(offered: MediaDescription, supported: list[Codec]
 def make_answer(offer: SessionDescription, *, address: str, port: int | Callable[[], int],
                 supported: list[Codec], session_id: int, session_version: int,
                 username: str = "-", direction: str | None = None, ptime: int | None = 20,
-                session_name: str = "pbx") -> Answer:
+                session_name: str = "pbx",
+                random_bytes: Callable[[int], bytes] | None = None) -> Answer:
     """Answer `offer`, accepting its first usable audio stream and rejecting the rest.
 
     `port` may be a callable so that an RTP port is allocated only if a stream is
     actually accepted. `direction` limits ours further than the offer does.
+    `random_bytes` makes our SDES keys (os.urandom unless a test passes its own).
     """
     wanted = direction or "sendrecv"
     _check_direction(wanted)
@@ -215,9 +237,12 @@ def make_answer(offer: SessionDescription, *, address: str, port: int | Callable
     for index, offered in enumerate(offer.media):
         codecs: list[NegotiatedCodec] = []
         event: NegotiatedCodec | None = None
+        # RFC 4568 7.1.2: the first a=crypto line we can use; RTP/SAVP without one is refused.
+        theirs = choose(offered.crypto_lines())
         # RFC 3264 6: a stream offered with port 0 stays rejected.
         if (not accepted and offered.media == "audio" and offered.port != 0
-                and offered.proto in SUPPORTED_PROTOS):
+                and offered.proto in SUPPORTED_PROTOS
+                and (theirs is not None or offered.proto != SECURE_PROTO)):
             codecs, event = _common_codecs(offered, supported)
         if not codecs:
             # RFC 3264 6: reject with port 0, keeping the m= line and its formats.
@@ -232,7 +257,13 @@ def make_answer(offer: SessionDescription, *, address: str, port: int | Callable
         our_send, our_receive = _flow_of(wanted)
         # RFC 3264 6.1: sendonly is answered recvonly, recvonly sendonly, inactive inactive.
         ours = _direction(they_receive and our_send, they_send and our_receive)
-        lines.append(_audio_media(local_port, codecs + ([event] if event else []), ptime, ours))
+        keys = None
+        if theirs is not None:
+            mine = (fresh_crypto(theirs.tag, theirs.suite) if random_bytes is None
+                    else fresh_crypto(theirs.tag, theirs.suite, random_bytes))
+            keys = SrtpKeys(local=mine, remote=theirs)
+        lines.append(_audio_media(local_port, codecs + ([event] if event else []), ptime, ours,
+                                  offered.proto, keys.local if keys else None))
         rtcp = offered.rtcp
         streams.append(NegotiatedStream(
             index=index, media=offered.media, accepted=True, codecs=codecs,
@@ -240,7 +271,7 @@ def make_answer(offer: SessionDescription, *, address: str, port: int | Callable
             remote_address=offered.connection_address(offer), remote_port=offered.port,
             # RFC 3605 2.1, else RFC 3550 11: RTCP goes to the next port up.
             remote_rtcp_port=rtcp.port if rtcp else offered.port + 1,
-            ptime=offered.ptime, direction=ours))
+            ptime=offered.ptime, direction=ours, srtp=keys))
     # RFC 3264 6: the answer's t= equals the offer's.
     sdp = _session(address, username, session_id, session_version, session_name,
                    list(offer.timing), lines)
@@ -289,6 +320,7 @@ def apply_answer(offer: SessionDescription, answer: SessionDescription
                            "offered codecs")
         our_send, our_receive = _flow(offered, offer)
         they_send, they_receive = _flow(answered, answer)
+        keys = _answered_keys(offered, answered, position)
         rtcp = answered.rtcp
         streams.append(NegotiatedStream(
             index=index, media=answered.media, accepted=True, codecs=codecs,
@@ -296,5 +328,24 @@ def apply_answer(offer: SessionDescription, answer: SessionDescription
             remote_address=answered.connection_address(answer), remote_port=answered.port,
             remote_rtcp_port=rtcp.port if rtcp else answered.port + 1,
             ptime=answered.ptime,
-            direction=_direction(our_send and they_receive, our_receive and they_send)))
+            direction=_direction(our_send and they_receive, our_receive and they_send),
+            srtp=keys))
     return streams
+
+
+def _answered_keys(offered: MediaDescription, answered: MediaDescription, position: int) -> SrtpKeys | None:
+    """RFC 4568 7.1.3 / 7.4: the answer's a=crypto must echo the tag and suite of one we offered."""
+    ours = [CryptoAttribute.parse(value) for value in offered.crypto_lines()]
+    if not ours:
+        return None
+    theirs = choose(answered.crypto_lines())
+    if theirs is None:
+        if offered.proto == SECURE_PROTO:
+            raise SdpError(f"answer m= line {position} accepts our RTP/SAVP stream without a usable "
+                           "a=crypto line (RFC 4568 7.1.3)")
+        return None  # best-effort SRTP declined: plain RTP
+    mine = next((crypto for crypto in ours if crypto.tag == theirs.tag), None)
+    if mine is None or mine.suite != theirs.suite:
+        raise SdpError(f"answer m= line {position} has a=crypto tag {theirs.tag} {theirs.suite}, which "
+                       "does not match an offered one (RFC 4568 7.1.3)")
+    return SrtpKeys(local=mine, remote=theirs)

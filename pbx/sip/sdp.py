@@ -15,14 +15,16 @@ from __future__ import annotations
 import msgspec
 
 __all__ = [
-    "DIRECTIONS", "STATIC_PAYLOAD_TYPES", "SUPPORTED_PROTOS", "Attribute", "Bandwidth", "Codec",
+    "DIRECTIONS", "SECURE_PROTO", "STATIC_PAYLOAD_TYPES", "SUPPORTED_PROTOS", "Attribute", "Bandwidth", "Codec",
     "Connection", "Line", "MediaDescription", "Origin", "RtcpAttribute", "RtpMap", "SdpError",
     "SessionDescription",
 ]  # fmt: skip
 
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
-# Profiles we can carry; SAVP/SAVPF/UDP-TLS need keys we do not negotiate.
-SUPPORTED_PROTOS = ("RTP/AVP",)
+# Profiles we can carry: plain RTP, and SRTP keyed by SDES a=crypto lines (RFC 4568 4, sdes.py).
+# SAVPF/UDP-TLS (DTLS-SRTP) need keys we do not negotiate.
+SUPPORTED_PROTOS = ("RTP/AVP", "RTP/SAVP")
+SECURE_PROTO = "RTP/SAVP"
 # RFC 3551 6, table 4: static audio payload types usable without a=rtpmap.
 STATIC_PAYLOAD_TYPES = {
     0: ("PCMU", 8000, 1), 3: ("GSM", 8000, 1), 4: ("G723", 8000, 1),
@@ -161,6 +163,10 @@ class MediaDescription(msgspec.Struct, frozen=True, kw_only=True):
             elif number in STATIC_PAYLOAD_TYPES:
                 result[number] = RtpMap(number, *STATIC_PAYLOAD_TYPES[number])
         return result
+
+    def crypto_lines(self) -> list[str]:
+        """Values of the a=crypto lines (RFC 4568 9.1), in the offerer's order of preference."""
+        return [a.value for a in self.attributes if a.name == "crypto" and a.value is not None]
 
     def fmtp(self, payload_type: int) -> str | None:
         """Format parameters of a=fmtp:<payload type> (RFC 4566 6), or None."""

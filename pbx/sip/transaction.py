@@ -69,7 +69,7 @@ _ID_PREFIXES = {INVITE_CLIENT: "ict", NON_INVITE_CLIENT: "nict", INVITE_SERVER: 
 class Peer(NamedTuple):
     """Where a message came from or goes to."""
 
-    transport: str  # "udp" | "tcp"
+    transport: str  # "udp" | "tcp" | "tls" (lower case; Via writes it upper case, RFC 3261 20.42)
     host: str
     port: int
 

@@ -1,4 +1,4 @@
-"""The asyncio adapter around the sans-IO SIP endpoint: UDP and TCP sockets and one timer.
+"""The asyncio adapter around the sans-IO SIP endpoint: UDP, TCP and TLS sockets and one timer.
 
 Datagrams and framed stream messages go to `SipEndpoint.receive`; the
 actions it returns are carried out here (bytes written to the right socket,
@@ -8,6 +8,12 @@ endpoint's earliest deadline, so a thousand transactions cost one timer.
 TCP connections are reused in both directions (RFC 3261 18.2.2: responses
 go back on the connection the request came in on) and keyed by the peer's
 address; a connection whose framing breaks is closed.
+
+TLS (RFC 3261 26.2.1, RFC 5630) is the same stream connection with asyncio's
+TLS layer under it and the transport name "tls" in its `Peer`, so Via says
+SIP/2.0/TLS and a phone registered over TLS is reached on the connection it
+registered on. A handshake that fails (a plain-TCP client on the TLS port, a
+certificate we do not trust) closes that socket and nothing else.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Callable
+from functools import partial
 
 from pbx.bus import EventBus
 
@@ -25,6 +33,8 @@ from .framing import KeepAlive, StreamFramer
 from .transaction import Peer, Transmit
 
 log = logging.getLogger("pbx.sip")
+# A peer that connects and never finishes its handshake holds a socket this long at most.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 trace_log = logging.getLogger("pbx.sip.trace")
 
 
@@ -42,6 +52,9 @@ class SipTransport:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
         self.bound: list[tuple[str, str, int]] = []
+        # How we connect out over TLS (a trunk, a phone whose connection is gone): the system's
+        # authorities, or the `ca` of a tls listener (set_client_authorities).
+        self.client_tls = ssl.create_default_context()
 
     async def listen_udp(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
@@ -59,14 +72,27 @@ class SipTransport:
         return bound
 
     async def listen_tcp(self, host: str, port: int) -> tuple[str, int]:
+        return await self._listen_stream("tcp", host, port, None)
+
+    async def listen_tls(self, host: str, port: int, context: ssl.SSLContext) -> tuple[str, int]:
+        """SIP over TLS (RFC 3261 26.2.1); `context` is a server context (tls_server_context)."""
+        return await self._listen_stream("tls", host, port, context)
+
+    async def _listen_stream(self, kind: str, host: str, port: int, context: ssl.SSLContext | None) -> tuple[str, int]:
+        handshake = {"ssl": context, "ssl_handshake_timeout": TLS_HANDSHAKE_TIMEOUT} if context else {}
         try:
-            server = await asyncio.start_server(self._accept, host, port, reuse_address=True)
+            server = await asyncio.start_server(partial(self._accept, kind), host, port, reuse_address=True,
+                                                **handshake)
         except OSError as error:
-            raise OSError(error.errno, f"SIP over TCP on {host}:{port}: {error.strerror}") from None
+            raise OSError(error.errno, f"SIP over {kind.upper()} on {host}:{port}: {error.strerror}") from None
         self._servers.append(server)
         bound = server.sockets[0].getsockname()[:2]
-        self.bound.append(("tcp", bound[0], bound[1]))
+        self.bound.append((kind, bound[0], bound[1]))
         return bound
+
+    def set_client_authorities(self, ca: str) -> None:
+        """Trust the authorities in the PEM file `ca` (as well as the system's) when connecting out over TLS."""
+        self.client_tls.load_verify_locations(cafile=ca)
 
     async def close(self) -> None:
         if self._timer:
@@ -94,9 +120,9 @@ class SipTransport:
             return
         self.execute(actions)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, kind: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host, port = writer.get_extra_info("peername")[:2]
-        connection = _StreamConnection(self, Peer("tcp", host, port), reader, writer)
+        connection = _StreamConnection(self, Peer(kind, host, port), reader, writer)
         await connection.run()
 
     # Output -----------------------------------------------------------------------------------
@@ -135,10 +161,12 @@ class SipTransport:
         return None
 
     async def _connect_and_send(self, data: bytes, peer: Peer) -> None:
+        # RFC 3261 26.3.1: over TLS the server's certificate must match the host we meant to reach.
+        secure = {"ssl": self.client_tls, "server_hostname": peer.host} if peer.transport == "tls" else {}
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(peer.host, peer.port), 5)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(peer.host, peer.port, **secure), 5)
         except (OSError, asyncio.TimeoutError) as error:
-            log.info("event=tcp_connect_failed peer=%s:%s error=%r", peer.host, peer.port, error)
+            log.info("event=%s_connect_failed peer=%s:%s error=%r", peer.transport, peer.host, peer.port, error)
             return
         connection = _StreamConnection(self, peer, reader, writer)
         connection.write(data)
@@ -203,7 +231,8 @@ class _StreamConnection:
                 try:
                     frames = self.framer.feed(data)
                 except RemoteProtocolError as error:
-                    log.info("event=tcp_framing_error peer=%s:%s reason=%r", self.peer.host, self.peer.port, error.reason)
+                    log.info("event=stream_framing_error transport=%s peer=%s:%s reason=%r",
+                             self.peer.transport, self.peer.host, self.peer.port, error.reason)
                     break
                 for frame in frames:
                     if isinstance(frame, KeepAlive):
@@ -223,3 +252,20 @@ class _StreamConnection:
         if self.owner._connections.get(self.peer) is self:
             del self.owner._connections[self.peer]
         self.writer.close()
+
+
+def tls_server_context(certificate: str, private_key: str, ca: str | None = None,
+                       verify_clients: bool = False) -> ssl.SSLContext:
+    """A TLS server context from PEM files (RFC 3261 26.2.1 asks for TLS 1.2 or later today).
+
+    With `verify_clients` a peer must show a certificate issued by `ca` (mutual TLS);
+    without it, phones prove who they are with digest, as over UDP and TCP.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certificate, private_key)
+    if ca:
+        context.load_verify_locations(cafile=ca)
+    if verify_clients:
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context

@@ -2,8 +2,12 @@
 
 Writes a config directory (no sound card: audio goes through ``aubridge``), starts baresip in
 the foreground under a lifetime bound (``-t``), and drives it through its ``ctrl_tcp`` module
-(netstring-framed JSON commands, responses and events).  It does not place calls yet; it only
-registers, which is what the registrar tests need.
+(netstring-framed JSON commands, responses and events).  It registers (the registrar tests)
+over UDP, TCP or TLS; calls with recordings are tests/e2e/calls/phone.py's.
+
+TLS in 1.0.0: ``sip_cafile`` names the authorities it trusts, ``;transport=tls`` in the account
+makes it register over TLS.  1.0.0 has no ``sip_verify_server``: see tests/e2e/test_tls.py for
+what it does with a certificate it cannot verify.
 """
 
 from __future__ import annotations
@@ -24,22 +28,26 @@ MODULE_PATH = "/usr/lib/baresip/modules"
 
 @dataclass(frozen=True)
 class Account:
-    """One baresip account line: ``<sip:USER@HOST:PORT[;transport=tcp]>;auth_pass=...``."""
+    """One baresip account line: ``<sip:USER@HOST:PORT[;transport=tcp|tls]>;auth_pass=...``."""
 
     user: str
     password: str
     registrar: tuple[str, int]
     transport: str = "udp"
     register_interval: int = 600
+    answermode: str | None = None  # "auto" answers incoming calls by itself
+    mediaenc: str | None = None  # srtp.so (RFC 4568 SDES): "srtp-mand" requires SRTP, "srtp" tries it
 
     @property
     def aor(self) -> str:
         host, port = self.registrar
-        suffix = ";transport=tcp" if self.transport == "tcp" else ""
+        suffix = f";transport={self.transport}" if self.transport != "udp" else ""
         return f"sip:{self.user}@{host}:{port}{suffix}"
 
     def line(self) -> str:
-        return f"<{self.aor}>;auth_pass={self.password};regint={self.register_interval}"
+        answer = f";answermode={self.answermode}" if self.answermode else ""
+        encryption = f";mediaenc={self.mediaenc}" if self.mediaenc else ""
+        return f"<{self.aor}>;auth_pass={self.password};regint={self.register_interval}{answer}{encryption}"
 
 
 def write_config(
@@ -50,12 +58,14 @@ def write_config(
     ctrl_port: int,
     accounts: list[Account],
     audio_source: str = "aubridge,echo",
+    ca: Path | None = None,
 ) -> Path:
     """A baresip config dir (``config``, ``accounts``, ``contacts``), like PEERS.md's mkcfg.sh.
 
     ``net_interface 127.0.0.1`` keeps eth0's address out of Contact and SDP (``lo`` does not
     work in 1.0.0).  ``audio_source`` is ``aubridge,echo`` (the far end hears itself) or
-    ``aufile,/abs/8k_mono_pcm16.wav`` (baresip hangs up at end of file).
+    ``aufile,/abs/8k_mono_pcm16.wav`` (baresip hangs up at end of file).  ``ca`` is the PEM
+    file of the authorities it trusts for TLS (``sip_cafile``).
     """
     player = audio_source if audio_source.startswith("aubridge,") else "aubridge,nil"
     settings = [
@@ -89,6 +99,10 @@ def write_config(
         ("module_app", "ctrl_tcp.so"),
         ("ctrl_tcp_listen", f"{LOOPBACK}:{ctrl_port}"),
     ]
+    if ca is not None:
+        settings.append(("sip_cafile", str(ca)))
+    if any(account.mediaenc for account in accounts):
+        settings.append(("module", "srtp.so"))
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config").write_text("".join(f"{key}\t\t{value}\n" for key, value in settings))
     (directory / "accounts").write_text("".join(account.line() + "\n" for account in accounts))
@@ -199,20 +213,22 @@ class Baresip:
 
     @classmethod
     def start(
-        cls, workdir: Path, ports: PortPicker, accounts: list[Account], lifetime: float = 60.0, name: str = "baresip"
+        cls, workdir: Path, ports: PortPicker, accounts: list[Account], lifetime: float = 60.0, name: str = "baresip",
+        ca: Path | None = None, audio_source: str = "aubridge,echo",
     ) -> Baresip:
         binary = require_binary("baresip", "baresip-core")
         rtp_first = ports.block(20)
         phone = cls(
             directory=workdir / name,
             ctrl_port=ports.port(),
-            sip_port=ports.port(),
+            # baresip also listens for SIP/TLS on sip_port + 1 and fails to start if that is taken
+            sip_port=ports.block(2),
             lifetime=lifetime,
             accounts=accounts,
         )
         write_config(
             phone.directory, sip_port=phone.sip_port, rtp_ports=(rtp_first, rtp_first + 19),
-            ctrl_port=phone.ctrl_port, accounts=accounts,
+            ctrl_port=phone.ctrl_port, accounts=accounts, ca=ca, audio_source=audio_source,
         )  # fmt: skip
         # -s: SIP trace to stdout (the log to read when a test fails); -t: baresip quits by itself
         command = [binary, "-f", str(phone.directory), "-s", "-t", str(int(lifetime))]
@@ -225,6 +241,10 @@ class Baresip:
         """The UUID uuid.so stored (and sends as ``+sip.instance="<urn:uuid:...>"``)."""
         path = self.directory / "uuid"
         return path.read_text().strip() if path.exists() else None
+
+    def command(self, command: str, params: str = "", timeout: float = 5.0) -> dict[str, Any]:
+        """One ctrl_tcp command (as calls.phone.Phone has, so calls.fixtures.media_counters reads both)."""
+        return self.ctrl.command(command, params, timeout)
 
     def registration_states(self) -> str:
         """``reginfo`` output: one line per account, ``OK`` once registered, ``zzz`` before."""

@@ -119,8 +119,10 @@ def phones(tmp_path: Path, ports: PortPicker) -> Iterator[Callable[..., Phone]]:
         answermode: str = "auto",
         lifetime: float = 90.0,
         register: bool = True,
+        mediaenc: str | None = None,
     ) -> Phone:
-        account = PhoneAccount(extension, f"secret{extension}", pbx.sip_address if pbx else None, answermode=answermode)
+        account = PhoneAccount(extension, f"secret{extension}", pbx.sip_address if pbx else None, answermode=answermode,
+                               mediaenc=mediaenc)
         phone = Phone.start(tmp_path, ports, name, account, source=source, lifetime=lifetime)
         started.append(phone)
         if pbx is not None and register:

@@ -43,14 +43,18 @@ class PhoneAccount:
     registrar: tuple[str, int] | None = None
     answermode: str = "auto"  # or "manual": answer with accept()
     register_interval: int = 600
+    # baresip's srtp.so (SDES, RFC 4568): "srtp-mand" offers RTP/SAVP and requires it, "srtp"
+    # offers a=crypto on RTP/AVP (best effort); None is plain RTP.
+    mediaenc: str | None = None
 
     def line(self, sip_port: int) -> str:
+        encryption = f";mediaenc={self.mediaenc}" if self.mediaenc else ""
         if self.registrar is None:
-            return f"<sip:{self.user}@{LOOPBACK}:{sip_port}>;regint=0;answermode={self.answermode}"
+            return f"<sip:{self.user}@{LOOPBACK}:{sip_port}>;regint=0;answermode={self.answermode}{encryption}"
         host, port = self.registrar
         return (
             f"<sip:{self.user}@{host}:{port}>;auth_pass={self.password};"
-            f"answermode={self.answermode};regint={self.register_interval}"
+            f"answermode={self.answermode};regint={self.register_interval}{encryption}"
         )
 
 
@@ -104,6 +108,8 @@ def write_phone_config(
         ("ctrl_tcp_listen", f"{LOOPBACK}:{ctrl_port}"),
         ("snd_path", str(record_dir)),
     ]
+    if account.mediaenc:
+        settings.append(("module", "srtp.so"))
     directory.mkdir(parents=True, exist_ok=True)
     record_dir.mkdir(parents=True, exist_ok=True)
     (directory / "config").write_text("".join(f"{key}\t\t{value}\n" for key, value in settings))
