@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start the PBX")
     run.add_argument("--config", required=True, help="YAML configuration file")
     run.add_argument("--sip-listen", type=_host_port, metavar="HOST:PORT",
-                     help="listen for SIP on HOST:PORT (UDP and TCP) instead of the configured addresses")
+                     help="listen for SIP on HOST:PORT (UDP and TCP) instead of the configured UDP and TCP "
+                          "addresses (TLS listeners are kept)")
     run.add_argument("--admin-listen", type=_host_port, metavar="HOST:PORT", help="admin HTTP API address")
     run.add_argument("--sip-trace", action="store_true", help="log every SIP message sent and received")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
@@ -54,7 +55,9 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     replace = msgspec.structs.replace
     if args.sip_listen:
         host, port = args.sip_listen
-        config = replace(config, sip=replace(config.sip, listen=[Listen("udp", host, port), Listen("tcp", host, port)]))
+        kept = [listen for listen in config.sip.listen if listen.transport == "tls"]
+        listen = [Listen("udp", host, port), Listen("tcp", host, port), *kept]
+        config = replace(config, sip=replace(config.sip, listen=listen))
     if args.admin_listen:
         host, port = args.admin_listen
         config = replace(config, admin=replace(config.admin, listen=HostPort(host, port)))

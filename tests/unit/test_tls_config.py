@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import trustme
 
+from pbx.cli import apply_overrides, build_parser
 from pbx.config import ConfigError, load_config, parse_config
 
 CONFIG = """\
@@ -38,6 +39,14 @@ def test_tls_files_are_taken_from_the_config_directory(site):
     assert (tls.transport, tls.certificate, tls.private_key, tls.ca, tls.verify_clients) == (
         "tls", str(site / "tls/pbx.pem"), str(site / "tls/pbx.key"), str(site / "tls/ca.pem"), False)
     assert config.admin.tls.certificate == str(site / "tls/pbx.pem")
+
+
+def test_sip_listen_on_the_command_line_keeps_the_tls_listener(site):
+    (site / "pbx.yaml").write_text(CONFIG)
+    arguments = build_parser().parse_args(["run", "--config", str(site / "pbx.yaml"), "--sip-listen", "127.0.0.1:5999"])
+    config = apply_overrides(load_config(site / "pbx.yaml"), arguments)
+    assert [(listen.transport, listen.port) for listen in config.sip.listen] == [
+        ("udp", 5999), ("tcp", 5999), ("tls", 0)]
 
 
 def test_a_missing_certificate_is_a_config_error_naming_the_file_and_the_line(site):
