@@ -649,6 +649,7 @@ def _guard_settings(config: Config) -> GuardSettings:
         ban_after=security.ban_after, ban_window=security.ban_window, ban_seconds=security.ban_seconds,
         per_source=RateLimit(security.per_source.invite, security.per_source.register, security.per_source.burst),
         per_user=RateLimit(security.per_user.invite, security.per_user.register, security.per_user.burst),
+        trusted=security.trusted_networks,
     )  # fmt: skip
 
 

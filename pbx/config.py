@@ -7,6 +7,8 @@ error names the key path and the file line it came from:
 
 from __future__ import annotations
 
+import ipaddress
+
 import re
 import ssl
 from pathlib import Path
@@ -48,7 +50,8 @@ class SipConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: list[Listen] = msgspec.field(
         default_factory=lambda: [Listen("udp"), Listen("tcp")]
     )
-    user_agent: str = "pbx/0.1"
+    # Server and User-Agent: no version by default, scanners (svmap) read it to pick their exploits.
+    user_agent: str = "pbx"
     # RFC 3261 17.1.1.1 timer values, in seconds.
     t1: float = 0.5
     t2: float = 4.0
@@ -94,10 +97,20 @@ class SecurityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # A source address may be a whole office behind NAT; a user is one person (or a stolen account).
     per_source: RateConfig = msgspec.field(default_factory=lambda: RateConfig(invite=50, register=50, burst=200))
     per_user: RateConfig = msgspec.field(default_factory=lambda: RateConfig(invite=10, register=5, burst=50))
+    trusted: list[str] = []  # addresses or CIDRs never banned nor limited per source (per-user limits apply)
 
     def __post_init__(self) -> None:
         if self.ban_after < 0 or self.ban_window <= 0 or self.ban_seconds <= 0:
             raise ValueError("need ban_after >= 0 and positive ban_window and ban_seconds")
+        for entry in self.trusted:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted: {entry!r} is not an address or a CIDR (203.0.113.0/24)") from None
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.trusted)
 
 
 class HostPort(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

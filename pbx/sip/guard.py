@@ -12,6 +12,8 @@ fail2ban jail work together, but inside the endpoint:
   address and, once authenticated, one per user. Over the rate the endpoint
   answers 503 with Retry-After (RFC 3261 21.5.4, 20.33) rather than queueing.
 
+Trusted networks (`trusted`) are never banned nor limited per source.
+
 It does not parse SIP, answer anything or read a clock: the endpoint asks it
 questions and turns its answers into responses and events. Idle buckets and old
 failure counts are swept once the tables grow, so a flood from many spoofed
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 import msgspec
 
@@ -50,6 +53,9 @@ class GuardSettings(msgspec.Struct, frozen=True):
     per_source: RateLimit = msgspec.field(default_factory=lambda: RateLimit(invite=50.0, register=50.0, burst=200))
     # One person does not place ten calls a second; a stolen account used for toll fraud does.
     per_user: RateLimit = msgspec.field(default_factory=lambda: RateLimit(invite=10.0, register=5.0, burst=50))
+    # Addresses never banned nor limited per source (fail2ban's ignoreip, Kamailio pike's trusted
+    # list): the office's NAT, a carrier, a monitoring probe. Per-user limits still apply.
+    trusted: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 class TokenBucket:
@@ -92,6 +98,15 @@ class SourceGuard:
 
     # Bans ---------------------------------------------------------------------------------------
 
+    def is_trusted(self, source: str) -> bool:
+        if not self.settings.trusted:
+            return False
+        try:
+            address = ip_address(source)
+        except ValueError:
+            return False
+        return any(address in network for network in self.settings.trusted)
+
     def is_banned(self, source: str, now: float) -> bool:
         until = self._bans.get(source)
         return until is not None and now < until
@@ -99,7 +114,7 @@ class SourceGuard:
     def authentication_failed(self, source: str, now: float) -> list[Event]:
         """Count a failure from `source`; the one that reaches `ban_after` bans it."""
         settings = self.settings
-        if settings.ban_after <= 0 or self.is_banned(source, now):
+        if settings.ban_after <= 0 or self.is_banned(source, now) or self.is_trusted(source):
             return []
         failures = self._failures.setdefault(source, deque())
         failures.append(now)
@@ -140,6 +155,8 @@ class SourceGuard:
 
     def admit_source(self, source: str, method: str, now: float) -> int | None:
         """None to admit a new `method` request from `source`; else the Retry-After seconds."""
+        if self.is_trusted(source):
+            return None
         return self._admit("source", source, method, self.settings.per_source, now)
 
     def admit_user(self, user: str, method: str, now: float) -> int | None:

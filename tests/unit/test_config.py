@@ -63,3 +63,10 @@ def test_unknown_top_level_key_names_its_line():
     with pytest.raises(ConfigError) as error:
         parse_config(text, "typo.yaml")
     assert str(error.value).startswith("typo.yaml:4:") and "registar" in str(error.value)
+
+
+def test_security_trusted_takes_addresses_and_cidrs_and_names_a_bad_entry():
+    config = parse_config("realm: pbx.test\nsecurity: {trusted: [203.0.113.7, 198.51.100.0/24, '2001:db8::/32']}\n")
+    assert [str(n) for n in config.security.trusted_networks] == ["203.0.113.7/32", "198.51.100.0/24", "2001:db8::/32"]
+    with pytest.raises(ConfigError, match="office-nat"):
+        parse_config("realm: pbx.test\nsecurity: {trusted: [office-nat]}\n")

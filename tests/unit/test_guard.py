@@ -3,6 +3,8 @@ the endpoint dropping banned sources and answering floods with 503 and Retry-Aft
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 from pbx.sip.endpoint import Publish
 from pbx.sip.guard import GuardSettings, RateLimit, SourceGuard
 from pbx.sip.transaction import Peer
@@ -39,6 +41,20 @@ def test_failures_older_than_the_window_do_not_count():
 def test_ban_after_zero_never_bans():
     guard = SourceGuard(GuardSettings(ban_after=0))
     assert all(guard.authentication_failed("192.0.2.7", NOW) == [] for _ in range(100))
+
+
+def test_trusted_networks_are_never_banned_nor_limited_per_source_but_their_users_are():
+    trusted = (ip_network("203.0.113.0/24"), ip_network("2001:db8::/32"))
+    limit = RateLimit(invite=1, register=1, burst=1)
+    guard = SourceGuard(GuardSettings(ban_after=1, per_source=limit, per_user=limit, trusted=trusted))
+    for source in ("203.0.113.9", "2001:db8::7"):
+        assert guard.authentication_failed(source, NOW) == [] and not guard.is_banned(source, NOW)
+        assert [guard.admit_source(source, "INVITE", NOW) for _ in range(3)] == [None, None, None]
+    assert guard.admit_user("1001", "INVITE", NOW) is None and guard.admit_user("1001", "INVITE", NOW) == 1
+    [banned] = guard.authentication_failed("203.0.114.1", NOW)  # just outside the /24
+    assert banned.source == "203.0.114.1"
+    assert guard.admit_source("not-an-address", "INVITE", NOW) is None  # bucketed like any source
+    assert guard.admit_source("not-an-address", "INVITE", NOW) == 1
 
 
 def test_source_bucket_admits_a_burst_then_refills_at_the_rate():
