@@ -66,6 +66,14 @@ class Call:
         leg.call = self
         self.legs.append(leg)
 
+    def release(self) -> None:
+        """Let go of the legs, and they of the call, once nothing can reach either (the call
+        manager calls this after the legs' last transactions are over)."""
+        for leg in self.legs:
+            if leg.call is self:
+                leg.call = None
+        self.legs = []
+
     def on_signal(self, leg: Leg, signal: Signal, now: float) -> list[Any]:
         if self.state is CallState.ENDED:
             return []

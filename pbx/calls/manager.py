@@ -104,6 +104,8 @@ class CallManager:
         endpoint.ack_handler = self._on_ack
         endpoint.client_handler = self._on_client_event
         endpoint.timer_sources.append(self.scheduler)
+        self._releases = Scheduler()  # ended calls letting go of their legs (end_call)
+        endpoint.timer_sources.append(self._releases)
         # Ends an answered call from outside it (the composition root's hang_up: queues and
         # scenarios let go of it first); by default the call ends here.
         self.hang_up: Callable[[Call, float, Cause], list[Any]] = (
@@ -288,11 +290,12 @@ class CallManager:
             quality = leg.watch.quality_event(leg.call.id if leg.call else "", now)
             if quality is not None:
                 actions.append(Publish(quality))
+        leg.watch = None  # closed by quality_event; it refers to its leg: no cycle for the collector
         if leg.media is not None:
             leg.media.close()
-        for key, value in list(self._leg_of_invite.items()):
-            if value is leg:
-                del self._leg_of_invite[key]
+        invite = leg.invite_transaction
+        if invite is not None and self._leg_of_invite.get(id(invite)) is leg:
+            del self._leg_of_invite[id(invite)]
         if leg.dialog is not None and self._leg_of_dialog.get(leg.dialog.id) is leg:
             # The leg keeps its Dialog object for the BYE's answer; the table forgets it, so a
             # late request in it gets 481 (RFC 3261 12.2.2).
@@ -435,6 +438,10 @@ class CallManager:
         actions: list[Any] = [Publish(event) for event in events]
         for leg in call.live_legs():
             actions += leg.send(Hangup(cause), now)
+        # Its legs finish their transactions within 64*T1 (RFC 3261 17: Timers B, F, H, J, M);
+        # then the call and its legs let go of each other, so reference counting frees them at
+        # once instead of the cyclic collector, which runs rarely here (pbx.app.serve).
+        self._releases.call_at(now + 64 * self.timers.t1 + self.timers.t4, lambda _: call.release() or [])
         return actions
 
     def publish(self, event: Event) -> Any:

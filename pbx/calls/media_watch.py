@@ -66,6 +66,7 @@ class LegWatch:
             self.closed = True
             for untap in self._untaps:
                 untap()
+            self._untaps = []  # each holds one of our bound methods: a cycle through us otherwise
             for closing in self.on_close:
                 closing(now)
             for detected in self.monitor.flush(now + 60):  # a press whose end packets never came

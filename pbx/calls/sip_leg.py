@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -318,23 +319,27 @@ class SipLeg(Leg):
 
     def _retransmit_2xx(self, transaction: ServerTransaction, response: Response, now: float, interval: float) -> None:
         """RFC 3261 13.3.1.4: resend the 2xx at T1, 2T1, ... up to T2 until the ACK; give up after 64*T1."""
-        timers = self.context.timers
-        started = now
-
-        def again(fire_now: float, interval: float = interval) -> list[Any]:
-            if self.is_ended:
-                return []
-            if fire_now - started >= 64 * timers.t1:
-                self._retransmit = None
-                return self._ended_by_phone(Hangup(Cause.TIMEOUT, 408, "no ACK for our 2xx"), fire_now, bye=True)
-            next_interval = min(2 * interval, timers.t2)
-            self._retransmit = self.context.scheduler.call_at(
-                fire_now + next_interval, lambda t: again(t, next_interval)
-            )
-            return self.context.respond(transaction, response, fire_now)
-
         # Done on every transport: a proxy between us and the phone may use UDP (13.3.1.4).
-        self._retransmit = self.context.scheduler.call_at(now + interval, again)
+        self._schedule_2xx(transaction, response, now, now + interval, interval)
+
+    def _schedule_2xx(self, transaction: ServerTransaction, response: Response, started: float, at: float,
+                      interval: float) -> None:
+        # A method and a partial, not a closure that schedules itself: that is a reference cycle
+        # (function -> cell -> function) that only the cyclic collector frees, after every call.
+        self._retransmit = self.context.scheduler.call_at(
+            at, partial(self._resend_2xx, transaction, response, started, interval))
+
+    def _resend_2xx(self, transaction: ServerTransaction, response: Response, started: float, interval: float,
+                    now: float) -> list[Any]:
+        self._retransmit = None
+        if self.is_ended:
+            return []
+        timers = self.context.timers
+        if now - started >= 64 * timers.t1:
+            return self._ended_by_phone(Hangup(Cause.TIMEOUT, 408, "no ACK for our 2xx"), now, bye=True)
+        next_interval = min(2 * interval, timers.t2)
+        self._schedule_2xx(transaction, response, started, now + next_interval, next_interval)
+        return self.context.respond(transaction, response, now)
 
     def on_ack(self, request: Request, now: float) -> list[Any]:
         if self._retransmit is not None:
