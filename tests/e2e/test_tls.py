@@ -55,12 +55,18 @@ def tls_files(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def tls_pbx(request, tmp_path: Path, ports: PortPicker, tls_files):
+def mediaenc(request) -> str | None:
+    """How the phones' media is carried: plain RTP, or SRTP with SDES keys (RFC 4568) over TLS."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def tls_pbx(request, tmp_path: Path, ports: PortPicker, tls_files, mediaenc):
     sip_port, tls_port, admin_port = ports.port(), ports.port(), ports.port()
     low, high = free_rtp_range()
     pem = {"certificate": str(tls_files["certificate"]), "private_key": str(tls_files["private_key"])}
     config = pbx_config(
-        sip_port, admin_port, call_extensions(),
+        sip_port, admin_port, call_extensions(x1002={"srtp": mediaenc is not None}),
         sip={"listen": [{"transport": "udp", "host": LOOPBACK, "port": sip_port},
                         {"transport": "tls", "host": LOOPBACK, "port": tls_port, **pem}]},
         admin={"listen": {"host": LOOPBACK, "port": admin_port}, "tls": pem},
@@ -134,17 +140,20 @@ def wait_until(predicate, timeout: float, what: str):
 
 
 @pytest.mark.timeout(60)
-def test_two_baresip_phones_register_over_tls_and_call_through_the_pbx(tls_pbx, tls_files, ports, tmp_path):
+@pytest.mark.parametrize("mediaenc", [None, "srtp-mand"], ids=["rtp", "srtp"], indirect=True)
+def test_two_baresip_phones_register_over_tls_and_call_through_the_pbx(tls_pbx, tls_files, ports, tmp_path,
+                                                                       mediaenc):
     stream = EventStream(tls_pbx, tls_files["ca"], "RegistrationAdded,CallAnswered")
     stream.start()
     assert stream.connected.wait(5) and stream.error is None, stream.error
     registrar = (LOOPBACK, tls_pbx.tls_port)
     # A tone as each microphone (aufile hangs up at its end, so it outlasts the call).
     source = f"aufile,{tone_wav(tmp_path / 'audio', seconds=30)}"
-    caller = Baresip.start(tmp_path, ports, [Account("1001", "secret1001", registrar, transport="tls")],
+    caller = Baresip.start(tmp_path, ports, [Account("1001", "secret1001", registrar, transport="tls",
+                                                     mediaenc=mediaenc)],
                            lifetime=40, name="caller", ca=tls_files["ca"], audio_source=source)
     callee = Baresip.start(tmp_path, ports, [Account("1002", "secret1002", registrar, transport="tls",
-                                                     answermode="auto")],
+                                                     answermode="auto", mediaenc=mediaenc)],
                            lifetime=40, name="callee", ca=tls_files["ca"], audio_source=source)
     try:
         caller.wait_registered(1)
@@ -168,6 +177,10 @@ def test_two_baresip_phones_register_over_tls_and_call_through_the_pbx(tls_pbx, 
         # Every SIP message of the call went over TLS: the PBX's trace shows no other transport for it.
         trace = tls_pbx.log_text()
         assert re.search(r"INVITE sip:1002@[^\n]*SIP/2\.0\r?\nVia: SIP/2\.0/TLS", trace), tls_pbx.log_tail(40)
+        if mediaenc:
+            # Both legs SRTP (RTP/SAVP with a crypto line each way), and their keys went over TLS only.
+            assert len(re.findall(r"m=audio \d+ RTP/SAVP", trace)) >= 4, tls_pbx.log_tail(60)
+            assert "a=crypto:" in trace and "not TLS" not in trace, tls_pbx.log_tail(60)
     finally:
         stream.stop()
         caller.quit()
