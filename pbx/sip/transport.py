@@ -47,6 +47,7 @@ class SipTransport:
         self.clock = clock
         self.trace = trace
         self._udp: list[asyncio.DatagramTransport] = []
+        self._udp_by_family: dict[int, asyncio.DatagramTransport] = {}
         self._servers: list[asyncio.base_events.Server] = []
         self._connections: dict[Peer, _StreamConnection] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -67,6 +68,9 @@ class SipTransport:
         sock = transport.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         self._udp.append(transport)
+        # The first socket of each family sends (uvloop's get_extra_info("socket") builds a new
+        # object at every call: not something to do per message).
+        self._udp_by_family.setdefault(sock.family, transport)
         bound = transport.get_extra_info("sockname")[:2]
         self.bound.append(("udp", bound[0], bound[1]))
         return bound
@@ -154,11 +158,7 @@ class SipTransport:
 
     def _udp_for(self, host: str) -> asyncio.DatagramTransport | None:
         """The UDP socket of the peer's address family (IPv6 hosts contain a colon)."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        for transport in self._udp:
-            if transport.get_extra_info("socket").family == family:
-                return transport
-        return None
+        return self._udp_by_family.get(socket.AF_INET6 if ":" in host else socket.AF_INET)
 
     async def _connect_and_send(self, data: bytes, peer: Peer) -> None:
         # RFC 3261 26.3.1: over TLS the server's certificate must match the host we meant to reach.
