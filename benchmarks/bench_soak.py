@@ -79,7 +79,11 @@ def find_maximum(rates: list[int], step_seconds: int) -> int:
         with pbx_process(config, workdir) as (port, _, _):
             for rate in rates:
                 calls = rate * step_seconds
-                elapsed, failed = sipp_run(port, workdir, rate, calls, f"step{rate}", timeout=step_seconds + 120)
+                try:
+                    elapsed, failed = sipp_run(port, workdir, rate, calls, f"step{rate}", timeout=step_seconds + 120)
+                except SystemExit as error:  # sipp exits 1 when a call failed: the step failed
+                    print(f"step {rate:>4} calls/s: FAIL ({str(error).splitlines()[0]})", flush=True)
+                    break
                 late = elapsed - (step_seconds + HOLD_MS / 1000)
                 passed = failed == 0 and late <= 2.0
                 print(f"step {rate:>4} calls/s: {calls} calls in {elapsed:.1f} s ({late:+.1f} s against the schedule), "
