@@ -66,8 +66,11 @@ def read_sample(pid: int, start: float) -> Sample:
 
 def sipp_run(port: int, workdir: Path, rate: int, calls: int, name: str, timeout: float) -> tuple[float, int]:
     args = argparse.Namespace(calls=calls, rate=rate, concurrent=max(4 * rate, 100), hold_ms=HOLD_MS)
-    with registered_callee(port, workdir, calls):
-        return run_sipp(caller_arguments(port, write_caller(workdir), args), workdir, name, timeout=timeout)
+    # sipp's own -timeout (300 s in the shared arguments) would end a long soak early: the last one given wins.
+    lifetime = ("-timeout", f"{int(timeout)}s")
+    with registered_callee(port, workdir, calls, extra_arguments=lifetime):
+        return run_sipp([*caller_arguments(port, write_caller(workdir), args), *lifetime], workdir, name,
+                        timeout=timeout)
 
 
 def find_maximum(rates: list[int], step_seconds: int) -> int:
