@@ -82,9 +82,11 @@ def running_pbx(config: Path, workdir: Path):
 
 
 @contextmanager
-def registered_callee(port: int, workdir: Path, calls: int, extension: str = "1002"):
+def registered_callee(port: int, workdir: Path, calls: int, extension: str = "1002",
+                      extra_arguments: tuple[str, ...] = ()):
     """A sipp UAS registered at the PBX on `port` as `extension` (password secret<extension>),
-    answering up to `calls` calls, for the duration of the block."""
+    answering up to `calls` calls, for the duration of the block. `extra_arguments` go on the
+    callee's sipp command line (bench_cps.py: its statistics file)."""
     users = workdir / "callee.csv"
     users.write_text(f"SEQUENTIAL\n{extension};[authentication username={extension} password=secret{extension}];3600\n")
     callee_port = free_port()
@@ -92,7 +94,8 @@ def registered_callee(port: int, workdir: Path, calls: int, extension: str = "10
               "-i", "127.0.0.1", "-p", str(callee_port), "-cp", str(free_port()), "-m", "1"], workdir, "register")
     callee = subprocess.Popen(
         ["sipp", "-sf", str(SIPP_DIR / "call_uas.xml"), "-i", "127.0.0.1", "-p", str(callee_port),
-         "-cp", str(free_port()), "-mp", str(free_port()), "-m", str(calls), "-nostdin", "-timeout", "300s"],
+         "-cp", str(free_port()), "-mp", str(free_port()), "-m", str(calls), "-nostdin", "-timeout", "300s",
+         *extra_arguments],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
