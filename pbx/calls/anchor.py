@@ -35,6 +35,7 @@ from pbx.sip.sdp import (
 
 # What the relay can carry end to end without transcoding.
 SUPPORTED = (Codec("PCMU", 8000), Codec("PCMA", 8000), Codec("telephone-event", 8000))
+_SUPPORTED_KEYS = frozenset((codec.name.casefold(), codec.clock_rate, codec.channels) for codec in SUPPORTED)
 _KEEP_ATTRIBUTES = {"rtpmap", "fmtp", "ptime", "maxptime", "sendrecv", "sendonly", "recvonly", "inactive"}
 
 
@@ -199,7 +200,8 @@ def _session(host: str, session: LegSession, media: list[MediaDescription]) -> S
 
 def _supported_formats(media: MediaDescription) -> list[str]:
     rtpmaps = media.rtpmaps()
-    return [str(pt) for pt, rtpmap in rtpmaps.items() if any(codec.matches(rtpmap) for codec in SUPPORTED)]
+    return [str(pt) for pt, rtpmap in rtpmaps.items()
+            if (rtpmap.encoding_name.casefold(), rtpmap.clock_rate, rtpmap.channels) in _SUPPORTED_KEYS]
 
 
 def _is_event(media: MediaDescription, payload_type: str) -> bool:
