@@ -33,7 +33,6 @@ import csv
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.peers import (  # noqa: E402
-    NO_RATE_LIMITS, SIPP_DIR, free_port, pbx_process, registered_callee, wait_until_answering,
+    NO_RATE_LIMITS, SIPP_DIR, free_port, pbx_process, registered_callee, terminate, wait_until_answering,
 )
 
 HOLD_MS = 1000
@@ -361,12 +360,7 @@ def sippy_process(script: Path, callee_port: int, pinned: bool, workdir: Path):
         wait_until_answering(port, sippy, log_path)
         yield port, sippy
     finally:
-        sippy.send_signal(signal.SIGTERM)
-        try:
-            sippy.wait(10)
-        except subprocess.TimeoutExpired:
-            sippy.kill()
-            sippy.wait(5)
+        terminate(sippy, grace=10)
 
 
 def measure_sippy(rates: list[int], step_seconds: int, pinned: bool, venv: Path, workdir: Path) -> list[Step]:

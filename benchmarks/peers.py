@@ -66,12 +66,17 @@ def pbx_process(config: Path, workdir: Path):
         wait_until_answering(port, pbx, log_path)
         yield port, pbx, log_path
     finally:
-        pbx.send_signal(signal.SIGTERM)
-        try:
-            pbx.wait(15)
-        except subprocess.TimeoutExpired:
-            pbx.kill()
-            pbx.wait(5)
+        terminate(pbx, grace=15)
+
+
+def terminate(process: subprocess.Popen, grace: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 @contextmanager
