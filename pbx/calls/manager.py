@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -441,7 +442,7 @@ class CallManager:
         # Its legs finish their transactions within 64*T1 (RFC 3261 17: Timers B, F, H, J, M);
         # then the call and its legs let go of each other, so reference counting frees them at
         # once instead of the cyclic collector, which runs rarely here (pbx.app.serve).
-        self._releases.call_at(now + 64 * self.timers.t1 + self.timers.t4, lambda _: call.release() or [])
+        self._releases.call_at(now + 64 * self.timers.t1 + self.timers.t4, partial(_release, call))
         return actions
 
     def publish(self, event: Event) -> Any:
@@ -469,3 +470,9 @@ class CallManager:
         leg.watch = LegWatch(leg, self.emit, self.inband_dtmf)
         call.add_leg(leg)
         return leg
+
+
+def _release(call: Call, now: float) -> list[Any]:
+    """A release timer's callback (timer callbacks return actions: this one has none)."""
+    call.release()
+    return []
