@@ -13,7 +13,7 @@ from typing import Self
 import msgspec
 
 from .errors import RemoteProtocolError
-from .syntax import format_params, is_token, parse_params, quote, split_outside_quotes, unquote
+from .syntax import RecentlyParsed, format_params, is_token, parse_params, quote, split_outside_quotes, unquote
 from .uri import split_host_port
 
 # RFC 3261 8.1.1.7: branches of RFC 3261 transactions start with the magic cookie.
@@ -22,6 +22,11 @@ MAGIC_COOKIE = "z9hG4bK"
 # RFC 3261 25.1: CSeq = 1*DIGIT LWS Method, ASCII digits only.
 _CSEQ = re.compile(r"\s*([0-9]+)\s+(\S+)\s*\Z")
 _SENT_PROTOCOL = re.compile(r"\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/]+)\s+(.*)\Z", re.S)
+
+
+# Recently parsed values by their text (see RecentlyParsed).
+_VIAS = RecentlyParsed(1024)
+_CSEQS = RecentlyParsed(1024, longest=64)
 
 
 class Via(msgspec.Struct, frozen=True):
@@ -34,6 +39,17 @@ class Via(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(cls, text: str) -> Self:
+        # A request's Via comes back in each of its responses.
+        cached = _VIAS.get(text)
+        if cached is not None and cls is Via:
+            return cached
+        via = cls._parse(text)
+        if cls is Via:
+            _VIAS.remember(text, via)
+        return via
+
+    @classmethod
+    def _parse(cls, text: str) -> Self:
         match = _SENT_PROTOCOL.match(text)
         if not match:
             raise RemoteProtocolError(f"bad Via {text.strip()!r}: expected 'SIP/2.0/<transport> <host>'")
@@ -42,7 +58,7 @@ class Via(msgspec.Struct, frozen=True):
             raise RemoteProtocolError(f"bad Via {text.strip()!r}: protocol must be SIP/2.0")
         sent_by, _, param_text = rest.partition(";")
         host, port = split_host_port(sent_by.strip(), "Via")
-        return cls(transport.upper(), host, port, parse_params(param_text, "Via"))
+        return cls(transport.upper(), host, port, parse_params(param_text, "Via") if param_text else {})
 
     def __str__(self) -> str:
         port = f":{self.port}" if self.port is not None else ""
@@ -65,6 +81,16 @@ class CSeq(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(cls, text: str) -> Self:
+        cached = _CSEQS.get(text)
+        if cached is not None and cls is CSeq:
+            return cached
+        cseq = cls._parse(text)
+        if cls is CSeq:
+            _CSEQS.remember(text, cseq)
+        return cseq
+
+    @classmethod
+    def _parse(cls, text: str) -> Self:
         match = _CSEQ.match(text)
         if not match:
             raise RemoteProtocolError(f"bad CSeq {text.strip()!r}: expected '<number> <method>'")

@@ -75,6 +75,11 @@ def canonical_name(name: str) -> str:
 _NAME_CACHE: dict[str, tuple[str, str]] = {}
 
 
+# Header names as a parser met them, before the colon and not yet stripped, that
+# were found to be tokens -> (lower-case key, canonical name).
+_PARSED_NAMES: dict[str, tuple[str, str]] = {}
+
+
 def _name_key(name: str) -> tuple[str, str]:
     cached = _NAME_CACHE.get(name)
     if cached is None:
@@ -92,59 +97,116 @@ class Headers:
     values as the peer wrote them (folding joined by one space).
     """
 
-    __slots__ = ("_fields", "version")
+    __slots__ = ("_fields", "version", "_index", "_views")
 
     def __init__(self, fields: list[tuple[str, str]] | None = None) -> None:
-        self._fields: list[tuple[str, str, str]] = [(*_name_key(name), value) for name, value in fields or ()]
-        # Bumped by every change, so messages can cache what they parsed from the headers.
+        cache = _NAME_CACHE
+        self._fields: list[tuple[str, str, str]] = (
+            [(*(cache.get(name) or _name_key(name)), value) for name, value in fields] if fields else []
+        )
+        # Bumped by every change.
         self.version = 0
+        # Lower-case name -> values, built on the first read and kept up to date after it.
+        self._index: dict[str, list[str]] | None = None
+        # Typed values parsed from one header each (Message._view), by that header's
+        # lower-case name: a change to the header drops its value.
+        self._views: dict[str, object] | None = None
+
+    @classmethod
+    def _of_fields(cls, fields: list[tuple[str, str, str]]) -> Headers:
+        """Headers from (lower-case key, canonical name, value) triples, as the parser makes them."""
+        headers = cls.__new__(cls)
+        headers._fields = fields
+        headers.version = 0
+        headers._index = headers._views = None
+        return headers
+
+    def _values(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for key, _, value in self._fields:
+            found = index.get(key)
+            if found is None:
+                index[key] = [value]
+            else:
+                found.append(value)
+        self._index = index
+        return index
+
+    def _changed(self, key: str) -> None:
+        self.version += 1
+        if self._views:
+            self._views.pop(key, None)
 
     def add(self, name: str, value: str) -> None:
-        self._fields.append((*_name_key(name), value))
+        key, name = _NAME_CACHE.get(name) or _name_key(name)
+        self._fields.append((key, name, value))
         self.version += 1
+        if self._views:
+            self._views.pop(key, None)
+        index = self._index
+        if index is not None:
+            found = index.get(key)
+            if found is None:
+                index[key] = [value]
+            else:
+                found.append(value)
 
     def prepend(self, name: str, value: str) -> None:
-        self._fields.insert(0, (*_name_key(name), value))
-        self.version += 1
+        key, name = _name_key(name)
+        self._fields.insert(0, (key, name, value))
+        self._changed(key)
+        if self._index is not None:
+            self._index[key] = [value, *self._index.get(key, ())]
 
     def set(self, name: str, value: str) -> None:
         """Replace every field called `name` by one, kept where the first one was."""
-        key, name = _name_key(name)
-        self.version += 1
-        for index, field in enumerate(self._fields):
+        key, name = _NAME_CACHE.get(name) or _name_key(name)
+        self._changed(key)
+        if self._index is not None:
+            self._index[key] = [value]
+        fields = self._fields
+        for index, field in enumerate(fields):
             if field[0] == key:
-                self._fields[index] = (key, name, value)
-                self._fields = [f for i, f in enumerate(self._fields) if f[0] != key or i == index]
+                fields[index] = (key, name, value)
+                if len(fields) - 1 > index and any(f[0] == key for f in fields[index + 1 :]):
+                    self._fields = [f for i, f in enumerate(fields) if f[0] != key or i == index]
                 return
-        self._fields.append((key, name, value))
+        fields.append((key, name, value))
 
     def remove(self, name: str) -> None:
         key = _name_key(name)[0]
         self._fields = [field for field in self._fields if field[0] != key]
-        self.version += 1
+        self._changed(key)
+        if self._index is not None:
+            self._index.pop(key, None)
 
     def get(self, name: str) -> str | None:
-        key = _name_key(name)[0]
-        for field in self._fields:
-            if field[0] == key:
-                return field[2]
-        return None
+        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
+        found = (self._index or self._values()).get(key)
+        return found[0] if found else None
 
     def lines(self, name: str) -> list[str]:
         """Each field line called `name`, unsplit."""
-        key = _name_key(name)[0]
-        return [field[2] for field in self._fields if field[0] == key]
+        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
+        found = (self._index or self._values()).get(key)
+        return list(found) if found else []
+
+    def _lines(self, name: str) -> list[str] | None:
+        """`lines(name)` without the copy, None for none: for readers in this module."""
+        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
+        return (self._index or self._values()).get(key)
 
     def get_all(self, name: str) -> list[str]:
         """Every value of `name`, list headers split on commas (RFC 3261 7.3.1)."""
-        key = _name_key(name)[0]
+        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
+        found = (self._index or self._values()).get(key)
+        if not found:
+            return []
+        if key not in LIST_HEADERS:
+            return list(found)
         values: list[str] = []
-        for field in self._fields:
-            if field[0] == key:
-                if key in LIST_HEADERS:
-                    values.extend(split_list(field[2]))
-                else:
-                    values.append(field[2])
+        for line in found:
+            values.extend(split_list(line))
         return values
 
     def __contains__(self, name: str) -> bool:
@@ -159,6 +221,8 @@ class Headers:
     def copy(self) -> Headers:
         copied = Headers()
         copied._fields = list(self._fields)
+        if self._views:
+            copied._views = dict(self._views)  # immutable values of the same fields
         return copied
 
     def __eq__(self, other: object) -> bool:
@@ -171,23 +235,35 @@ class Headers:
 class Message:
     """What requests and responses share: headers, body and typed views."""
 
-    __slots__ = ("headers", "body", "_views")
+    __slots__ = ("headers", "body")
 
     def __init__(self, headers: Headers | None = None, body: bytes = b"") -> None:
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        self._views: dict[str, tuple[Headers, int, object]] = {}
 
-    def _view(self, name: str, parse):
-        """`parse(self)`, computed once per state of the headers (the endpoint,
-        transaction layer and registrar all read the same Via, CSeq, From, To)."""
+    def _view(self, key: str, parse):
+        """`parse(self)`, a value read from the header `key` (lower-case) alone, computed
+        once per state of that header (the endpoint, transaction layer and registrar all
+        read the same Via, CSeq, From, To).
+
+        Kept in the Headers, which drop it when that header changes; only immutable
+        values are kept, as messages may share one Headers. The properties below look
+        there first themselves: they are read a hundred times a call."""
         headers = self.headers
-        cached = self._views.get(name)
-        if cached is not None and cached[0] is headers and cached[1] == headers.version:
-            return cached[2]
-        value = parse(self)
-        self._views[name] = (headers, headers.version, value)
+        views = headers._views
+        if views is None:
+            views = headers._views = {}
+        elif key in views:
+            return views[key]
+        value = views[key] = parse(self)
         return value
+
+    def compact(self) -> None:
+        """Let go of what reading the headers built (their index, the parsed views): a message
+        kept for the life of a call (the INVITE a leg keeps) costs its text alone, and a later
+        read builds them again (issue 16)."""
+        self.headers._index = None
+        self.headers._views = None
 
     def start_line(self) -> str:
         raise NotImplementedError
@@ -196,22 +272,29 @@ class Message:
         """Wire bytes; Content-Length always states the body length (RFC 3261 18.3)."""
         self.headers.set("Content-Length", str(len(self.body)))
         lines = [self.start_line()]
-        lines.extend(f"{name}: {value}" for name, value in self.headers)
-        head = "\r\n".join(lines) + "\r\n\r\n"
-        return head.encode("utf-8", "surrogateescape") + self.body
+        lines += [f"{field[1]}: {field[2]}" for field in self.headers._fields]
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
 
     # Typed views of the headers every transaction needs.
 
     def single(self, name: str) -> str | None:
         """The value of a header that may appear once; a second one is the peer's fault."""
-        lines = self.headers.lines(name)
+        headers = self.headers
+        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
+        lines = (headers._index or headers._values()).get(key)
+        if not lines:
+            return None
         if len(lines) > 1:
             raise RemoteProtocolError(f"more than one {canonical_name(name)} header")
-        return lines[0] if lines else None
+        return lines[0]
 
     @property
     def call_id(self) -> str:
-        return self._view("call_id", Message._parse_call_id)
+        views = self.headers._views
+        if views is not None and "call-id" in views:
+            return views["call-id"]
+        return self._view("call-id", Message._parse_call_id)
 
     def _parse_call_id(self) -> str:
         value = self.single("Call-ID")
@@ -221,6 +304,9 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
+        views = self.headers._views
+        if views is not None and "cseq" in views:
+            return views["cseq"]
         return self._view("cseq", Message._parse_cseq)
 
     def _parse_cseq(self) -> CSeq:
@@ -235,7 +321,10 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        return self._view("top_via", Message._parse_top_via)
+        views = self.headers._views
+        if views is not None and "via" in views:
+            return views["via"]
+        return self._view("via", Message._parse_top_via)
 
     def _parse_top_via(self) -> Via:
         values = self.headers.get_all("Via")
@@ -245,11 +334,17 @@ class Message:
 
     @property
     def from_(self) -> NameAddress:
-        return self._view("from", lambda message: message._name_address("From"))
+        views = self.headers._views
+        if views is not None and "from" in views:
+            return views["from"]
+        return self._view("from", _parse_from)
 
     @property
     def to(self) -> NameAddress:
-        return self._view("to", lambda message: message._name_address("To"))
+        views = self.headers._views
+        if views is not None and "to" in views:
+            return views["to"]
+        return self._view("to", _parse_to)
 
     def _name_address(self, name: str) -> NameAddress:
         value = self.single(name)
@@ -283,6 +378,14 @@ class Message:
         if not match or int(match.group(1)) > limit:
             raise RemoteProtocolError(f"bad {name} {value.strip()[:40]!r}: expected a number up to {limit}")
         return int(match.group(1))
+
+
+def _parse_from(message: Message) -> NameAddress:
+    return message._name_address("From")
+
+
+def _parse_to(message: Message) -> NameAddress:
+    return message._name_address("To")
 
 
 class Request(Message):
@@ -337,53 +440,80 @@ def parse_message(data: bytes) -> Request | Response:
         lines.pop(0)  # RFC 3261 7.5: ignore CRLFs before the start line
     if not lines:
         raise RemoteProtocolError("empty message")
-    start = lines[0].rstrip("\r")
-    message, problem, status = _parse_start_line(start)
-    fields: list[tuple[str, str]] = []
-    for number, raw_line in enumerate(lines[1:], start=2):
-        line = raw_line.rstrip("\r")
-        if not line:
-            continue
-        if line[0] in " \t":
-            # RFC 3261 7.3.1: a line starting with whitespace continues the previous one.
-            if fields:
-                name, value = fields[-1]
-                fields[-1] = (name, f"{value} {line.strip()}".strip())
-            continue
-        name, colon, value = line.partition(":")
-        name = name.strip()
-        if not colon or not is_token(name):
-            if not problem:
-                problem, status = f"header line {number} is not 'Name: value': {line[:60]!r}", 400
-            continue
-        fields.append((name, value.strip()))
-    message.headers = Headers(fields)
+    fields, field_problem = _parse_fields(lines)
+    message, problem, status = _parse_start_line(lines[0].rstrip("\r"), Headers._of_fields(fields))
+    if field_problem and not problem:
+        problem, status = field_problem, 400
     if problem:
         raise RemoteProtocolError(problem, status=status, partial=message)
     message.body = _framed_body(message, body, separated)
     return message
 
 
+def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], str | None]:
+    """(key, canonical name, value) of each header line after the start line, and the first problem."""
+    fields: list[tuple[str, str, str]] = []
+    problem = None
+    append = fields.append
+    names = _PARSED_NAMES
+    for number, line in enumerate(lines[1:], start=2):
+        # Most lines start with a name met before: one lookup, and strip() drops the CR.
+        name, colon, value = line.partition(":")
+        entry = names.get(name) if colon else None
+        if entry is None:
+            line = line.rstrip("\r")
+            if not line:
+                continue
+            if line[0] in " \t":
+                # RFC 3261 7.3.1: a line starting with whitespace continues the previous one.
+                if fields:
+                    key, name, value = fields[-1]
+                    fields[-1] = (key, name, f"{value} {line.strip()}".strip())
+                continue
+            stripped = name.strip()
+            if not colon or not is_token(stripped):
+                if not problem:
+                    problem = f"header line {number} is not 'Name: value': {line[:60]!r}"
+                continue
+            entry = _name_key(stripped)
+            if len(names) < 4096:
+                names[name] = entry  # never a continuation line: those start with whitespace
+        append((entry[0], entry[1], value.strip()))
+    return fields, problem
+
+
 def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
     """Headers and body split at the first empty line, CRLF or (RFC 4475 tolerance) LF."""
     crlf = data.find(b"\r\n\r\n")
-    lf = data.find(b"\n\n")
-    if lf >= 0 and (crlf < 0 or lf < crlf):
+    lf = data.find(b"\n\n", 0, crlf if crlf >= 0 else len(data))  # only before the CRLF one matters
+    if lf >= 0:
         return data[:lf], data[lf + 2 :], True  # an LF-only head may carry a CRLF body
     if crlf >= 0:
         return data[:crlf], data[crlf + 4 :], True
     return data, b"", False
 
 
-def _parse_start_line(line: str) -> tuple[Request | Response, str | None, int]:
+def _parse_start_line(line: str, headers: Headers) -> tuple[Request | Response, str | None, int]:
     if line[:4].upper() == "SIP/":
         match = _STATUS_LINE.match(line)
         if not match:
             raise RemoteProtocolError(f"unparseable status line {line[:60]!r}")
         version, status, reason = match.groups()
-        return Response(int(status), reason or "", version=version.upper()), None, 0
+        return Response(int(status), reason or "", headers, version=version.upper()), None, 0
     # RFC 3261 7.1: Request-Line = Method SP Request-URI SP SIP-Version CRLF
     parts = line.split(" ")
+    if len(parts) == 3 and parts[2].upper() == SIP_VERSION and parts[1][:4].upper() != "SIP/" and is_token(parts[0]):
+        # The well-formed line: everything below would find no problem in it but the URI's.
+        uri_text = parts[1]
+        try:
+            uri = Uri.parse(uri_text)
+        except RemoteProtocolError as error:
+            invalid = Uri("invalid", opaque=uri_text, raw=uri_text)
+            return Request(parts[0], invalid, headers), f"bad Request-URI: {error.reason}", 400
+        if uri.headers is not None:
+            # RFC 3261 19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 3.1.2.10 escruri).
+            return Request(parts[0], uri, headers), f"Request-URI {uri_text[:60]!r} must not contain headers", 400
+        return Request(parts[0], uri, headers), None, 400
     at = next((i for i, part in enumerate(parts) if i and part[:4].upper() == "SIP/"), None)
     if not is_token(parts[0]) or at is None:
         raise RemoteProtocolError(f"unparseable request line {line[:60]!r}")
@@ -411,15 +541,15 @@ def _parse_start_line(line: str) -> tuple[Request | Response, str | None, int]:
     if uri.headers is not None and not problem:
         # RFC 3261 19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 3.1.2.10 escruri).
         problem = f"Request-URI {uri_text[:60]!r} must not contain headers"
-    return Request(method, uri, version=version.upper()), problem, status
+    return Request(method, uri, headers, version=version.upper()), problem, status
 
 
 def _framed_body(message: Message, body: bytes, separated: bool) -> bytes:
     """RFC 3261 18.3: Content-Length frames the body inside a datagram."""
-    values = message.headers.lines("Content-Length")
+    values = message.headers._lines("Content-Length")
     if not values:
         return body
-    if len({value.strip() for value in values}) > 1:
+    if len(values) > 1 and len({value.strip() for value in values}) > 1:
         # RFC 4475 3.3.8 (mcl01): no way to know which one frames the body.
         raise RemoteProtocolError(f"conflicting Content-Length headers {values[:4]!r}", partial=message)
     value = values[0]

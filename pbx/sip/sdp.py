@@ -34,6 +34,7 @@ _SESSION_ONLY = "vostrzeup"  # RFC 4566 5: these never appear after the first m=
 _BEFORE_CONNECTION = "iuep"  # RFC 4566 5: v o s i u e p c b t r z k a m
 _AFTER_TIMING = "rzk"
 _KNOWN = "vosiuepcbtrzkam"
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 class SdpError(ValueError):
@@ -102,6 +103,9 @@ class RtpMap(msgspec.Struct, frozen=True):
     channels: int = 1
 
 
+_STATIC_RTPMAPS = {number: RtpMap(number, *mapping) for number, mapping in STATIC_PAYLOAD_TYPES.items()}
+
+
 class RtcpAttribute(msgspec.Struct, frozen=True):
     """a=rtcp:<port> [<nettype> <addrtype> <address>] (RFC 3605 2.1)."""
 
@@ -150,18 +154,17 @@ class MediaDescription(msgspec.Struct, frozen=True, kw_only=True):
         declared: dict[int, RtpMap] = {}
         for attribute in self.attributes:
             if attribute.name == "rtpmap" and attribute.value is not None:
-                rtpmap = _parse_rtpmap(attribute.value)
-                if rtpmap is not None:
-                    declared.setdefault(rtpmap.payload_type, rtpmap)
+                rtpmap = _rtpmap_of(attribute.value)
+                if rtpmap is not None and rtpmap.payload_type not in declared:
+                    declared[rtpmap.payload_type] = rtpmap
         result: dict[int, RtpMap] = {}
         for text in self.formats:
             if not (text.isascii() and text.isdigit()):
                 continue
             number = int(text)
-            if number in declared:
-                result[number] = declared[number]
-            elif number in STATIC_PAYLOAD_TYPES:
-                result[number] = RtpMap(number, *STATIC_PAYLOAD_TYPES[number])
+            rtpmap = declared.get(number) or _STATIC_RTPMAPS.get(number)
+            if rtpmap is not None:
+                result[number] = rtpmap
         return result
 
     def crypto_lines(self) -> list[str]:
@@ -307,12 +310,13 @@ def _split_lines(data: bytes | str) -> list[tuple[int, str, str]]:
         except UnicodeDecodeError as error:
             raise SdpError(f"SDP is not valid UTF-8 (bad byte at offset {error.start})") from None
     result = []
+    letters = _ASCII_LETTERS
     for number, raw in enumerate(data.split("\n"), start=1):
         line = raw.rstrip()
         if not line:
             continue
         # RFC 4566 5: <type>=<value>, where <type> is exactly one letter.
-        if len(line) < 2 or line[1] != "=" or not (line[0].isascii() and line[0].isalpha()):
+        if line[1:2] != "=" or line[0] not in letters:
             shown = line if len(line) <= 40 else line[:40] + "..."
             raise SdpError(f"expected '<type>=<value>', got {shown!r}", number)
         result.append((number, line[0], line[2:]))
@@ -395,6 +399,22 @@ def _parse_media(block: list[tuple[int, str, str]]) -> MediaDescription:
     return MediaDescription(media=parts[0], port=port, port_count=port_count, proto=parts[2],
                             formats=parts[3:], connection=connection, bandwidths=bandwidths,
                             attributes=attributes, other_lines=other)
+
+
+# a=rtpmap values by their text: phones offer the same few codecs in every call, and
+# the call path reads them several times per offer.
+_RTPMAPS: dict[str, RtpMap | None] = {}
+_RTPMAPS_LIMIT = 512
+
+
+def _rtpmap_of(value: str) -> RtpMap | None:
+    try:
+        return _RTPMAPS[value]
+    except KeyError:
+        rtpmap = _parse_rtpmap(value)
+        if len(_RTPMAPS) < _RTPMAPS_LIMIT and len(value) <= 64:
+            _RTPMAPS[value] = rtpmap
+        return rtpmap
 
 
 def _parse_rtpmap(value: str) -> RtpMap | None:

@@ -2,7 +2,8 @@
 
 Splitting on separators that may sit inside quoted strings or angle
 brackets, generic-param lists and quoting. Pure string functions; they know
-nothing of particular headers.
+nothing of particular headers. `RecentlyParsed` is the bounded memo the
+header parsers keep their recent results in.
 """
 
 from __future__ import annotations
@@ -19,8 +20,47 @@ TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _WORD_CHARS = re.compile(r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+\Z")
 
 
+# Strings already found to be tokens. Header and parameter names, methods and
+# schemes repeat message after message, so most checks are one set lookup.
+_KNOWN_TOKENS: set[str] = set()
+_KNOWN_TOKENS_LIMIT = 4096
+
+
 def is_token(text: str) -> bool:
-    return TOKEN.match(text) is not None
+    if text in _KNOWN_TOKENS:
+        return True
+    if TOKEN.match(text) is None:
+        return False
+    if len(_KNOWN_TOKENS) < _KNOWN_TOKENS_LIMIT and len(text) <= 32:
+        _KNOWN_TOKENS.add(text)
+    return True
+
+
+class RecentlyParsed(dict):
+    """Values parsed from header text, by that text, forgetting the oldest beyond `limit`.
+
+    A call's From, To, Via and URIs come back in every message of its
+    transactions and dialog, and URIs without tags (a phone's Contact, the
+    Request-URI of an extension) in every call. Only frozen Structs go in,
+    whose params dicts nobody changes in place (a change is a `replace`), so
+    sharing one between messages is safe; failures are never kept, so a bad
+    value raises its error every time. Long texts are not kept, so the
+    memory held stays below `limit` times `longest`.
+    """
+
+    __slots__ = ("limit", "longest")
+
+    def __init__(self, limit: int, longest: int = 512) -> None:
+        super().__init__()
+        self.limit = limit
+        self.longest = longest
+
+    def remember(self, text: str, value: object) -> None:
+        if len(text) > self.longest:
+            return
+        if len(self) >= self.limit:
+            del self[next(iter(self))]  # dicts keep insertion order: the oldest goes
+        self[text] = value
 
 
 def split_outside_quotes(text: str, separator: str) -> list[str]:
@@ -35,13 +75,16 @@ def split_outside_quotes(text: str, separator: str) -> list[str]:
     start = 0
     in_quotes = False
     in_angle = False
-    index = 0
-    length = len(text)
-    while index < length:
+    escaped = -1  # index of a character escaped by a quoted-pair
+    # Only the characters that change the state matter; the regex finds them at C speed.
+    for found in _specials(separator).finditer(text):
+        index = found.start()
+        if index == escaped:
+            continue
         char = text[index]
         if in_quotes:
             if char == "\\":
-                index += 1
+                escaped = index + 1
             elif char == '"':
                 in_quotes = False
         elif char == '"':
@@ -53,11 +96,20 @@ def split_outside_quotes(text: str, separator: str) -> list[str]:
         elif char == separator and not in_angle:
             parts.append(text[start:index])
             start = index + 1
-        index += 1
     if in_quotes:
         raise RemoteProtocolError(f"unterminated quoted string in {text!r}")
     parts.append(text[start:])
     return parts
+
+
+_SPECIALS: dict[str, re.Pattern[str]] = {}
+
+
+def _specials(separator: str) -> re.Pattern[str]:
+    pattern = _SPECIALS.get(separator)
+    if pattern is None:
+        pattern = _SPECIALS[separator] = re.compile("[" + re.escape('\\"<>' + separator) + "]")
+    return pattern
 
 
 def split_list(value: str) -> list[str]:
@@ -90,8 +142,9 @@ def parse_params(text: str, where: str) -> dict[str, str | None]:
     quotes so that serialization gives back what the peer sent.
     """
     params: dict[str, str | None] = {}
-    if not text.strip():
+    if not text or not text.strip():
         return params
+    known = _KNOWN_TOKENS
     for piece in split_outside_quotes(text, ";"):
         piece = piece.strip()
         if not piece:
@@ -99,7 +152,7 @@ def parse_params(text: str, where: str) -> dict[str, str | None]:
             raise RemoteProtocolError(f"empty parameter (';;') in {where}")
         name, equals, value = piece.partition("=")
         name = name.strip()
-        if not is_token(name):
+        if name not in known and not is_token(name):
             raise RemoteProtocolError(f"bad parameter name {name!r} in {where}")
         if equals:
             value = value.strip()

@@ -15,7 +15,7 @@ from typing import Self
 import msgspec
 
 from .errors import RemoteProtocolError
-from .syntax import format_params, parse_params, unquote
+from .syntax import RecentlyParsed, format_params, parse_params, unquote
 
 # RFC 3261 25.1: hostname / IPv4address / IPv6reference. Labels are separated by
 # mandatory dots so that a long run of letters has one parse only (a pattern like
@@ -30,6 +30,12 @@ _UNQUOTED_DISPLAY = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t\x80-\U0010ffff]+\Z")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 # RFC 3261 25.1: user = 1*( unreserved / escaped / user-unreserved )
 _USER = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+\Z")
+
+# Recently parsed values by their text (see RecentlyParsed): a URI without a tag
+# comes back in every call, a name-addr with one in every message of its dialog.
+_URIS = RecentlyParsed(1024)
+_NAME_ADDRESSES = RecentlyParsed(1024)
+_HOST_PORTS = RecentlyParsed(1024)
 
 # RFC 3261 19.1.4: these URI parameters must match when present in either URI.
 _SIGNIFICANT_PARAMS = ("user", "ttl", "method", "maddr", "transport")
@@ -48,6 +54,16 @@ class Uri(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(cls, text: str) -> Self:
+        cached = _URIS.get(text)
+        if cached is not None and cls is Uri:
+            return cached
+        uri = cls._parse(text)
+        if cls is Uri:
+            _URIS.remember(text, uri)
+        return uri
+
+    @classmethod
+    def _parse(cls, text: str) -> Self:
         text = text.strip()
         scheme, colon, rest = text.partition(":")
         if not colon or not _SCHEME.match(scheme):
@@ -57,7 +73,7 @@ class Uri(msgspec.Struct, frozen=True):
             number, _, param_text = rest.partition(";")
             if not number:
                 raise RemoteProtocolError(f"tel URI {text!r} has no number")
-            return cls(scheme, user=number, params=parse_params(param_text, text), raw=text)
+            return cls(scheme, user=number, params=parse_params(param_text, text) if param_text else {}, raw=text)
         if scheme not in ("sip", "sips"):
             return cls(scheme, opaque=rest, raw=text)
         user = password = None
@@ -71,7 +87,7 @@ class Uri(msgspec.Struct, frozen=True):
         rest, question, headers = rest.partition("?")
         hostport, _, param_text = rest.partition(";")
         host, port = split_host_port(hostport, text)
-        params = parse_params(param_text, f"URI {text!r}")
+        params = parse_params(param_text, f"URI {text!r}") if param_text else {}
         return cls(scheme, user, password, host, port, params, headers if question else None, raw=text)
 
     def __str__(self) -> str:
@@ -131,6 +147,16 @@ class NameAddress(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(cls, text: str) -> Self:
+        cached = _NAME_ADDRESSES.get(text)
+        if cached is not None and cls is NameAddress:
+            return cached
+        name_address = cls._parse(text)
+        if cls is NameAddress:
+            _NAME_ADDRESSES.remember(text, name_address)
+        return name_address
+
+    @classmethod
+    def _parse(cls, text: str) -> Self:
         text = text.strip()
         if not text:
             raise RemoteProtocolError("empty name-addr")
@@ -156,7 +182,7 @@ class NameAddress(msgspec.Struct, frozen=True):
                 raise RemoteProtocolError(f"URI with headers must be in <> in {text!r}")
             display_name = None
             uri = Uri.parse(uri_text)
-        params = parse_params(param_text, f"header value {text!r}")
+        params = parse_params(param_text, f"header value {text!r}") if param_text else {}
         return cls(uri, display_name, params, raw=text)
 
     def __str__(self) -> str:
@@ -175,6 +201,15 @@ class NameAddress(msgspec.Struct, frozen=True):
 
 def split_host_port(hostport: str, where: str) -> tuple[str, int | None]:
     """`host[:port]` with IPv6 references in brackets (RFC 3261 25.1 hostport)."""
+    cached = _HOST_PORTS.get(hostport)
+    if cached is not None:
+        return cached
+    host_port = _split_host_port(hostport, where)
+    _HOST_PORTS.remember(hostport, host_port)
+    return host_port
+
+
+def _split_host_port(hostport: str, where: str) -> tuple[str, int | None]:
     if hostport.startswith("["):
         close = hostport.find("]")
         host, port_text = hostport[: close + 1], hostport[close + 1 :]

@@ -735,6 +735,72 @@ def test_headers_set_remove_prepend():
     assert headers == Headers([("to", "t"), ("content-length", "9"), ("expires", "60")])
 
 
+def test_headers_reads_after_changes_see_the_changes():
+    # Reads build an index of the fields; every change after that must keep it right.
+    headers = Headers([("Via", "a"), ("To", "t"), ("via", "b")])
+    assert headers.lines("Via") == ["a", "b"]
+    headers.add("v", "c")
+    assert headers.lines("Via") == ["a", "b", "c"] and headers.get_all("Via") == ["a", "b", "c"]
+    headers.prepend("Via", "z")
+    assert headers.lines("Via") == ["z", "a", "b", "c"] and headers.get("Via") == "z"
+    headers.set("Via", "only")
+    assert headers.lines("Via") == ["only"] and list(headers)[0] == ("Via", "only")
+    headers.remove("Via")
+    assert headers.lines("Via") == [] and headers.get("Via") is None and "Via" not in headers
+    headers.add("Call-ID", "x")
+    assert headers.get("i") == "x"
+    returned = headers.lines("To")
+    returned.append("not a field")
+    assert headers.lines("To") == ["t"]
+
+
+def test_typed_views_follow_changes_to_their_own_header_only():
+    message = parse_message(load("bye"))
+    cseq, from_ = message.cseq, message.from_
+    message.headers.set("CSeq", "77 BYE")
+    assert message.cseq == CSeq(77, "BYE")
+    assert message.from_ is from_ and cseq != message.cseq
+    message.headers.remove("From")
+    with pytest.raises(RemoteProtocolError, match="missing From header"):
+        message.from_  # noqa: B018
+    message.headers.add("f", "<sip:new@example.com>;tag=9")
+    assert message.from_.tag == "9"
+    message.headers = message.headers.copy()
+    assert message.cseq == CSeq(77, "BYE") and message.from_.tag == "9"
+
+
+def test_parsing_the_same_text_again_gives_the_same_value_and_the_same_errors():
+    text = '"Alice" <sip:alice@example.com;transport=tcp>;tag=1'
+    assert NameAddress.parse(text) == NameAddress.parse(text)
+    assert Uri.parse("sip:bob@example.com:5070") == Uri.parse("sip:bob@example.com:5070")
+    assert Via.parse("SIP/2.0/UDP h:5060;branch=z9hG4bK1").branch == "z9hG4bK1"
+    for _ in range(2):  # a failure is never remembered as a value
+        with pytest.raises(RemoteProtocolError, match="bad port"):
+            Uri.parse("sip:bob@example.com:99999")
+        with pytest.raises(RemoteProtocolError, match="bad host"):
+            Via.parse("SIP/2.0/UDP bad_host_:5060")
+
+
+def test_recently_parsed_forgets_the_oldest_and_keeps_no_long_texts():
+    from pbx.sip.syntax import RecentlyParsed
+
+    recent = RecentlyParsed(2, longest=5)
+    recent.remember("a", 1)
+    recent.remember("b", 2)
+    recent.remember("c", 3)
+    recent.remember("toolong", 4)
+    assert dict(recent) == {"b": 2, "c": 3}
+
+
+def test_split_outside_quotes_skips_quoted_and_bracketed_separators():
+    from pbx.sip.syntax import split_outside_quotes
+
+    assert split_outside_quotes('a="x,\\",y", <sip:b;c,d>, e', ",") == ['a="x,\\",y"', " <sip:b;c,d>", " e"]
+    assert split_outside_quotes('a="\\\\";b', ";") == ['a="\\\\"', "b"]
+    with pytest.raises(RemoteProtocolError, match="unterminated quoted string"):
+        split_outside_quotes('a="x\\"', ",")
+
+
 # --- URIs and name-addrs ---------------------------------------------------------------------------
 
 EQUAL_URIS = [  # RFC 3261 19.1.4
