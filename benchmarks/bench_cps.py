@@ -33,6 +33,7 @@ import csv
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -316,7 +317,8 @@ def stepper(rates: list[int], run_step, workdir: Path, name: str) -> list[Step]:
 
 # -- the two B2BUAs ----------------------------------------------------------------------------------
 
-def measure_pbx(rates: list[int], step_seconds: int, pinned: bool, workdir: Path) -> list[Step]:
+def measure_pbx(rates: list[int], step_seconds: int, pinned: bool, workdir: Path,
+                profile: Path | None = None) -> list[Step]:
     # Relay ports below Linux's ephemeral range (32768-60999), where sipp's ports are picked:
     # 8 per call up at once (two legs, RTP and RTCP, both sides), about 2 s of calls at the top rate.
     high = min(32000, 10000 + 16 * max(rates))
@@ -330,8 +332,27 @@ def measure_pbx(rates: list[int], step_seconds: int, pinned: bool, workdir: Path
     with pbx_process(config, workdir) as (port, pbx, _):
         if pinned:
             pin(pbx.pid, PBX_CORE)
-        return stepper(rates, lambda rate, stepdir: pbx_step(port, pbx.pid, rate, step_seconds, stepdir),
-                       workdir, "pbx")
+        with sampled(pbx.pid, profile):
+            return stepper(rates, lambda rate, stepdir: pbx_step(port, pbx.pid, rate, step_seconds, stepdir),
+                           workdir, "pbx")
+
+
+@contextmanager
+def sampled(pid: int, output: Path | None):
+    """py-spy samples the PBX (from core 1, without pausing it) into ``output``: collapsed stacks,
+    one line per stack with its sample count, for flamegraph tools or a sort by self time."""
+    if output is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    sampler = subprocess.Popen(["taskset", "-c", SIPP_CORE, spy, "record", "--pid", str(pid), "--nonblocking",
+                                "--rate", "200", "--format", "raw", "--output", str(output)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)
+        sampler.wait(30)
 
 
 def sippy_command(venv: Path) -> Path:
@@ -379,6 +400,7 @@ def main() -> None:
     parser.add_argument("--no-sippy", action="store_true", help="measure the PBX only")
     parser.add_argument("--sippy-venv", type=Path, default=Path(tempfile.gettempdir()) / "bench_cps_sippy")
     parser.add_argument("--keep", type=Path, help="keep sipp's files in this directory")
+    parser.add_argument("--profile", type=Path, help="sample the PBX with py-spy into this file (collapsed stacks)")
     args = parser.parse_args()
     rates = [int(rate) for rate in args.rates.split(",")]
     for tool in ("sipp", "taskset"):
@@ -391,7 +413,7 @@ def main() -> None:
         workdir = args.keep or Path(name)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "pbx").mkdir()
-        pbx = measure_pbx(rates, args.step_seconds, pinned, workdir / "pbx")
+        pbx = measure_pbx(rates, args.step_seconds, pinned, workdir / "pbx", args.profile)
         sippy = []
         if not args.no_sippy:
             (workdir / "sippy").mkdir()

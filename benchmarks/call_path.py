@@ -4,7 +4,7 @@
 relay that hands out port numbers instead of sockets, registers extension 1002, and plays
 `call(n)`: what bench_cps's sipp peers do on the wire, as bytes, with a clock it moves itself.
 
-    INVITE -> 407; INVITE with Proxy-Authorization -> 100, and INVITE to 1002;
+    INVITE -> 407, ACK; INVITE with Proxy-Authorization -> 100, and INVITE to 1002;
     1002: 180, 200 -> ACK to 1002 and 200 to the caller; ACK; BYE -> 200, BYE to 1002 -> 200.
 
 Only the time inside the PBX's own calls (`receive`, `handle_timer`) is counted, so what the
@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from dataclasses import dataclass
 
 from pbx.calls.manager import CallManager
 from pbx.calls.router import Router
@@ -39,6 +40,15 @@ SDP_CALLEE = ("v=0\r\no=b 9 9 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt
 _CHALLENGE = re.compile(r'(\w+)=("[^"]*"|[^,\s]+)')
 
 
+@dataclass(frozen=True)
+class HeldCall:
+    """What the caller needs to end a call it set up: its dialog's identifiers."""
+
+    call_id: str
+    tag: str
+    to: str
+
+
 class PortEndpoint:
     """A relay endpoint that is only a port number: the call path without sockets."""
 
@@ -53,6 +63,9 @@ class PortEndpoint:
     def add_tap(self, callback, *, rtcp=False):
         return lambda: None
 
+    def remove_tap(self, callback) -> None:
+        pass
+
     def secure(self, srtp) -> None:
         pass
 
@@ -62,11 +75,12 @@ class PortEndpoint:
 
 class PortRelay:
     def __init__(self) -> None:
-        self._ports = itertools.cycle(range(30000, 60000, 2))
+        self._opened = 0  # (itertools.cycle would keep every port it handed out)
         self.ports_in_use = 0
 
     def open_endpoint(self, label: str = "") -> PortEndpoint:
-        return PortEndpoint(next(self._ports))
+        self._opened += 1
+        return PortEndpoint(30000 + 2 * (self._opened % 15000))
 
     def link(self, a, b) -> None:
         pass
@@ -80,7 +94,9 @@ def wire(lines: list[str], body: str = "") -> bytes:
 
 
 class CallPath:
-    def __init__(self) -> None:
+    def __init__(self, relay=None) -> None:
+        """``relay``: a pbx.media MediaRelay to bind real sockets (inside a running loop);
+        by default one that hands out port numbers only."""
         tags = (f"t{n}" for n in itertools.count(1))
         ids = (f"c{n}" for n in itertools.count(1))
         self.endpoint = SipEndpoint(
@@ -92,7 +108,7 @@ class CallPath:
             new_tag=lambda: next(tags),
         )
         self.manager = CallManager(
-            self.endpoint, Router(self.endpoint.registrar, set(PASSWORDS)), PortRelay(), domain=REALM,
+            self.endpoint, Router(self.endpoint.registrar, set(PASSWORDS)), relay or PortRelay(), domain=REALM,
             media_host="127.0.0.1", local_address=lambda transport: ("127.0.0.1", 5060), new_id=lambda: next(ids),
         )
         self.now = 1_000_000.0
@@ -117,8 +133,13 @@ class CallPath:
     # A whole call ------------------------------------------------------------------------------------
 
     def call(self, n: int) -> None:
+        self.hang_up(self.set_up(n))
+
+    def set_up(self, n: int) -> HeldCall:
+        """Call n up to the caller's ACK: both legs answered, the PBX holding the call."""
         call_id, tag = f"call-{n}", f"caller-{n}"
         first = self._one(self.receive(self._invite(call_id, tag, 1), CALLER), 407)
+        self.receive(self._ack_refusal(call_id, tag, first), CALLER)
         credentials = self._credentials(first)
         sent = self.receive(self._invite(call_id, tag, 2, credentials), CALLER)
         outgoing = next(m for m in sent if isinstance(m, Request) and m.method == "INVITE")
@@ -127,7 +148,11 @@ class CallPath:
         ok = next(m for m in sent if isinstance(m, Response) and m.status == 200)
         to = ok.headers.get("To")
         self.receive(self._in_dialog("ACK", call_id, tag, to, 2), CALLER)
-        sent = self.receive(self._in_dialog("BYE", call_id, tag, to, 3), CALLER)
+        return HeldCall(call_id, tag, to)
+
+    def hang_up(self, held: HeldCall) -> None:
+        """The caller's BYE, and the callee's 200 to the BYE the PBX sends it."""
+        sent = self.receive(self._in_dialog("BYE", held.call_id, held.tag, held.to, 3), CALLER)
         bye = next(m for m in sent if isinstance(m, Request) and m.method == "BYE")
         self.receive(self._answer(bye, 200, "OK"), CALLEE)
 
@@ -161,6 +186,13 @@ class CallPath:
                  f"From: <sip:1001@127.0.0.1>;tag={tag}", "To: <sip:1002@127.0.0.1>", f"Call-ID: {call_id}",
                  f"CSeq: {cseq} INVITE", "Contact: <sip:1001@127.0.0.1:5062>", "Content-Type: application/sdp"]
         return wire(lines + ([credentials] if credentials else []), SDP_CALLER)
+
+    def _ack_refusal(self, call_id: str, tag: str, refusal: Response) -> bytes:
+        """RFC 3261 17.1.1.3: the ACK to a non-2xx takes the INVITE's branch and the response's To."""
+        return wire(["ACK sip:1002@127.0.0.1:5060 SIP/2.0",
+                     f"Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-{call_id}-1;rport", "Max-Forwards: 70",
+                     f"From: <sip:1001@127.0.0.1>;tag={tag}", f"To: {refusal.headers.get('To')}",
+                     f"Call-ID: {call_id}", "CSeq: 1 ACK"])
 
     def _credentials(self, challenge: Response) -> str:
         params = dict((k, v.strip('"')) for k, v in _CHALLENGE.findall(challenge.headers.get("Proxy-Authenticate")))

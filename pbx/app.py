@@ -639,6 +639,8 @@ class Pbx:
         log.info("event=stopped")
 
     def _log_event(self, event: Event) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return  # formatting every field of every event is a cost per call (issue 16)
         fields = " ".join(f"{name}={value!r}" for name, value in _struct_items(event) if name != "at")
         log.info("event=%s %s", type(event).__name__, fields)
 

@@ -35,6 +35,9 @@ class Controller(Protocol):
 
 
 class Call:
+    __slots__ = ("id", "caller", "callee", "controller", "state", "legs", "started_at", "ringing_at", "answered_at",
+                 "ended_at", "on_hold_by", "disposition", "outbox", "customer", "routing", "__weakref__")
+
     def __init__(self, call_id: str, caller: Party, callee: str, controller: Controller, now: float) -> None:
         self.id = call_id
         self.caller = caller

@@ -30,6 +30,10 @@ class LegState(enum.Enum):
 class Leg:
     """Base class: what every leg has, whatever its protocol."""
 
+    # Slots: a held call keeps two legs, and a dict per leg is most of a leg's memory (issue 16).
+    __slots__ = ("id", "role", "party", "call", "state", "media", "watch", "own_media", "phone_sdp", "local_sdp",
+                 "answered_at", "__weakref__")
+
     def __init__(self, leg_id: str, role: str, party: Party) -> None:
         self.id = leg_id
         self.role = role  # "caller" or "callee"

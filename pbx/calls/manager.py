@@ -149,7 +149,9 @@ class CallManager:
             invite = self.endpoint.transactions.find_invite(request)
             leg = self._leg_of_invite.get(id(invite)) if invite is not None else None
             if leg is None:
-                return self._reply(transaction, request, 481, now)
+                # RFC 3261 9.2: 481 without a matching INVITE; one answered and acknowledged
+                # already (its leg let go of it) is not cancelled, and the CANCEL gets a 200.
+                return self._reply(transaction, request, 481 if invite is None else 200, now)
             return leg.on_cancel(transaction, request, now)
         if method == "INVITE" and request.to.tag is None:
             return self._new_call(transaction, request, user, now)
@@ -223,7 +225,13 @@ class CallManager:
     def _on_ack(self, ack: AckReceived, now: float) -> list[Any]:
         dialog = self.dialogs.find_for_request(ack.request)
         leg = self._leg_of_dialog.get(dialog.id) if dialog is not None else None
-        return leg.on_ack(ack.request, now) if leg is not None else []
+        if leg is None:
+            return []
+        actions = leg.on_ack(ack.request, now)
+        self._forget_invite(leg)
+        if leg.invite is not None:
+            leg.invite.compact()
+        return actions
 
     def _reply(self, transaction: ServerTransaction, request: Request, status: int, now: float,
                reason: str | None = None) -> list[Any]:
@@ -249,6 +257,10 @@ class CallManager:
             return leg.on_in_dialog_response(request, event.response, now)
         if isinstance(event, TransactionTerminated):
             self._client.pop(id(event.transaction), None)
+            if purpose == "invite" and leg.invite is request and leg.dialog is not None:
+                # No 2xx can reach the leg any more (RFC 6026 7.2: the transaction's Timer M
+                # is over): a held call keeps its dialog, not the INVITE that made it.
+                leg.invite = None
             return []
         if isinstance(event, (TransactionTimedOut, TransportFailed)):
             del self._client[id(event.transaction)]
@@ -294,15 +306,22 @@ class CallManager:
         leg.watch = None  # closed by quality_event; it refers to its leg: no cycle for the collector
         if leg.media is not None:
             leg.media.close()
-        invite = leg.invite_transaction
-        if invite is not None and self._leg_of_invite.get(id(invite)) is leg:
-            del self._leg_of_invite[id(invite)]
+        self._forget_invite(leg)
         if leg.dialog is not None and self._leg_of_dialog.get(leg.dialog.id) is leg:
             # The leg keeps its Dialog object for the BYE's answer; the table forgets it, so a
             # late request in it gets 481 (RFC 3261 12.2.2).
             del self._leg_of_dialog[leg.dialog.id]
             self.dialogs.remove(leg.dialog)
         return actions
+
+    def _forget_invite(self, leg: SipLeg) -> None:
+        """The leg's INVITE is answered and acknowledged (or the leg is over): the leg no longer
+        holds its server transaction, which the transaction layer keeps as long as RFC 3261
+        17.2.1 / RFC 6026 require; a held call keeps only its dialog."""
+        invite = leg.invite_transaction
+        if invite is not None and self._leg_of_invite.get(id(invite)) is leg:
+            del self._leg_of_invite[id(invite)]
+        leg.invite_transaction = None
 
     def contact_for(self, peer: Peer) -> str:
         host, port = self.local_address(peer.transport)

@@ -33,6 +33,9 @@ DigitListener = Callable[[DigitDetected], None]
 
 
 class LegWatch:
+    __slots__ = ("leg", "emit", "inband_mode", "monitor", "digits", "listeners", "sensitive", "_sdp", "_tapped",
+                 "closed", "on_close")
+
     def __init__(self, leg: Leg, emit: Callable[[Event], None], inband: InbandMode = "auto") -> None:
         self.leg = leg
         self.emit = emit
@@ -42,7 +45,9 @@ class LegWatch:
         self.listeners: list[DigitListener] = []
         self.sensitive = False  # a sensitive entry is being keyed: digits go to listeners only
         self._sdp: Any = None  # the phone SDP the monitor was configured from
-        self._untaps = [leg.media.add_tap(self._rtp), leg.media.add_tap(self._rtcp, rtcp=True)]
+        leg.media.add_tap(self._rtp)
+        leg.media.add_tap(self._rtcp, rtcp=True)
+        self._tapped = True  # the taps hold bound methods of ours: a cycle until close removes them
         self.closed = False
         self.on_close: list[Callable[[float], None]] = []  # other watches on the leg (amd_watch.py)
 
@@ -64,9 +69,10 @@ class LegWatch:
     def close(self, now: float) -> LegQuality:
         if not self.closed:
             self.closed = True
-            for untap in self._untaps:
-                untap()
-            self._untaps = []  # each holds one of our bound methods: a cycle through us otherwise
+            if self._tapped:
+                self.leg.media.remove_tap(self._rtp)
+                self.leg.media.remove_tap(self._rtcp)
+                self._tapped = False
             for closing in self.on_close:
                 closing(now)
             for detected in self.monitor.flush(now + 60):  # a press whose end packets never came

@@ -75,6 +75,10 @@ class SipContext(Protocol):
 
 
 class SipLeg(Leg):
+    __slots__ = ("context", "peer", "session", "dialog", "invite", "invite_transaction", "local_tag", "final_status",
+                 "cancel_wanted", "provisional_seen", "pending_reinvite", "outgoing_reinvite", "session_expires",
+                 "only_formats", "wants_srtp", "srtp_keys", "_retransmit", "far_domain", "answer_challenge")
+
     def __init__(self, context: SipContext, leg_id: str, role: str, party: Party, peer: Peer, session_id: int) -> None:
         super().__init__(leg_id, role, party)
         self.context = context
@@ -200,6 +204,7 @@ class SipLeg(Leg):
             return actions
         self.dialog = dialog
         self.context.dialog_created(self, dialog)
+        self.invite.compact()  # kept for a forked 2xx until Timer M; read again only then
         if sdp is not None:
             self._remember_phone_sdp(sdp)
         self.state = LegState.ANSWERED
@@ -292,9 +297,9 @@ class SipLeg(Leg):
             extra = [("Session-Expires", f"{interval};refresher=uac"), ("Require", "timer")]
         self.state = LegState.ANSWERED
         self.answered_at = now
-        actions = self._respond_invite(200, now, body, extra)
-        response = self.invite_transaction.last_response
-        assert self.invite is not None and response is not None
+        response = self._invite_response(200, body, extra)
+        actions = self.context.respond(self.invite_transaction, response, now)
+        assert self.invite is not None
         self.dialog = Dialog.as_uas(self.invite, response, local_contact=self.context.contact_for(self.peer))
         self.context.dialog_created(self, self.dialog)
         self._retransmit_2xx(self.invite_transaction, response, now, self.context.timers.t1)
@@ -302,7 +307,12 @@ class SipLeg(Leg):
 
     def _respond_invite(self, status: int, now: float, body: bytes = b"",
                         extra: list[tuple[str, str]] | None = None, warning: str | None = None) -> list[Any]:
-        assert self.invite is not None and self.invite_transaction is not None
+        assert self.invite_transaction is not None
+        return self.context.respond(self.invite_transaction, self._invite_response(status, body, extra, warning), now)
+
+    def _invite_response(self, status: int, body: bytes = b"", extra: list[tuple[str, str]] | None = None,
+                         warning: str | None = None) -> Response:
+        assert self.invite is not None
         # RFC 3261 20.43: a refusal says why in a Warning the caller's phone can show.
         response = make_response(self.invite, status, to_tag=self.local_tag, warning=warning if status >= 400 else None)
         if 100 < status < 300:
@@ -315,7 +325,7 @@ class SipLeg(Leg):
         if body:
             response.headers.add("Content-Type", SDP)
             response.body = body
-        return self.context.respond(self.invite_transaction, response, now)
+        return response
 
     def _retransmit_2xx(self, transaction: ServerTransaction, response: Response, now: float, interval: float) -> None:
         """RFC 3261 13.3.1.4: resend the 2xx at T1, 2T1, ... up to T2 until the ACK; give up after 64*T1."""

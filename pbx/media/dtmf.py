@@ -271,6 +271,8 @@ class DigitStream:
     # history is kept by count rather than by time.
     HISTORY = 16
 
+    __slots__ = ("window", "_recent")
+
     def __init__(self, window_ms: int = 150) -> None:
         self.window = window_ms / 1000
         self._recent: list[DigitDetected] = []

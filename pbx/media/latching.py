@@ -38,6 +38,9 @@ UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 
 
 class Latch:
+    __slots__ = ("learning_window", "silence", "packets_to_move", "expected", "source", "moves", "_heard_at",
+                 "_learning_until", "_candidate", "_candidate_packets")
+
     def __init__(
         self,
         *,

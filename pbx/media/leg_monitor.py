@@ -47,6 +47,10 @@ class LegQuality(msgspec.Struct, frozen=True):
 class LegMonitor:
     """One leg's incoming media: quality, digits and RTCP. `inband` turns on tone detection."""
 
+    __slots__ = ("audio", "events", "inband", "codec", "ssrc", "ssrc_changes", "quality", "_earlier", "rtcp_reports",
+                 "remote_loss", "remote_jitter_ms", "round_trip_ms", "last_sender_report", "our_reports",
+                 "last_received_at")
+
     def __init__(self, *, audio: dict[int, str] | None = None, events: list[int] | tuple[int, ...] = (),
                  inband: bool = False) -> None:
         self.audio: dict[int, str] = dict(STATIC_AUDIO)

@@ -73,6 +73,8 @@ class InterarrivalJitter:
     timestamp units and S the RTP timestamp; J += (|D| - J) / 16.
     """
 
+    __slots__ = ("clock_rate", "jitter", "_last")
+
     def __init__(self, clock_rate: int) -> None:
         if clock_rate <= 0:
             raise ValueError(f"clock_rate must be positive, got {clock_rate}")
@@ -128,6 +130,8 @@ def mos_from_r(r: float) -> float:
 
 class StreamQuality:
     """Loss and jitter of one RTP stream (one SSRC), fed one packet at a time."""
+
+    __slots__ = ("clock_rate", "_jitter", "_started", "_base_seq", "_max_seq", "_cycles", "_bad_seq", "_received")
 
     def __init__(self, clock_rate: int = 8000) -> None:
         self.clock_rate = clock_rate

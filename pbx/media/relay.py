@@ -8,8 +8,12 @@ a leg multiplexes (RFC 5761). Packets go to where the phone really sends
 from (symmetric RTP, RFC 4961), decided by a `Latch` per socket.
 
 The API is synchronous so the call layer can use it from plain functions:
-sockets are bound at once and read with `loop.add_reader`, each wakeup
-draining what the socket holds. The media engine listens to a leg with
+sockets are bound at once and each wakeup drains what a socket holds. On
+Linux every socket of the relay is registered in one epoll set of its own,
+and only that set is the event loop's reader: a socket costs the loop nothing
+(no poll handle per socket, one `epoll_ctl` to add and one to remove), which
+is most of what a held call's media used to cost in memory (issue 16).
+Elsewhere each socket is a `loop.add_reader` of its own. The media engine listens to a leg with
 `add_tap` and plays into it with `send`; a mixer that sends the peer its own
 mix of a leg's audio (supervisor whisper and barge) first stops the relay of
 that audio with `withhold`.
@@ -30,10 +34,12 @@ import asyncio
 import errno
 import ipaddress
 import logging
+import select
 import socket
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 
 from .latching import Address, Latch
 from .ports import PortPool, PortsExhausted
@@ -83,6 +89,10 @@ class EndpointStats:
 
 class RelayEndpoint:
     """One call leg's RTP and RTCP sockets; made by `MediaRelay.open_endpoint`."""
+
+    __slots__ = ("label", "host", "port", "rtcp_port", "rtcp_mux", "stats", "_relay", "_clock", "_rtp_socket",
+                 "_rtcp_socket", "_rtp_latch", "_rtcp_latch", "_peer", "_taps", "_rtcp_taps", "_withholding", "_srtp",
+                 "closed", "__weakref__")
 
     def __init__(
         self, relay: MediaRelay, label: str, rtp_socket: socket.socket, rtcp_socket: socket.socket
@@ -164,19 +174,21 @@ class RelayEndpoint:
         """Hand every accepted RTP packet of this leg to ``callback(data, now)``; with ``rtcp``,
         every accepted RTCP packet instead (still relayed to the peer, if linked).
 
-        Returns the function that removes the tap. A tap that raises is removed and logged.
+        Returns the function that removes the tap (or call `remove_tap`). A tap that raises is
+        removed and logged.
         """
         self._check_open()
         if rtcp:
             self._rtcp_taps = (*self._rtcp_taps, callback)
         else:
             self._taps = (*self._taps, callback)
+        return partial(self.remove_tap, callback)
 
-        def remove() -> None:
-            self._taps = tuple(tap for tap in self._taps if tap is not callback)
-            self._rtcp_taps = tuple(tap for tap in self._rtcp_taps if tap is not callback)
-
-        return remove
+    def remove_tap(self, callback: Tap) -> None:
+        """Stop handing packets to ``callback`` (compared with ==, so a bound method given again
+        matches the one added). Nothing happens when it is not a tap."""
+        self._taps = tuple(tap for tap in self._taps if tap != callback)
+        self._rtcp_taps = tuple(tap for tap in self._rtcp_taps if tap != callback)
 
     def withhold(self, withholding: bool) -> None:
         """Stop (True) or resume (False) relaying this leg's RTP to the peer; the taps still get
@@ -337,6 +349,10 @@ class MediaRelay:
         self._loop = loop
         self._endpoints: set[RelayEndpoint] = set()
         self._closed = False
+        # Linux: one epoll set holds every socket; the event loop watches the set alone.
+        self._poller = select.epoll() if hasattr(select, "epoll") else None
+        self._polled = False  # the set is a reader of the loop
+        self._readers: dict[int, tuple[RelayEndpoint, socket.socket, Latch, bool]] = {}
 
     @property
     def ports_in_use(self) -> int:
@@ -364,8 +380,8 @@ class MediaRelay:
                 continue
             endpoint = RelayEndpoint(self, label, *sockets)
             rtp_socket, rtcp_socket = sockets
-            loop.add_reader(rtp_socket.fileno(), endpoint._drain, rtp_socket, endpoint._rtp_latch, False)
-            loop.add_reader(rtcp_socket.fileno(), endpoint._drain, rtcp_socket, endpoint._rtcp_latch, True)
+            self._watch(loop, endpoint, rtp_socket, endpoint._rtp_latch, False)
+            self._watch(loop, endpoint, rtcp_socket, endpoint._rtcp_latch, True)
             self._endpoints.add(endpoint)
             return endpoint
         raise PortsExhausted(
@@ -396,6 +412,46 @@ class MediaRelay:
         for endpoint in list(self._endpoints):
             endpoint.close()
         self._closed = True
+        if self._poller is not None:
+            if self._polled:
+                with suppress(RuntimeError):  # a loop already closed at shutdown
+                    self._loop.remove_reader(self._poller.fileno())
+                self._polled = False
+            self._poller.close()
+
+    # Reading ----------------------------------------------------------------------------------
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, endpoint: RelayEndpoint, sock: socket.socket, latch: Latch,
+               on_rtcp_port: bool) -> None:
+        if self._poller is None:
+            loop.add_reader(sock.fileno(), endpoint._drain, sock, latch, on_rtcp_port)
+            return
+        if not self._polled:
+            loop.add_reader(self._poller.fileno(), self._ready)
+            self._polled = True
+        self._readers[sock.fileno()] = (endpoint, sock, latch, on_rtcp_port)
+        self._poller.register(sock.fileno(), select.EPOLLIN)
+
+    def _unwatch(self, sock: socket.socket) -> None:
+        if self._poller is None:
+            with suppress(RuntimeError):  # a loop already closed at shutdown has no readers left
+                self._loop.remove_reader(sock.fileno())
+            return
+        fd = sock.fileno()
+        if self._readers.pop(fd, None) is not None:
+            with suppress(OSError):
+                self._poller.unregister(fd)
+
+    def _ready(self) -> None:
+        """The epoll set is readable: drain each ready socket (level-triggered, so a socket left
+        with packets after PACKETS_PER_WAKEUP is reported again on the next turn)."""
+        readers = self._readers
+        for fd, _ in self._poller.poll(0, 512):
+            reader = readers.get(fd)
+            if reader is None:  # closed by a tap earlier in this turn
+                continue
+            endpoint, sock, latch, on_rtcp_port = reader
+            endpoint._drain(sock, latch, on_rtcp_port)
 
     # Internals --------------------------------------------------------------------------------
 
@@ -436,9 +492,7 @@ class MediaRelay:
         endpoint._taps = ()
         endpoint._rtcp_taps = ()
         for sock in (endpoint._rtp_socket, endpoint._rtcp_socket):
-            # A loop already closed at shutdown has no readers left to remove.
-            with suppress(RuntimeError):
-                self._loop.remove_reader(sock.fileno())
+            self._unwatch(sock)
             sock.close()
         self._endpoints.discard(endpoint)
         self._pool.release(endpoint.port)

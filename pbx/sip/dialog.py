@@ -99,7 +99,7 @@ _CSEQ_LIMIT = 2**31  # RFC 3261 8.1.1.5
 FIRST_CSEQ = 1  # 8.1.1.5 allows any start below 2**31; a pure module has no randomness
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Dialog:
     """One dialog, seen from our side. Build with `as_uas` or `as_uac`."""
 

@@ -63,6 +63,9 @@ __all__ = [
     "TransactionTerminated", "TransactionTimedOut", "Transition", "Transmit", "TransportFailed", "build_ack",
 ]  # fmt: skip
 
+# States in which a transaction only waits for its last timer (Completed, Confirmed, Accepted).
+LINGERING = frozenset({State.COMPLETED, State.CONFIRMED, State.ACCEPTED})
+
 _ID_PREFIXES = {INVITE_CLIENT: "ict", NON_INVITE_CLIENT: "nict", INVITE_SERVER: "ist", NON_INVITE_SERVER: "nist"}
 
 
@@ -206,6 +209,13 @@ class Transaction:
         if transition.target is State.TERMINATED:
             self._layer._forget(self)
             actions.append(TransactionTerminated(self))
+        elif transition.target in LINGERING:
+            self.request.compact()  # matched by its key from now on; its parsed views can go
+            self._linger()
+
+    def _linger(self) -> None:
+        """The transaction only absorbs retransmissions until its last timer: let go of what it
+        will not send again (a held call's transactions linger 64*T1, RFC 6026 7.1/7.2)."""
 
     def _apply(
         self, effect: Effect, actions: list[Action], message: Request | Response | None, source: Peer | None
@@ -274,6 +284,11 @@ class ClientTransaction(Transaction):
         self._ack: Request | None = None
         self._ack_data = b""
 
+    def _linger(self) -> None:
+        # Completed and Accepted never retransmit the request (RFC 3261 17.1.1.2, 17.1.2.2;
+        # RFC 6026 7.2); Completed may resend the ACK of a non-2xx, which it keeps.
+        self._request_data = b""
+
     def _apply(
         self, effect: Effect, actions: list[Action], message: Request | Response | None, source: Peer | None
     ) -> None:
@@ -304,6 +319,14 @@ class ServerTransaction(Transaction):
         self.last_response: Response | None = None
         self._last_response_data = b""
 
+    def _linger(self) -> None:
+        # Accepted passes the TU's 2xx retransmissions on, each given anew (RFC 6026 7.1), and
+        # Confirmed absorbs (RFC 3261 17.2.1): neither resends the last response. A non-INVITE
+        # server transaction's Completed does, so it keeps it.
+        if self.state in (State.ACCEPTED, State.CONFIRMED):
+            self.last_response = None
+            self._last_response_data = b""
+
     def _apply(
         self, effect: Effect, actions: list[Action], message: Request | Response | None, source: Peer | None
     ) -> None:
@@ -313,7 +336,7 @@ class ServerTransaction(Transaction):
             self._last_response_data = message.serialize()
             actions.append(Transmit(self._last_response_data, self.peer, message))
         elif effect is Effect.RESEND_LAST_RESPONSE:
-            if self.last_response is not None:
+            if self.last_response is not None and self._last_response_data:
                 actions.append(Transmit(self._last_response_data, self.peer, self.last_response))
         elif effect is Effect.PASS_ACK_UP:
             assert isinstance(message, Request) and source is not None

@@ -41,6 +41,11 @@ class FakeEndpoint:
         taps.append(callback)
         return lambda: taps.remove(callback)
 
+    def remove_tap(self, callback):
+        for taps in (self.taps, self.rtcp_taps):
+            if callback in taps:
+                taps.remove(callback)
+
     def close(self):
         self.closed = True
 
