@@ -32,6 +32,8 @@ from pbx.bus import EventBus
 from pbx.calls.bridge import BridgeController
 from pbx.calls.inbound import InboundRoutes
 from pbx.calls.manager import CallManager
+from pbx.gc_watch import CollectorPolicy
+from pbx.random_tokens import random_hex
 from pbx.calls.lookup import LookupFirst
 from pbx.calls.recordings import NoSuchCall, RecordingConflict, Recordings
 from pbx.calls.refuse import RefuseController
@@ -95,7 +97,7 @@ class DatabaseUnavailable(OSError):
 
 def new_tag() -> str:
     """A To/From tag: 64 random bits (RFC 3261 19.3 asks for at least 32)."""
-    return secrets.token_hex(8)
+    return random_hex(8)
 
 
 class Pbx:
@@ -157,7 +159,7 @@ class Pbx:
             domain=config.realm,
             media_host=config.media.rtp_host,
             local_address=self._local_address,
-            new_id=lambda: secrets.token_hex(8),
+            new_id=lambda: random_hex(8),
             ring_timeout=config.calls.ring_timeout,
             display_name=names.get,
             controller_for=self._controller_for,
@@ -170,7 +172,7 @@ class Pbx:
         self.trunks = TrunkService(
             config.trunks, config.outbound_routes, config.outbound_classes,
             {number: extension.outbound for number, extension in config.extensions.items()},
-            endpoint=self.endpoint, new_id=lambda: secrets.token_hex(8), route_inbound=self._route_did,
+            endpoint=self.endpoint, new_id=lambda: random_hex(8), route_inbound=self._route_did,
             user_agent=config.sip.user_agent,
         ) if config.trunks else None  # fmt: skip
         self.calls.trunks = self.trunks
@@ -213,7 +215,7 @@ class Pbx:
         # Supervisors listen, whisper and barge (feature codes, or the admin API).
         self.monitors = Monitors(
             self.calls, self.media_clock, execute=self.transport.execute, clock=clock,
-            new_id=lambda: secrets.token_hex(8), new_ssrc=lambda: secrets.randbits(32),
+            new_id=lambda: random_hex(8), new_ssrc=lambda: secrets.randbits(32),
             codes={codes.listen: "listen", codes.whisper: "whisper", codes.barge: "barge"},
             supervisors=codes.supervisors, is_extension=config.extensions.__contains__,
             agents=lambda: {name: agent.extension for name, agent in self.queues.acd.agents.items()}
@@ -668,11 +670,11 @@ async def serve(config: Config, time_offset: float = 0.0, config_file: str = "co
     pbx = Pbx(config, config_file=config_file, load_config=load_config)
     pbx.ivr.time_offset = time_offset
     await pbx.start()
-    # Everything built so far lives as long as the process: keep the cyclic GC
-    # from walking it again and again, and let it run less often (each SIP
-    # message allocates many small objects that die young without cycles).
-    gc.freeze()
+    # Each SIP message allocates many small objects that die young without cycles: let the
+    # young collections run less often, and keep the collector off what lives long
+    # (pbx/gc_watch.py: what survives is frozen every 0.2 s, a full collection runs hourly when idle).
     gc.set_threshold(50_000, 50, 100)
+    collector = asyncio.get_running_loop().create_task(CollectorPolicy(lambda: len(pbx.calls.calls)).run())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     draining: list[asyncio.Task] = []
@@ -696,9 +698,10 @@ async def serve(config: Config, time_offset: float = 0.0, config_file: str = "co
     try:
         await stop.wait()
     finally:
+        collector.cancel()
         for task in draining:
             task.cancel()
-        await asyncio.gather(*draining, return_exceptions=True)
+        await asyncio.gather(collector, *draining, return_exceptions=True)
         await pbx.stop()
 
 

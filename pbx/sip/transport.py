@@ -3,7 +3,8 @@
 Datagrams and framed stream messages go to `SipEndpoint.receive`; the
 actions it returns are carried out here (bytes written to the right socket,
 events published on the bus, drops logged). One `call_at` handle tracks the
-endpoint's earliest deadline, so a thousand transactions cost one timer.
+endpoint's earliest deadline, rounded up to a 20 ms tick, so a thousand
+transactions cost one timer and timers due together cost one wakeup.
 
 TCP connections are reused in both directions (RFC 3261 18.2.2: responses
 go back on the connection the request came in on) and keyed by the peer's
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import ssl
 from collections.abc import Callable
@@ -33,6 +35,8 @@ from .framing import KeepAlive, StreamFramer
 from .transaction import Peer, Transmit
 
 log = logging.getLogger("pbx.sip")
+# The endpoint's timers are served on a grid of this many seconds (see _schedule_timer).
+TIMER_TICK = 0.02
 # A peer that connects and never finishes its handshake holds a socket this long at most.
 TLS_HANDSHAKE_TIMEOUT = 10.0
 trace_log = logging.getLogger("pbx.sip.trace")
@@ -176,7 +180,13 @@ class SipTransport:
 
     def _schedule_timer(self) -> None:
         deadline = self.endpoint.next_deadline()
-        if deadline is None or (self._timer_deadline is not None and self._timer_deadline <= deadline):
+        if deadline is None:
+            return
+        # Wake on a TIMER_TICK grid: timers falling due in the same tick are handled in one
+        # wakeup (under load a call's dozen timers cost one wakeup each otherwise). RFC 3261's
+        # timers are multiples of T1 (500 ms); none needs finer than a tick.
+        deadline = math.ceil(deadline / TIMER_TICK) * TIMER_TICK
+        if self._timer_deadline is not None and self._timer_deadline <= deadline:
             return
         if self._timer:
             self._timer.cancel()
