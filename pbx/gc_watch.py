@@ -8,7 +8,8 @@ of a large heap took 1,074 ms at 400 calls/s, long enough for every phone to ret
 Calls free their objects by reference counting alone (tests/unit/test_call_garbage.py: a call
 leaves no cyclic garbage), so the collector need not walk what is alive:
 
-- every `freeze_seconds` (0.2 s) what is tracked moves to the permanent generation
+- every `freeze_seconds` (0.2 s) the young generation is collected (what became cyclic
+  garbage since the last tick goes) and what is left moves to the permanent generation
   (`gc.freeze`), so a collection walks at most what was made since; frozen objects are still
   freed when their last reference goes;
 - a cycle that became garbage after it was frozen waits for a full collection: one runs,
@@ -72,6 +73,10 @@ class CollectorPolicy:
             gc.collect()
             self._last_full = now
             self.full_collections += 1
+        else:
+            # What became garbage since the last tick (a handled exception's traceback, a task's
+            # cycle) is collected before the rest is frozen: at most one tick of allocations.
+            gc.collect(0)
         gc.freeze()
 
     async def run(self) -> None:

@@ -52,3 +52,14 @@ def test_a_collection_longer_than_the_threshold_is_logged(caplog):
         gc.callbacks.remove(watch)
     assert watch.collections[0] >= 1
     assert "event=gc_pause generation=0" in caplog.text
+
+
+def test_cyclic_garbage_made_since_the_last_tick_is_collected_before_the_freeze():
+    policy = CollectorPolicy(lambda: 5, full_every_seconds=3600)
+    try:
+        policy.tick()
+        Cycle()  # garbage as soon as it is made, while calls are up
+        policy.tick()
+        assert not any(isinstance(o, Cycle) for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
