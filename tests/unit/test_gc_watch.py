@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import weakref
 
 from pbx.gc_watch import CollectorPolicy, PauseWatch
 
@@ -31,13 +32,17 @@ def test_a_full_collection_runs_only_when_no_call_is_up_and_it_is_due():
     calls = [3]
     policy = CollectorPolicy(lambda: calls[0], full_every_seconds=0)
     try:
-        Cycle()  # garbage only the cyclic collector can free
         policy.tick()
-        assert policy.full_collections == 0  # calls up: frozen instead, and kept
+        cycle = Cycle()  # garbage only the cyclic collector can free, once frozen
+        gone = weakref.ref(cycle)
+        policy.tick()  # calls up: frozen with the live objects
+        del cycle
+        policy.tick()
+        assert policy.full_collections == 0 and gone() is not None  # frozen: kept
         calls[0] = 0
         policy.tick()
         assert policy.full_collections == 1
-        assert not any(isinstance(o, Cycle) for o in gc.get_objects())
+        assert gone() is None
     finally:
         gc.unfreeze()
 
@@ -58,8 +63,8 @@ def test_cyclic_garbage_made_since_the_last_tick_is_collected_before_the_freeze(
     policy = CollectorPolicy(lambda: 5, full_every_seconds=3600)
     try:
         policy.tick()
-        Cycle()  # garbage as soon as it is made, while calls are up
+        gone = weakref.ref(Cycle())  # garbage as soon as it is made, while calls are up
         policy.tick()
-        assert not any(isinstance(o, Cycle) for o in gc.get_objects())
+        assert gone() is None
     finally:
         gc.unfreeze()
