@@ -13,50 +13,19 @@ the registrar do), or frame TCP streams (see framing.py).
 from __future__ import annotations
 
 import re
-from typing import Iterator
 
 from .errors import RemoteProtocolError
 from .fields import CSeq, Via
+# Headers lives in headers.py; importers keep finding it (and the name helpers) here.
+from .headers import (  # noqa: F401
+    _NAME_CACHE, CANONICAL, COMPACT_FORMS, LIST_HEADERS, Headers, _name_key, canonical_name,
+)
 from .syntax import is_token, split_list
 from .uri import NameAddress, Uri
 
+__all__ = ["SIP_VERSION", "Headers", "Message", "Request", "Response", "parse_message"]
+
 SIP_VERSION = "SIP/2.0"
-
-# RFC 3261 7.3.3 plus the compact forms later RFCs registered (RFC 3265 o/u, RFC 3515 r,
-# RFC 3892 b, RFC 4028 x, RFC 3841 a/j/d, RFC 4474 y/n).
-COMPACT_FORMS = {
-    "i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length",
-    "c": "Content-Type", "f": "From", "s": "Subject", "k": "Supported", "t": "To",
-    "v": "Via", "o": "Event", "u": "Allow-Events", "r": "Refer-To", "b": "Referred-By",
-    "x": "Session-Expires", "a": "Accept-Contact", "j": "Reject-Contact",
-    "d": "Request-Disposition", "y": "Identity", "n": "Identity-Info",
-}  # fmt: skip
-
-_CANONICAL_NAMES = [
-    "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Allow-Events",
-    "Authentication-Info", "Authorization", "Call-ID", "Call-Info", "Contact", "Content-Disposition",
-    "Content-Encoding", "Content-Language", "Content-Length", "Content-Type", "CSeq", "Date",
-    "Error-Info", "Event", "Expires", "From", "In-Reply-To", "Max-Forwards", "Min-Expires",
-    "MIME-Version", "Min-SE", "Organization", "P-Asserted-Identity", "Path", "Priority",
-    "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require", "RAck", "Reason", "Record-Route",
-    "Refer-To", "Referred-By", "Replaces", "Reply-To", "Require", "Retry-After", "Route", "RSeq",
-    "Server", "Service-Route", "Session-Expires", "Subject", "Subscription-State", "Supported",
-    "Timestamp", "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
-]  # fmt: skip
-CANONICAL = {name.lower(): name for name in _CANONICAL_NAMES}
-CANONICAL.update(COMPACT_FORMS)
-
-# RFC 3261 7.3.1: only headers whose grammar is a comma-separated list may be
-# split on commas; WWW-Authenticate and friends have commas inside one value.
-LIST_HEADERS = frozenset(
-    name.lower()
-    for name in (
-        "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Allow-Events",
-        "Call-Info", "Contact", "Content-Encoding", "Content-Language", "Error-Info", "In-Reply-To",
-        "Path", "Proxy-Require", "Reason", "Record-Route", "Require", "Route", "Service-Route",
-        "Supported", "Unsupported", "Via", "Warning", "P-Asserted-Identity",
-    )
-)  # fmt: skip
 
 _STATUS_LINE = re.compile(r"(SIP/[0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?\Z", re.I)
 # RFC 3261 20.14: Content-Length = 1*DIGIT. ASCII only, and short enough for int().
@@ -65,171 +34,9 @@ _NUMBER = re.compile(r"\s*([0-9]{1,10})\s*\Z")
 # RFC 3261 7.3.1: these may appear once only; a second one is a 400 (RFC 4475 3.3.9 multi01).
 SINGLE_HEADERS = frozenset({"call-id", "cseq", "from", "to", "max-forwards", "expires"})
 
-
-def canonical_name(name: str) -> str:
-    return _name_key(name)[1]
-
-
-# Header names as written -> (lower-case key, canonical name). Phones repeat the
-# same few dozen names, so this saves a lower() and a lookup per header.
-_NAME_CACHE: dict[str, tuple[str, str]] = {}
-
-
 # Header names as a parser met them, before the colon and not yet stripped, that
 # were found to be tokens -> (lower-case key, canonical name).
 _PARSED_NAMES: dict[str, tuple[str, str]] = {}
-
-
-def _name_key(name: str) -> tuple[str, str]:
-    cached = _NAME_CACHE.get(name)
-    if cached is None:
-        canonical = CANONICAL.get(name.lower(), name)
-        cached = (canonical.lower(), canonical)
-        if len(_NAME_CACHE) < 4096:
-            _NAME_CACHE[name] = cached
-    return cached
-
-
-class Headers:
-    """An ordered, case-insensitive multimap of header fields.
-
-    Names are stored in their canonical form (compact forms expanded);
-    values as the peer wrote them (folding joined by one space).
-    """
-
-    __slots__ = ("_fields", "version", "_index", "_views")
-
-    def __init__(self, fields: list[tuple[str, str]] | None = None) -> None:
-        cache = _NAME_CACHE
-        self._fields: list[tuple[str, str, str]] = (
-            [(*(cache.get(name) or _name_key(name)), value) for name, value in fields] if fields else []
-        )
-        # Bumped by every change.
-        self.version = 0
-        # Lower-case name -> values, built on the first read and kept up to date after it.
-        self._index: dict[str, list[str]] | None = None
-        # Typed values parsed from one header each (Message._view), by that header's
-        # lower-case name: a change to the header drops its value.
-        self._views: dict[str, object] | None = None
-
-    @classmethod
-    def _of_fields(cls, fields: list[tuple[str, str, str]]) -> Headers:
-        """Headers from (lower-case key, canonical name, value) triples, as the parser makes them."""
-        headers = cls.__new__(cls)
-        headers._fields = fields
-        headers.version = 0
-        headers._index = headers._views = None
-        return headers
-
-    def _values(self) -> dict[str, list[str]]:
-        index: dict[str, list[str]] = {}
-        for key, _, value in self._fields:
-            found = index.get(key)
-            if found is None:
-                index[key] = [value]
-            else:
-                found.append(value)
-        self._index = index
-        return index
-
-    def _changed(self, key: str) -> None:
-        self.version += 1
-        if self._views:
-            self._views.pop(key, None)
-
-    def add(self, name: str, value: str) -> None:
-        key, name = _NAME_CACHE.get(name) or _name_key(name)
-        self._fields.append((key, name, value))
-        self.version += 1
-        if self._views:
-            self._views.pop(key, None)
-        index = self._index
-        if index is not None:
-            found = index.get(key)
-            if found is None:
-                index[key] = [value]
-            else:
-                found.append(value)
-
-    def prepend(self, name: str, value: str) -> None:
-        key, name = _name_key(name)
-        self._fields.insert(0, (key, name, value))
-        self._changed(key)
-        if self._index is not None:
-            self._index[key] = [value, *self._index.get(key, ())]
-
-    def set(self, name: str, value: str) -> None:
-        """Replace every field called `name` by one, kept where the first one was."""
-        key, name = _NAME_CACHE.get(name) or _name_key(name)
-        self._changed(key)
-        if self._index is not None:
-            self._index[key] = [value]
-        fields = self._fields
-        for index, field in enumerate(fields):
-            if field[0] == key:
-                fields[index] = (key, name, value)
-                if len(fields) - 1 > index and any(f[0] == key for f in fields[index + 1 :]):
-                    self._fields = [f for i, f in enumerate(fields) if f[0] != key or i == index]
-                return
-        fields.append((key, name, value))
-
-    def remove(self, name: str) -> None:
-        key = _name_key(name)[0]
-        self._fields = [field for field in self._fields if field[0] != key]
-        self._changed(key)
-        if self._index is not None:
-            self._index.pop(key, None)
-
-    def get(self, name: str) -> str | None:
-        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
-        found = (self._index or self._values()).get(key)
-        return found[0] if found else None
-
-    def lines(self, name: str) -> list[str]:
-        """Each field line called `name`, unsplit."""
-        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
-        found = (self._index or self._values()).get(key)
-        return list(found) if found else []
-
-    def _lines(self, name: str) -> list[str] | None:
-        """`lines(name)` without the copy, None for none: for readers in this module."""
-        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
-        return (self._index or self._values()).get(key)
-
-    def get_all(self, name: str) -> list[str]:
-        """Every value of `name`, list headers split on commas (RFC 3261 7.3.1)."""
-        key = (_NAME_CACHE.get(name) or _name_key(name))[0]
-        found = (self._index or self._values()).get(key)
-        if not found:
-            return []
-        if key not in LIST_HEADERS:
-            return list(found)
-        values: list[str] = []
-        for line in found:
-            values.extend(split_list(line))
-        return values
-
-    def __contains__(self, name: str) -> bool:
-        return self.get(name) is not None
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return ((field[1], field[2]) for field in self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def copy(self) -> Headers:
-        copied = Headers()
-        copied._fields = list(self._fields)
-        if self._views:
-            copied._views = dict(self._views)  # immutable values of the same fields
-        return copied
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Headers) and list(self) == list(other)
-
-    def __repr__(self) -> str:
-        return f"Headers({list(self)!r})"
 
 
 class Message:
@@ -327,10 +134,12 @@ class Message:
         return self._view("via", Message._parse_top_via)
 
     def _parse_top_via(self) -> Via:
-        values = self.headers.get_all("Via")
-        if not values:
-            raise RemoteProtocolError("missing Via header")
-        return Via.parse(values[0])
+        # The first element of get_all("Via"), without splitting the Via lines below it.
+        for line in self.headers._lines("Via") or ():
+            values = split_list(line)
+            if values:
+                return Via.parse(values[0])
+        raise RemoteProtocolError("missing Via header")
 
     @property
     def from_(self) -> NameAddress:
@@ -551,7 +360,7 @@ def _framed_body(message: Message, body: bytes, separated: bool) -> bytes:
         return body
     if len(values) > 1 and len({value.strip() for value in values}) > 1:
         # RFC 4475 3.3.8 (mcl01): no way to know which one frames the body.
-        raise RemoteProtocolError(f"conflicting Content-Length headers {values[:4]!r}", partial=message)
+        raise RemoteProtocolError(f"conflicting Content-Length headers {list(values[:4])!r}", partial=message)
     value = values[0]
     match = _NUMBER.match(value)
     if not match:

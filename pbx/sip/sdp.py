@@ -34,7 +34,8 @@ _SESSION_ONLY = "vostrzeup"  # RFC 4566 5: these never appear after the first m=
 _BEFORE_CONNECTION = "iuep"  # RFC 4566 5: v o s i u e p c b t r z k a m
 _AFTER_TIMING = "rzk"
 _KNOWN = "vosiuepcbtrzkam"
-_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# RFC 4566 5: a line starts with its one-letter <type> and "=".
+_LINE_STARTS = frozenset(f"{letter}=" for letter in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 class SdpError(ValueError):
@@ -217,12 +218,19 @@ class MediaDescription(msgspec.Struct, frozen=True, kw_only=True):
     def serialize_lines(self) -> list[str]:
         port = self.port if self.port_count is None else f"{self.port}/{self.port_count}"
         lines = [f"m={self.media} {port} {' '.join([self.proto, *self.formats])}"]
-        lines += _other(self.other_lines, "i")
-        lines += [f"c={self.connection}"] if self.connection else []
-        lines += [f"b={b.bwtype}:{b.bandwidth}" for b in self.bandwidths]
-        lines += _other(self.other_lines, "k")
-        lines += [f"a={a}" for a in self.attributes]
-        return lines + _unknown(self.other_lines)
+        other = self.other_lines
+        if other:
+            lines += _other(other, "i")
+        if self.connection:
+            lines.append(_connection_line(self.connection))
+        if self.bandwidths:
+            lines += [f"b={b.bwtype}:{b.bandwidth}" for b in self.bandwidths]
+        if other:
+            lines += _other(other, "k")
+        lines += [f"a={a.name}" if a.value is None else f"a={a.name}:{a.value}" for a in self.attributes]
+        if other:
+            lines += _unknown(other)
+        return lines
 
 
 class SessionDescription(msgspec.Struct, frozen=True, kw_only=True):
@@ -240,6 +248,22 @@ class SessionDescription(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def parse(cls, data: bytes | str) -> SessionDescription:
+        """The description in `data`; raises SdpError. Treat the result as immutable: the same
+        body object parsed again gives the same description back (below)."""
+        # A call reads the same message's body several times as it is set up (is there
+        # SDP, what does it offer, what do we answer): the last body object and what it
+        # gave are remembered. By identity, not content: a message's body is its own
+        # bytes object, so only that message's later reads find it.
+        last = _last_parsed[0]
+        if data is last[0] and type(last[1]) is cls:
+            return last[1]
+        description = cls._parse(data)
+        if type(data) is bytes or type(data) is str:  # immutable: the same object, the same text
+            _last_parsed[0] = (data, description)  # one store: a reader never sees half of it
+        return description
+
+    @classmethod
+    def _parse(cls, data: bytes | str) -> SessionDescription:
         lines = _split_lines(data)
         # RFC 4566 5: v=, o= and s= come first, in that order.
         for position, (kind, meaning) in enumerate((("v", "version"), ("o", "origin"),
@@ -264,6 +288,8 @@ class SessionDescription(msgspec.Struct, frozen=True, kw_only=True):
         connection, bandwidths, attributes, other = _parse_common(session_lines, "session")
         timing = [_parse_timing(value, number) for number, kind, value in session_lines
                   if kind == "t"]
+        if timing:
+            other = [line for line in other if line.kind != "t"]
         media = [_parse_media(block) for block in blocks]
         for index, (block, section) in enumerate(zip(blocks, media), start=1):
             if connection is None and section.connection is None:
@@ -271,8 +297,7 @@ class SessionDescription(msgspec.Struct, frozen=True, kw_only=True):
                                "no session-level c= line (RFC 4566 5.7)", block[0][0])
         return cls(origin=_parse_origin(lines[1][2], lines[1][0]), session_name=lines[2][2],
                    connection=connection, bandwidths=bandwidths, timing=timing or [(0, 0)],
-                   attributes=attributes, media=media,
-                   other_lines=[line for line in other if line.kind != "t"])
+                   attributes=attributes, media=media, other_lines=other)
 
     def serialize(self) -> bytes:
         origin = self.origin
@@ -281,16 +306,34 @@ class SessionDescription(msgspec.Struct, frozen=True, kw_only=True):
                  f"o={origin.username} {origin.session_id} {origin.session_version} "
                  f"{origin.net_type} {origin.address_type} {origin.address}",
                  f"s={self.session_name or ' '}"]
-        lines += _other(self.other_lines, _BEFORE_CONNECTION)
-        lines += [f"c={self.connection}"] if self.connection else []
-        lines += [f"b={b.bwtype}:{b.bandwidth}" for b in self.bandwidths]
+        other = self.other_lines
+        if other:
+            lines += _other(other, _BEFORE_CONNECTION)
+        if self.connection:
+            lines.append(_connection_line(self.connection))
+        if self.bandwidths:
+            lines += [f"b={b.bwtype}:{b.bandwidth}" for b in self.bandwidths]
         lines += [f"t={start} {stop}" for start, stop in self.timing]
-        lines += _other(self.other_lines, _AFTER_TIMING)
-        lines += [f"a={a}" for a in self.attributes]
-        lines += _unknown(self.other_lines)
+        if other:
+            lines += _other(other, _AFTER_TIMING)
+        lines += [f"a={a.name}" if a.value is None else f"a={a.name}:{a.value}" for a in self.attributes]
+        if other:
+            lines += _unknown(other)
         for media in self.media:
             lines += media.serialize_lines()
-        return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+        lines.append("")
+        return "\r\n".join(lines).encode("utf-8")
+
+
+# (the body `SessionDescription.parse` read last, the object itself; its description).
+_last_parsed: list[tuple[bytes | str | None, SessionDescription | None]] = [(None, None)]
+
+
+def _connection_line(connection: Connection) -> str:
+    """c= as `Connection.__str__` writes it, without the call."""
+    if connection.suffix is None:
+        return f"c={connection.net_type} {connection.address_type} {connection.address}"
+    return f"c={connection.net_type} {connection.address_type} {connection.address}/{connection.suffix}"
 
 
 def _other(lines: list[Line], kinds: str) -> list[str]:
@@ -310,16 +353,17 @@ def _split_lines(data: bytes | str) -> list[tuple[int, str, str]]:
         except UnicodeDecodeError as error:
             raise SdpError(f"SDP is not valid UTF-8 (bad byte at offset {error.start})") from None
     result = []
-    letters = _ASCII_LETTERS
+    append = result.append
+    starts = _LINE_STARTS
     for number, raw in enumerate(data.split("\n"), start=1):
         line = raw.rstrip()
         if not line:
             continue
         # RFC 4566 5: <type>=<value>, where <type> is exactly one letter.
-        if line[1:2] != "=" or line[0] not in letters:
+        if line[:2] not in starts:
             shown = line if len(line) <= 40 else line[:40] + "..."
             raise SdpError(f"expected '<type>=<value>', got {shown!r}", number)
-        result.append((number, line[0], line[2:]))
+        append((number, line[0], line[2:]))
     if not result:
         raise SdpError("SDP body is empty")
     return result
@@ -342,6 +386,8 @@ def _parse_origin(value: str, line: int) -> Origin:
 
 
 def _parse_timing(value: str, line: int) -> tuple[int, int]:
+    if value == "0 0":
+        return (0, 0)  # RFC 4566 5.9: an unbounded session, what nearly every phone writes
     parts = value.split()
     if len(parts) != 2:
         raise SdpError("t= line needs '<start-time> <stop-time>'", line)
@@ -356,7 +402,18 @@ def _parse_common(lines: list[tuple[int, str, str]], where: str
     attributes: list[Attribute] = []
     other: list[Line] = []
     for number, kind, value in lines:
-        if kind == "c":
+        if kind == "a":
+            # The most frequent line; the same few (rtpmap, fmtp, ptime, direction) in every call.
+            attribute = _ATTRIBUTES.get(value)
+            if attribute is None:
+                name, colon, text = value.partition(":")
+                if not name:
+                    raise SdpError("a= line has no attribute name", number)
+                attribute = Attribute(name, text if colon else None)
+                if len(value) <= 64 and len(_ATTRIBUTES) < _ATTRIBUTES_LIMIT:
+                    _ATTRIBUTES[value] = attribute
+            attributes.append(attribute)
+        elif kind == "c":
             if connection is not None:
                 raise SdpError(f"second c= line in the {where} section (RFC 4566 5.7)", number)
             parts = value.split()
@@ -369,11 +426,6 @@ def _parse_common(lines: list[tuple[int, str, str]], where: str
             if not colon or not bwtype:
                 raise SdpError("b= line needs '<bwtype>:<bandwidth>'", number)
             bandwidths.append(Bandwidth(bwtype, _number(amount, "b= bandwidth", number)))
-        elif kind == "a":
-            name, colon, text = value.partition(":")
-            if not name:
-                raise SdpError("a= line has no attribute name", number)
-            attributes.append(Attribute(name, text if colon else None))
         elif kind in "vos":
             raise SdpError(f"duplicate {kind}= line (RFC 4566 5)", number)
         else:
@@ -400,6 +452,10 @@ def _parse_media(block: list[tuple[int, str, str]]) -> MediaDescription:
                             formats=parts[3:], connection=connection, bandwidths=bandwidths,
                             attributes=attributes, other_lines=other)
 
+
+# a= values by their text -> their Attribute (frozen, so shared); failures are not kept.
+_ATTRIBUTES: dict[str, Attribute] = {}
+_ATTRIBUTES_LIMIT = 1024
 
 # a=rtpmap values by their text: phones offer the same few codecs in every call, and
 # the call path reads them several times per offer.

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IO_MODULES = {"asyncio", "socket", "time", "random", "selectors", "threading", "uvloop"}
 # Pure protocol cores: bytes, events and `now` in; actions out.
 PURE = [
-    "pbx/sip/message.py", "pbx/sip/uri.py", "pbx/sip/fields.py", "pbx/sip/syntax.py", "pbx/sip/sdp.py", "pbx/sip/sdes.py", "pbx/sip/offer_answer.py",
+    "pbx/sip/message.py", "pbx/sip/headers.py", "pbx/sip/uri.py", "pbx/sip/fields.py", "pbx/sip/syntax.py", "pbx/sip/sdp.py", "pbx/sip/sdes.py", "pbx/sip/offer_answer.py",
     "pbx/sip/transaction.py", "pbx/sip/transaction_machines.py", "pbx/sip/digest.py", "pbx/sip/registrar.py", "pbx/sip/endpoint.py", "pbx/sip/dialog.py",
     "pbx/sip/framing.py", "pbx/sip/status.py", "pbx/sip/errors.py", "pbx/bus.py",
     "pbx/media/ports.py", "pbx/media/latching.py", "pbx/media/rtp_header.py", "pbx/scheduler.py",

@@ -1058,3 +1058,24 @@ def test_random_byte_flips_never_raise_anything_but_remote_protocol_error(name):
             StreamFramer().feed(bytes(mutated))
         except RemoteProtocolError:
             pass
+
+
+def test_headers_live_in_their_own_module_and_message_still_exports_them():
+    from pbx.sip import headers, message
+
+    assert message.Headers is headers.Headers
+    assert message.canonical_name("i") == headers.canonical_name("i") == "Call-ID"
+
+
+def test_header_index_follows_changes_after_the_first_read():
+    headers = Headers([("Via", "SIP/2.0/UDP a"), ("To", "<sip:b@x>")])
+    assert headers.get("Via") == "SIP/2.0/UDP a"  # builds the index
+    headers.add("v", "SIP/2.0/UDP b")
+    headers.prepend("Via", "SIP/2.0/UDP c")
+    assert headers.lines("Via") == ["SIP/2.0/UDP c", "SIP/2.0/UDP a", "SIP/2.0/UDP b"]
+    assert isinstance(headers.lines("Via"), list) and isinstance(headers.get_all("Via"), list)
+    headers.set("Via", "SIP/2.0/UDP d")
+    assert headers.get_all("Via") == ["SIP/2.0/UDP d"]
+    headers.remove("To")
+    assert headers.get("To") is None and headers.lines("To") == []
+    assert list(headers) == [("Via", "SIP/2.0/UDP d")]

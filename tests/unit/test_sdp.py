@@ -688,3 +688,31 @@ def test_next_version_increments_only_the_origin_version():
 
 
 # --- purity -------------------------------------------------------------------------------
+
+
+def test_the_same_body_parsed_again_gives_the_same_description():
+    # A call reads one message's body several times while it is set up; the second read is free.
+    first = SessionDescription.parse(BARESIP_OFFER)
+    assert SessionDescription.parse(BARESIP_OFFER) is first
+    # An equal body in another object (another message) is parsed on its own, to an equal value.
+    other = SessionDescription.parse(bytes(bytearray(BARESIP_OFFER)))
+    assert other == first and other is not first
+
+
+def test_attributes_read_from_the_shared_table_stay_per_line():
+    body = crlf("""v=0
+o=- 1 1 IN IP4 10.0.0.1
+s=-
+c=IN IP4 10.0.0.1
+t=0 0
+a=sendrecv
+m=audio 4000 RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+a=ptime:20
+""")
+    description = SessionDescription.parse(body)
+    assert description.attributes == [Attribute("sendrecv")]
+    assert description.media[0].attributes == [Attribute("rtpmap", "0 PCMU/8000"), Attribute("sendrecv"),
+                                               Attribute("ptime", "20")]
+    assert description.serialize() == body
