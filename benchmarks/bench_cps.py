@@ -85,6 +85,7 @@ class Step:
     peak_rss_mb: float
     late_ringing: int
     verdict: Verdict
+    sipp_core_percent: float = 0.0  # how busy core 1 (both sipps) was: is the load generator the limit?
 
     @property
     def cpu_per_call_us(self) -> float:
@@ -154,12 +155,13 @@ def maximum_rate(steps: list[Step]) -> int:
 
 
 def format_table(steps: list[Step]) -> str:
-    lines = ["| rate | passed | CPU/call us | CPU % | setup p50/p99 ms | peak RSS MB | retrans | 180-after-200 |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| rate | passed | CPU/call us | CPU % | sipp core % | setup p50/p99 ms | peak RSS MB | retrans | 180-after-200 |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for step in steps:
         passed = "yes" if step.verdict.passed else f"**no**: {step.verdict.reason}"
         lines.append(
             f"| {step.rate} | {passed} | {step.cpu_per_call_us:,.0f} | {step.cpu_percent:.0f}% | "
+            f"{step.sipp_core_percent:.0f}% | "
             f"{step.setup_p50_ms:.0f} / {step.setup_p99_ms:.0f} | {step.peak_rss_mb:.0f} | "
             f"{step.caller.retransmissions + step.callee_retransmissions} | {step.late_ringing} |")
     return "\n".join(lines)
@@ -205,6 +207,15 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
+def core_times(core: int) -> tuple[int, int]:
+    """(busy, total) clock ticks of one core from /proc/stat (proc(5)): idle and iowait are not busy."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            ticks = [int(field) for field in line.split()[1:]]
+            return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+    return 0, 0
+
+
 def peak_rss_mb(pid: int) -> float:
     total_kib = 0
     for member in process_tree(pid):
@@ -228,6 +239,7 @@ class CallerRun:
     totals: SippTotals
     wall_seconds: float
     cpu_seconds: float  # the B2BUA's, over the caller's run
+    sipp_core_percent: float  # core 1's busy share over the caller's run
 
 
 def run_caller(b2bua_pid: int, target: str, scenario: str, extra: list[str], calls: int, rate: int,
@@ -239,13 +251,15 @@ def run_caller(b2bua_pid: int, target: str, scenario: str, extra: list[str], cal
                "-m", str(calls), "-r", str(rate), "-l", str(4 * rate), "-d", str(HOLD_MS),
                "-timeout", f"{step_seconds + 30}s", "-nostdin", "-trace_rtt", "-rtt_freq", "1",
                "-trace_counts", "-trace_stat", "-stf", "caller_stat.csv", "-fd", "1"]
-    cpu_before, started = cpu_seconds(b2bua_pid), time.monotonic()
+    cpu_before, core_before, started = cpu_seconds(b2bua_pid), core_times(int(SIPP_CORE)), time.monotonic()
     result = subprocess.run(command, cwd=stepdir, capture_output=True, text=True, timeout=step_seconds + 90)
     wall, cpu = time.monotonic() - started, cpu_seconds(b2bua_pid) - cpu_before
+    core_after = core_times(int(SIPP_CORE))
+    busy, total = core_after[0] - core_before[0], core_after[1] - core_before[1]
     stat = stepdir / "caller_stat.csv"
     if not stat.exists():
         raise SystemExit(f"sipp's caller wrote no statistics (rc {result.returncode}):\n{result.stderr[-1500:]}")
-    return CallerRun(read_sipp_totals(stat.read_text()), wall, cpu)
+    return CallerRun(read_sipp_totals(stat.read_text()), wall, cpu, 100 * busy / total if total else 0.0)
 
 
 def measure_step(b2bua_pid: int, rate: int, step_seconds: int, stepdir: Path, place_calls) -> Step:
@@ -259,7 +273,8 @@ def measure_step(b2bua_pid: int, rate: int, step_seconds: int, stepdir: Path, pl
     counts = next(stepdir.glob("*_counts.csv"), None)
     return Step(rate, calls, caller, callee.successful, callee.retransmissions, run.wall_seconds, run.cpu_seconds,
                 percentile(times, 0.5), percentile(times, 0.99), peak_rss_mb(b2bua_pid),
-                read_late_ringing(counts.read_text()) if counts else 0, score(calls, caller, callee.successful))
+                read_late_ringing(counts.read_text()) if counts else 0, score(calls, caller, callee.successful),
+                run.sipp_core_percent)
 
 
 CALLEE_STATS = ("-trace_stat", "-stf", "callee_stat.csv", "-fd", "1")
@@ -307,7 +322,8 @@ def stepper(rates: list[int], run_step, workdir: Path, name: str) -> list[Step]:
         step = run_step(rate, stepdir)
         steps.append(step)
         print(f"{name} {rate} calls/s: {step.caller.successful}/{step.calls} ok, callee {step.callee_completed}, "
-              f"{step.cpu_per_call_us:,.0f} us/call, {step.cpu_percent:.0f}% CPU, setup p50/p99 "
+              f"{step.cpu_per_call_us:,.0f} us/call, {step.cpu_percent:.0f}% CPU, sipp core "
+              f"{step.sipp_core_percent:.0f}%, setup p50/p99 "
               f"{step.setup_p50_ms:.0f}/{step.setup_p99_ms:.0f} ms, RSS {step.peak_rss_mb:.0f} MB -> "
               f"{'pass' if step.verdict.passed else 'FAIL: ' + step.verdict.reason}", flush=True)
         if not step.verdict.passed:

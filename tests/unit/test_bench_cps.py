@@ -97,8 +97,8 @@ def test_the_maximum_stops_at_the_first_failing_step() -> None:
 def test_the_table_has_one_row_per_step() -> None:
     table = format_table([step(100, cpu_seconds=2.2), step(200, passed=False, late=2)])
     assert table.splitlines()[2:] == [
-        "| 100 | yes | 2,200 | 20% | 3 / 12 | 80 | 5 | 0 |",
-        "| 200 | **no**: the callee completed 1 of 2 calls (< 99.9%) | 500 | 9% | 3 / 12 | 80 | 5 | 2 |",
+        "| 100 | yes | 2,200 | 20% | 0% | 3 / 12 | 80 | 5 | 0 |",
+        "| 200 | **no**: the callee completed 1 of 2 calls (< 99.9%) | 500 | 9% | 0% | 3 / 12 | 80 | 5 | 2 |",
     ]
 
 
