@@ -33,6 +33,7 @@ from pbx.calls.bridge import BridgeController
 from pbx.calls.inbound import InboundRoutes
 from pbx.calls.manager import CallManager
 from pbx.gc_watch import CollectorPolicy
+from pbx.loop_watch import StallWatch
 from pbx.random_tokens import random_hex
 from pbx.calls.lookup import LookupFirst
 from pbx.calls.recordings import NoSuchCall, RecordingConflict, Recordings
@@ -675,6 +676,7 @@ async def serve(config: Config, time_offset: float = 0.0, config_file: str = "co
     # (pbx/gc_watch.py: what survives is frozen every 0.2 s, a full collection runs hourly when idle).
     gc.set_threshold(50_000, 50, 100)
     collector = asyncio.get_running_loop().create_task(CollectorPolicy(lambda: len(pbx.calls.calls)).run())
+    stalls = asyncio.get_running_loop().create_task(StallWatch().run())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     draining: list[asyncio.Task] = []
@@ -699,9 +701,10 @@ async def serve(config: Config, time_offset: float = 0.0, config_file: str = "co
         await stop.wait()
     finally:
         collector.cancel()
+        stalls.cancel()
         for task in draining:
             task.cancel()
-        await asyncio.gather(collector, *draining, return_exceptions=True)
+        await asyncio.gather(collector, stalls, *draining, return_exceptions=True)
         await pbx.stop()
 
 
