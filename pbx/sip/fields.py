@@ -40,13 +40,7 @@ class Via(msgspec.Struct, frozen=True):
     @classmethod
     def parse(cls, text: str) -> Self:
         # A request's Via comes back in each of its responses.
-        cached = _VIAS.get(text)
-        if cached is not None and cls is Via:
-            return cached
-        via = cls._parse(text)
-        if cls is Via:
-            _VIAS.remember(text, via)
-        return via
+        return _VIAS.parse(Via, cls, text)
 
     @classmethod
     def _parse(cls, text: str) -> Self:
@@ -81,13 +75,7 @@ class CSeq(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(cls, text: str) -> Self:
-        cached = _CSEQS.get(text)
-        if cached is not None and cls is CSeq:
-            return cached
-        cseq = cls._parse(text)
-        if cls is CSeq:
-            _CSEQS.remember(text, cseq)
-        return cseq
+        return _CSEQS.parse(CSeq, cls, text)
 
     @classmethod
     def _parse(cls, text: str) -> Self:

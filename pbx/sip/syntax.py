@@ -55,6 +55,17 @@ class RecentlyParsed(dict):
         self.limit = limit
         self.longest = longest
 
+    def parse(self, kind: type, cls: type, text: str):
+        """``cls._parse(text)``, remembered by its text when ``cls`` is ``kind`` itself (a
+        subclass's parse is its own, and not kept)."""
+        if cls is not kind:
+            return cls._parse(text)
+        value = self.get(text)
+        if value is None:
+            value = cls._parse(text)
+            self.remember(text, value)
+        return value
+
     def remember(self, text: str, value: object) -> None:
         if len(text) > self.longest:
             return

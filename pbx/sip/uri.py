@@ -54,13 +54,7 @@ class Uri(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(cls, text: str) -> Self:
-        cached = _URIS.get(text)
-        if cached is not None and cls is Uri:
-            return cached
-        uri = cls._parse(text)
-        if cls is Uri:
-            _URIS.remember(text, uri)
-        return uri
+        return _URIS.parse(Uri, cls, text)
 
     @classmethod
     def _parse(cls, text: str) -> Self:
@@ -147,13 +141,7 @@ class NameAddress(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(cls, text: str) -> Self:
-        cached = _NAME_ADDRESSES.get(text)
-        if cached is not None and cls is NameAddress:
-            return cached
-        name_address = cls._parse(text)
-        if cls is NameAddress:
-            _NAME_ADDRESSES.remember(text, name_address)
-        return name_address
+        return _NAME_ADDRESSES.parse(NameAddress, cls, text)
 
     @classmethod
     def _parse(cls, text: str) -> Self:
