@@ -6,7 +6,8 @@ read by the event loop, uvloop when installed), and holds them past 64*T1 + T4 s
 INVITE transactions are gone: what is left is what a held call costs, its dialogs, legs, SDP,
 media endpoints and watches. Printed: bytes and blocks per held call (and just after set-up,
 with their transactions), the lines that allocated most of them, and what a second round of as
-many calls leaves on top of the first once both ended and their timers ran (should be about 0). The suite's check is tests/unit/test_memory_per_call.py.
+many calls leaves on top of the first once both ended and their timers ran (should be about 0).
+The suite's check is tests/unit/test_memory_per_call.py.
 
 This counts Python's heap only: bench_held_calls.py measures the resident memory of a real PBX
 under sipp, which adds the allocator's slack and the kernel's view.

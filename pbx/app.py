@@ -32,9 +32,6 @@ from pbx.bus import EventBus
 from pbx.calls.bridge import BridgeController
 from pbx.calls.inbound import InboundRoutes
 from pbx.calls.manager import CallManager
-from pbx.gc_watch import CollectorPolicy
-from pbx.loop_watch import StallWatch
-from pbx.random_tokens import random_hex
 from pbx.calls.lookup import LookupFirst
 from pbx.calls.recordings import NoSuchCall, RecordingConflict, Recordings
 from pbx.calls.refuse import RefuseController
@@ -45,6 +42,9 @@ from pbx.calls.signals import Cause, Hangup
 from pbx.config import Config
 from pbx.trunks import DialOut, OutboundController, TrunkService, number_forms
 from pbx.config_reload import ReloadPlan, plan_reload
+from pbx.gc_watch import CollectorPolicy
+from pbx.loop_watch import StallWatch
+from pbx.random_tokens import random_hex
 from pbx.ivr.runtime import QueueRefused
 from pbx.plugin_api import CallDirectory, LiveApi
 from pbx.plugin_host import PluginHost, open_database
