@@ -23,7 +23,7 @@ CPU per call at the highest rate both passed.
 `--both-cores` leaves the PBX (and Sippy) unpinned, sipp still on core 1.
 
     .venv/bin/python benchmarks/bench_cps.py [--rates 100,200,300,...] [--step-seconds 20]
-        [--both-cores] [--no-sippy] [--sippy-venv /tmp/bench_cps_sippy] [--keep DIR (sipp's files)]
+        [--both-cores] [--workers N] [--no-sippy] [--sippy-venv /tmp/bench_cps_sippy] [--keep DIR (sipp's files)]
 """
 
 from __future__ import annotations
@@ -334,7 +334,7 @@ def stepper(rates: list[int], run_step, workdir: Path, name: str) -> list[Step]:
 # -- the two B2BUAs ----------------------------------------------------------------------------------
 
 def measure_pbx(rates: list[int], step_seconds: int, pinned: bool, workdir: Path,
-                profile: Path | None = None) -> list[Step]:
+                profile: Path | None = None, workers: int = 1) -> list[Step]:
     # Relay ports below Linux's ephemeral range (32768-60999), where sipp's ports are picked:
     # 8 per call up at once (two legs, RTP and RTCP, both sides), about 2 s of calls at the top rate.
     high = min(32000, 10000 + 16 * max(rates))
@@ -345,7 +345,7 @@ def measure_pbx(rates: list[int], step_seconds: int, pinned: bool, workdir: Path
         f"media: {{rtp_host: 127.0.0.1, rtp_ports: {{low: 10000, high: {high}}}}}\n"
         'extensions:\n  "1001": {password: secret1001}\n  "1002": {password: secret1002}\n'
     )
-    with pbx_process(config, workdir) as (port, pbx, _):
+    with pbx_process(config, workdir, workers) as (port, pbx, _):
         if pinned:
             pin(pbx.pid, PBX_CORE)
         with sampled(pbx.pid, profile):
@@ -413,6 +413,7 @@ def main() -> None:
     parser.add_argument("--rates", default=DEFAULT_RATES, help="calls/s per step, comma-separated")
     parser.add_argument("--step-seconds", type=int, default=20)
     parser.add_argument("--both-cores", action="store_true", help="leave the B2BUA unpinned (sipp stays on core 1)")
+    parser.add_argument("--workers", type=int, default=1, help="pbx run --workers N (pbx/workers/)")
     parser.add_argument("--no-sippy", action="store_true", help="measure the PBX only")
     parser.add_argument("--sippy-venv", type=Path, default=Path(tempfile.gettempdir()) / "bench_cps_sippy")
     parser.add_argument("--keep", type=Path, help="keep sipp's files in this directory")
@@ -429,12 +430,14 @@ def main() -> None:
         workdir = args.keep or Path(name)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "pbx").mkdir()
-        pbx = measure_pbx(rates, args.step_seconds, pinned, workdir / "pbx", args.profile)
+        pbx = measure_pbx(rates, args.step_seconds, pinned, workdir / "pbx", args.profile, args.workers)
         sippy = []
         if not args.no_sippy:
             (workdir / "sippy").mkdir()
             sippy = measure_sippy(rates, args.step_seconds, pinned, args.sippy_venv, workdir / "sippy")
     where = "PBX unpinned (both cores)" if args.both_cores else "PBX pinned to core 0"
+    if args.workers > 1:
+        where += f", {args.workers} workers"
     print(f"\n{where}, sipp on core 1, {args.step_seconds} s per step, {HOLD_MS} ms calls\n")
     print(f"PBX (authenticated calls), maximum {maximum_rate(pbx)} calls/s\n{format_table(pbx)}\n")
     if sippy:

@@ -53,20 +53,37 @@ def wait_until_answering(port: int, pbx: subprocess.Popen, log_path: Path) -> No
 
 
 @contextmanager
-def pbx_process(config: Path, workdir: Path):
+def pbx_process(config: Path, workdir: Path, workers: int = 1):
     """`pbx run` on a free port for the duration of the block; yields (SIP port, process, log path).
-    The log holds its stdout and stderr (the bus events, for benchmarks that count them)."""
+    The log holds its stdout and stderr (the bus events, for benchmarks that count them). With
+    `workers`, the process is the supervisor of that many workers (pbx/workers/)."""
     port = free_port()
     log_path = workdir / "pbx.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log_path.open("w") as log:
         pbx = subprocess.Popen([sys.executable, "-m", "pbx", "run", "--config", str(config),
-                                "--sip-listen", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)
+                                "--sip-listen", f"127.0.0.1:{port}", "--workers", str(workers)],
+                               env=env, stdout=log, stderr=log)
     try:
         wait_until_answering(port, pbx, log_path)
+        if workers > 1:
+            wait_for_workers(pbx, workers)
         yield port, pbx, log_path
     finally:
         terminate(pbx, grace=15)
+
+
+def wait_for_workers(supervisor: subprocess.Popen, workers: int, timeout: float = 60.0) -> None:
+    """Until the supervisor has `workers` children that each wrote their readiness (a worker's
+    children, such as a plugin's writer, count too: good enough for a benchmark's config)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()
+        if len(children) >= workers:
+            time.sleep(2.0)  # the last one binds the port right after it starts: let it settle
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"the PBX did not start {workers} workers within {timeout} s")
 
 
 def terminate(process: subprocess.Popen, grace: float) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from ivr_dsl.checker import CheckContext
@@ -39,12 +40,14 @@ from pbx.calls.router import Router
 from pbx.calls.supervision import Monitors
 from pbx.calls.services import ServiceController
 from pbx.calls.signals import Cause, Hangup
-from pbx.config import Config
+from pbx.config import Config, Listen
 from pbx.trunks import DialOut, OutboundController, TrunkService, number_forms
 from pbx.config_reload import ReloadPlan, plan_reload
 from pbx.gc_watch import CollectorPolicy
 from pbx.loop_watch import StallWatch
 from pbx.random_tokens import random_hex
+from pbx.workers import Dispatcher, WorkerPlace, contact_user, port_range_of, worker_tag
+from pbx.workers.channel import SHARED_EVENTS, WorkerChannel
 from pbx.ivr.runtime import QueueRefused
 from pbx.plugin_api import CallDirectory, LiveApi
 from pbx.plugin_host import PluginHost, open_database
@@ -106,8 +109,13 @@ class Pbx:
 
     def __init__(self, config: Config, *, clock=time.time, secret: bytes | None = None,
                  config_file: str = "config.yaml", entry_points: bool = True,
-                 load_config: Callable[[], Config] | None = None) -> None:
+                 load_config: Callable[[], Config] | None = None, worker: WorkerPlace | None = None) -> None:
+        if worker is not None and not worker.is_first:
+            config = msgspec.structs.replace(config, admin=msgspec.structs.replace(config.admin, listen=None))
         self.config = config
+        self.worker = worker  # one of several processes on the SIP port (pbx/workers/), or the only one
+        tag = worker_tag(worker.index) if worker is not None else ""
+        new_id = (lambda: tag + random_hex(8)) if tag else (lambda: random_hex(8))
         self.load_config = load_config  # the config file read again (POST /api/config/reload)
         self.clock = clock
         self.bus = EventBus()
@@ -132,7 +140,7 @@ class Pbx:
         )
         self.authenticator = DigestAuthenticator(
             config.realm,
-            secret or os.urandom(32),
+            secret or (bytes.fromhex(worker.secret) if worker is not None else os.urandom(32)),
             passwords.get,
             nonce_lifetime=config.auth.nonce_lifetime,
             algorithms=tuple(config.auth.algorithms),
@@ -151,7 +159,8 @@ class Pbx:
         self.endpoint.challenge_status = lambda user: invite_challenges.get(user or "", 407)
         self.transport = SipTransport(self.endpoint, self.bus, clock, trace=config.log.sip_trace)
         ports = config.media.rtp_ports
-        self.relay = MediaRelay(config.media.rtp_host, ports.low, ports.high, clock=clock)
+        low, high = port_range_of(ports.low, ports.high, worker.index, worker.count) if worker else (ports.low, ports.high)
+        self.relay = MediaRelay(config.media.rtp_host, low, high, clock=clock)
         names = {number: extension.name for number, extension in config.extensions.items()}
         self.calls = CallManager(
             self.endpoint,
@@ -160,7 +169,7 @@ class Pbx:
             domain=config.realm,
             media_host=config.media.rtp_host,
             local_address=self._local_address,
-            new_id=lambda: random_hex(8),
+            new_id=new_id,
             ring_timeout=config.calls.ring_timeout,
             display_name=names.get,
             controller_for=self._controller_for,
@@ -173,7 +182,7 @@ class Pbx:
         self.trunks = TrunkService(
             config.trunks, config.outbound_routes, config.outbound_classes,
             {number: extension.outbound for number, extension in config.extensions.items()},
-            endpoint=self.endpoint, new_id=lambda: random_hex(8), route_inbound=self._route_did,
+            endpoint=self.endpoint, new_id=new_id, route_inbound=self._route_did,
             user_agent=config.sip.user_agent,
         ) if config.trunks else None  # fmt: skip
         self.calls.trunks = self.trunks
@@ -216,7 +225,7 @@ class Pbx:
         # Supervisors listen, whisper and barge (feature codes, or the admin API).
         self.monitors = Monitors(
             self.calls, self.media_clock, execute=self.transport.execute, clock=clock,
-            new_id=lambda: random_hex(8), new_ssrc=lambda: secrets.randbits(32),
+            new_id=new_id, new_ssrc=lambda: secrets.randbits(32),
             codes={codes.listen: "listen", codes.whisper: "whisper", codes.barge: "barge"},
             supervisors=codes.supervisors, is_extension=config.extensions.__contains__,
             agents=lambda: {name: agent.extension for name, agent in self.queues.acd.agents.items()}
@@ -224,6 +233,14 @@ class Pbx:
         )  # fmt: skip
         self.bus.subscribe(CallEnded, self.monitors.on_call_ended)
         self.bus.subscribe(Event, self._log_event)
+        self.channel: WorkerChannel | None = None
+        if worker is not None:
+            self.transport.reuse_port = True
+            self.calls.contact_user = contact_user(worker.index)
+            dispatcher = Dispatcher(worker.count, self._needs_first_worker)
+            self.channel = WorkerChannel(worker, dispatcher, self.transport, self.registrar, self.bus.publish, clock)
+            for event_type in SHARED_EVENTS:
+                self.bus.subscribe(event_type, self.channel.on_registration)
 
     def _controller_for(self, number: str, services) -> Any:
         """What answers a called number: a test extension (600 echo, 601 playback, 602 digits), a
@@ -275,6 +292,14 @@ class Pbx:
             assert self.queues is not None  # the config refuses a route to a queue it does not define
             return QueueEntry(self.queues, destination.name, lambda: secrets.randbits(32))
         return BridgeController(services, target=destination.name)
+
+    def _needs_first_worker(self, number: str) -> bool:
+        """A call to `number` uses what worker 0 alone holds (pbx/workers/): a queue, a scenario,
+        a feature code, monitoring. Extensions, test extensions and calls out run anywhere."""
+        tests = self.config.test_extensions
+        if number in self.config.extensions or number in (tests.echo, tests.playback, tests.digits):
+            return False
+        return not self._dials_out(number)
 
     def _dials_out(self, number: str) -> bool:
         """`number` goes out on a trunk: no extension or inbound route takes it (a default route
@@ -512,7 +537,9 @@ class Pbx:
             self.ivr.functions.setdefault(name, function)  # the config's own list wins over a plugin's
         self.reload_scenarios()
         await self._restore_state()
-        for listen in self.config.sip.listen:
+        if self.channel is not None:
+            await self.channel.open()  # before the SIP port: what others own goes to them from the start
+        for listen in self._listeners():
             if listen.transport == "udp":
                 host, port = await self.transport.listen_udp(listen.host, listen.port)
             elif listen.transport == "tls":
@@ -525,7 +552,8 @@ class Pbx:
             log.info("event=listening transport=%s address=%s:%s", listen.transport, host, port)
         if self.trunks is not None:
             await self.trunks.resolve()
-            self.transport.execute(self.trunks.start(self.clock(), self._local_address))
+            register = self.worker is None or self.worker.is_first  # one registration per provider
+            self.transport.execute(self.trunks.start(self.clock(), self._local_address, register))
         admin = self.config.admin.listen
         if admin is not None:
             app = await self._admin_app()
@@ -537,6 +565,15 @@ class Pbx:
             await site.start()
             log.info("event=admin_listening address=%s://%s:%s", "https" if tls else "http", admin.host, admin.port)
         log.info("event=ready realm=%s extensions=%d", self.config.realm, len(self.config.extensions))
+
+    def _listeners(self) -> list[Listen]:
+        """The SIP listeners: the config's, or as the supervisor chose their ports for every
+        worker; TCP and TLS connections stay with worker 0 (a connection cannot be handed on)."""
+        if self.worker is None:
+            return list(self.config.sip.listen)
+        configured = {(listen.transport, listen.host): listen for listen in self.config.sip.listen}
+        return [msgspec.structs.replace(configured[(kind, host)], port=port)
+                for kind, host, port in self.worker.listen if kind == "udp" or self.worker.is_first]
 
     async def _admin_app(self) -> web.Application:
         """The admin API with its tokens (the config's and the database's) and audit log."""
@@ -620,6 +657,8 @@ class Pbx:
     async def stop(self) -> None:
         if self.trunks is not None:
             self.transport.execute(self.trunks.stop(self.clock()))  # Expires: 0 at each provider
+        if self.channel is not None:
+            self.channel.close()
         await self.transport.close()
         self.recordings.stop_all()  # their RecordingStopped reaches the plugins before they stop
         await self.plugins.stop()
@@ -668,9 +707,13 @@ async def serve(config: Config, time_offset: float = 0.0, config_file: str = "co
 
     SIGTERM drains first (`Pbx.drain`, up to calls.drain_seconds); a second SIGTERM, or a
     SIGINT, stops at once."""
-    pbx = Pbx(config, config_file=config_file, load_config=load_config)
+    worker = WorkerPlace.from_environment()  # started by `pbx run --workers N` (pbx/workers/)
+    pbx = Pbx(config, config_file=config_file, load_config=load_config, worker=worker)
     pbx.ivr.time_offset = time_offset
     await pbx.start()
+    if worker is not None:
+        os.write(worker.ready_fd, b"ready\n")  # the supervisor starts the next worker
+        os.close(worker.ready_fd)
     # Each SIP message allocates many small objects that die young without cycles: let the
     # young collections run less often, and keep the collector off what lives long
     # (pbx/gc_watch.py: what survives is frozen every 0.2 s, a full collection runs hourly when idle).

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="listen for SIP on HOST:PORT (UDP and TCP) instead of the configured UDP and TCP "
                           "addresses (TLS listeners are kept)")
     run.add_argument("--admin-listen", type=_host_port, metavar="HOST:PORT", help="admin HTTP API address")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="N worker processes on the SIP port, one core each (docs/capacity.md); "
+                          "default: the config's `workers`, 1")
     run.add_argument("--sip-trace", action="store_true", help="log every SIP message sent and received")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument("--ivr-time", metavar="ISO", type=_instant,
@@ -115,6 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     from pbx.logs import configure_logging
 
     configure_logging(config.log.level, config.log.format, sip_trace=config.log.sip_trace)
+    workers = args.workers or config.workers
+    if workers < 1:
+        print(f"error: --workers {workers}: at least 1", file=sys.stderr)
+        return 2
+    from pbx.workers import WorkerPlace
+
+    if workers > 1 and WorkerPlace.from_environment() is None:
+        from pbx.workers.supervisor import Supervisor
+
+        try:
+            return Supervisor(sys.argv[1:] if argv is None else argv, config.sip.listen, workers).run()
+        except OSError as error:
+            print(f"error: cannot start: {error}", file=sys.stderr)
+            return 2
     try:
         run(config, time_offset=(args.ivr_time - time.time()) if args.ivr_time is not None else 0.0,
             config_file=args.config, load_config=lambda: apply_overrides(load_config(args.config), args))

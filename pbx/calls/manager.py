@@ -79,6 +79,7 @@ class CallManager:
         self.media_host = media_host
         self.local_address = local_address
         self.new_id = new_id
+        self.contact_user = "pbx"  # a worker's own (pbx/workers/dispatch.py): in-dialog requests come back to it
         self.ring_timeout = ring_timeout
         self.display_name = display_name
         # A controller other than the bridge for some numbers (test extensions; IVR and queues later).
@@ -326,7 +327,7 @@ class CallManager:
     def contact_for(self, peer: Peer) -> str:
         host, port = self.local_address(peer.transport)
         transport = "" if peer.transport == "udp" else f";transport={peer.transport}"
-        return f"<sip:pbx@{host}:{port}{transport}>"
+        return f"<sip:{self.contact_user}@{host}:{port}{transport}>"
 
     def new_tag(self) -> str:
         return self.endpoint.new_tag()

@@ -241,6 +241,31 @@ class Registrar:
         heapq.heappush(self._expiry_heap, (binding.expires_at, binding.aor))
         return True
 
+    def bindings_of(self, aor: str) -> list[Binding]:
+        """An address of record's bindings as stored (expired ones not yet swept included)."""
+        return list(self._bindings.get(aor, []))
+
+    def adopt(self, aor: str, bindings: list[Binding], now: float) -> list[Event]:
+        """Take another worker's bindings of `aor` (after a REGISTER there) as ours, and say
+        what changed: the events our own REGISTER would have given."""
+        old = self._bindings.get(aor, [])
+        events: list[Event] = []
+        for binding in bindings:
+            existing = self._find(old, binding.contact)
+            if existing is None:
+                events.append(self._added(binding, binding.expires_in(now), now))
+            elif existing.expires_at != binding.expires_at or existing.cseq != binding.cseq:
+                events.append(RegistrationRefreshed(at=now, aor=aor, extension=binding.extension,
+                                                    contact=str(binding.contact), expires=binding.expires_in(now)))
+            heapq.heappush(self._expiry_heap, (binding.expires_at, aor))
+        events += [self._removed(binding, "unregistered", now) for binding in old
+                   if self._find(bindings, binding.contact) is None]
+        if bindings:
+            self._bindings[aor] = list(bindings)
+        else:
+            self._bindings.pop(aor, None)
+        return events
+
     def next_expiry(self) -> float | None:
         return self._expiry_heap[0][0] if self._expiry_heap else None
 

@@ -60,12 +60,16 @@ class SipTransport:
         # How we connect out over TLS (a trunk, a phone whose connection is gone): the system's
         # authorities, or the `ca` of a tls listener (set_client_authorities).
         self.client_tls = ssl.create_default_context()
+        # Several worker processes (pbx/workers/): every one binds the SIP port, and a datagram
+        # another worker owns is handed on by this callable (True: it has gone).
+        self.reuse_port = False
+        self.route_elsewhere: Callable[[bytes, tuple], bool] | None = None
 
     async def listen_udp(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: _DatagramProtocol(self), local_addr=(host, port), reuse_port=False
+                lambda: _DatagramProtocol(self), local_addr=(host, port), reuse_port=self.reuse_port
             )
         except OSError as error:
             raise OSError(error.errno, f"SIP over UDP on {host}:{port}: {error.strerror}") from None
@@ -217,6 +221,9 @@ class _DatagramProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         if len(data) < 4 or not data.strip(b"\r\n\x00 "):
             return  # keep-alives (RFC 5626 4.4.2 uses STUN; phones also send bare CRLF)
+        route_elsewhere = self.owner.route_elsewhere
+        if route_elsewhere is not None and route_elsewhere(data, addr):
+            return
         self.owner.received(data, Peer("udp", addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:

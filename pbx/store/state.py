@@ -110,7 +110,7 @@ class StateStore:
             binding = next((b for b in self.registrar.lookup(event.extension, event.at)
                             if str(b.contact) == event.contact), None)
             if binding is not None:
-                self._writes.put_nowait((_UPSERT_BINDING, _row(binding)))
+                self._writes.put_nowait((_UPSERT_BINDING, binding_row(binding)))
         elif isinstance(event, (RegistrationRemoved, RegistrationExpired)):
             self._writes.put_nowait((_DELETE_BINDING, (event.aor, event.contact)))
         elif isinstance(event, AgentStateChanged):
@@ -132,10 +132,19 @@ class StateStore:
             self._task = None
 
 
-def _row(binding: Binding) -> tuple[Any, ...]:
+def binding_row(binding: Binding) -> tuple[Any, ...]:
     return (binding.aor, str(binding.contact), binding.extension, binding.call_id, binding.cseq,
             float(binding.expires_at), float(binding.registered_at), binding.source.transport, binding.source.host,
             binding.source.port, binding.user_agent)
+
+
+def binding_from_row(values: tuple[Any, ...] | list[Any]) -> Binding:
+    """The inverse of binding_row."""
+    return _binding(dict(zip(_COLUMNS, values)))
+
+
+_COLUMNS = ("aor", "contact", "extension", "call_id", "cseq", "expires_at", "registered_at", "transport", "host",
+            "port", "user_agent")
 
 
 def _binding(row: dict[str, Any]) -> Binding:

@@ -97,13 +97,14 @@ class TrunkService:
             self.addresses[name] = infos[0][4][0]
         self.identifier = self._identifier()
 
-    def start(self, now: float, local_address: Callable[[str], tuple[str, int]]) -> list[Any]:
+    def start(self, now: float, local_address: Callable[[str], tuple[str, int]], register: bool = True) -> list[Any]:
         """Create the registration clients (our Contact needs the address we listen on) and send
-        their first REGISTERs."""
+        their first REGISTERs; without `register` (a worker other than the first, pbx/workers/)
+        only calls out."""
         self._local_address = local_address
         actions: list[Any] = []
         for name, trunk in self.trunks.items():
-            if trunk.register is None:
+            if trunk.register is None or not register:
                 continue
             host, port = local_address(trunk.transport)
             user = trunk.register.contact_user or trunk.register.username

@@ -1,0 +1,77 @@
+"""`pbx run --workers 2`: two processes on one SIP port, with sipp on both sides.
+
+The sipp callee registers 1002 once, with whichever worker the dispatcher picks; calls from a
+sipp caller then land on both workers (their call ids carry the worker's tag) and every one
+reaches the callee, so the registration is shared. Calls to a routed number (`_9XX` here, like
+a queue or a scenario) all run on worker 0. A worker killed with -9 is started again and takes
+calls; SIGTERM stops the whole PBX.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from .calls.fixtures import NO_RATE_LIMITS, call_pbx  # noqa: F401 - fixture
+from .calls.sipp_calls import ANSWER, run_caller, sipp_callee
+from .harness import wait_for
+
+pytestmark = pytest.mark.e2e
+
+CALLS = 120
+
+
+def started_calls(pbx, callee: str) -> list[str]:
+    """The call ids of the CallStarted events the workers logged for calls to `callee`."""
+    return re.findall(rf"event=CallStarted call_id='([^']+)' caller='1001' callee='{callee}'", pbx.log_text())
+
+
+def place_calls(pbx, ports, workdir, callee: str, calls: int, name: str) -> None:
+    run = run_caller(pbx.sip_address, ports, workdir, caller="1001", password="secret1001", callee=callee,
+                     calls=calls, rate=40, limit=40, pause_ms=100, timeout=40, name=name)
+    stats = run.stats()
+    assert (run.returncode, stats.successful, stats.failed) == (0, calls, 0), f"{stats}\n{run.describe()}"
+
+
+@pytest.mark.timeout(150)
+def test_two_workers_share_the_port_the_registrations_and_the_calls(tmp_path, ports, call_pbx):  # noqa: F811
+    pbx = call_pbx(extra_args=["--workers", "2"], security=NO_RATE_LIMITS,
+                   routes=[{"match": "_9XX", "extension": "1002"}])
+    wait_for(lambda: "event=workers_ready count=2" in pbx.log_text(), timeout=30, what="both workers")
+    callee = sipp_callee(pbx, ports, tmp_path, "1002")
+    callee.start(ANSWER, calls=2 * CALLS + 40, timeout=120)
+    try:
+        place_calls(pbx, ports, tmp_path, "1002", CALLS, "direct")
+        direct = started_calls(pbx, "1002")
+        assert len(direct) == CALLS
+        on_first = sum(call_id.startswith("w0-") for call_id in direct)
+        on_second = sum(call_id.startswith("w1-") for call_id in direct)
+        assert (on_first + on_second, min(on_first, on_second) >= CALLS // 5) == (CALLS, True), (on_first, on_second)
+        # The admin API (worker 0) lists the registration, whichever worker took the REGISTER.
+        assert [entry["extension"] for entry in pbx.registrations()] == ["1002"]
+
+        place_calls(pbx, ports, tmp_path, "901", 20, "routed")
+        routed = started_calls(pbx, "901")
+        assert len(routed) == 20 and all(call_id.startswith("w0-") for call_id in routed), routed
+
+        # Worker 1 dies: the supervisor starts it again, and it takes its share of calls.
+        [pid] = re.findall(r"event=worker_ready worker=1 pid=(\d+)", pbx.log_text())
+        os.kill(int(pid), signal.SIGKILL)
+        wait_for(lambda: len(re.findall(r"event=worker_ready worker=1 ", pbx.log_text())) == 2, timeout=30,
+                 what="worker 1 started again")
+        assert "event=worker_died worker=1" in pbx.log_text()
+        place_calls(pbx, ports, tmp_path, "1002", CALLS, "after")
+        after = started_calls(pbx, "1002")[CALLS:]
+        assert sum(call_id.startswith("w1-") for call_id in after) >= CALLS // 5
+    finally:
+        callee.stop()
+
+    started = time.monotonic()
+    assert pbx.stop(grace=20) == 0
+    assert time.monotonic() - started < 15
+    assert "event=worker_stopped worker=0 status=0" in pbx.log_text()
+    assert "event=worker_stopped worker=1 status=0" in pbx.log_text()
