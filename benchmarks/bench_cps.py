@@ -362,7 +362,7 @@ def sampled(pid: int, output: Path | None):
         return
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     sampler = subprocess.Popen(["taskset", "-c", SIPP_CORE, spy, "record", "--pid", str(pid), "--nonblocking",
-                                "--rate", "200", "--format", "raw", "--output", str(output)],
+                                "--rate", "200", "--format", "raw", "--subprocesses", "--output", str(output)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield

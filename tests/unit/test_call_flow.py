@@ -126,8 +126,7 @@ def establish(emit=lambda event: None):
     credentials = authorization(challenge_params(challenge, "Proxy-Authenticate"), "1001", "secret1001",
                                 method="INVITE", uri="sip:1002@127.0.0.1:5060").replace("Authorization", "Proxy-Authorization")
     actions = endpoint.receive(invite(2, credentials), CALLER, NOW)
-    [trying] = to_caller(actions)
-    assert trying.status == 100
+    assert to_caller(actions) == []  # 100 Trying only if nothing answers within 200 ms (RFC 3261 17.2.1)
     [outgoing] = to_phone(actions)
     assert outgoing.method == "INVITE" and str(outgoing.uri) == "sip:1002@127.0.0.1:5070"
     assert outgoing.from_.uri.user == "1001"  # the authenticated caller, not whatever From said
@@ -190,6 +189,27 @@ def test_callee_busy_is_relayed_to_the_caller():
     assert manager.status()["calls"] == 0 and relay.ports_in_use == 0
 
 
+def test_100_trying_goes_out_when_the_callee_is_silent_for_200_ms_and_not_after_a_180():
+    """RFC 3261 17.2.1: the server transaction owes 100 Trying only if the TU has not answered in 200 ms."""
+    for rings_first in (False, True):
+        endpoint, manager, relay = build()
+        challenge = only_response(endpoint.receive(invite(1), CALLER, NOW))
+        credentials = authorization(challenge_params(challenge, "Proxy-Authenticate"), "1001", "secret1001",
+                                    method="INVITE", uri="sip:x").replace("Authorization", "Proxy-Authorization")
+        [outgoing] = to_phone(endpoint.receive(invite(2, credentials), CALLER, NOW))
+        if rings_first:
+            [ringing] = to_caller(endpoint.receive(answer_from_phone(outgoing, 180, "Ringing"), PHONE, NOW + 0.05))
+            assert ringing.status == 180
+        assert to_caller(endpoint.handle_timer(NOW + 0.1)) == []
+        sent = [m.status for m in to_caller(endpoint.handle_timer(NOW + 0.2))]
+        assert sent == ([] if rings_first else [100])
+        assert to_caller(endpoint.handle_timer(NOW + 0.4)) == []  # once
+        if not rings_first:
+            # A retransmitted INVITE gets the 100 again (17.2.1: the last provisional response).
+            retransmitted = to_caller(endpoint.receive(invite(2, credentials), CALLER, NOW + 0.5))
+            assert [m.status for m in retransmitted] == [100]
+
+
 def test_caller_cancel_while_ringing():
     endpoint, manager, relay = build()
     challenge = only_response(endpoint.receive(invite(1), CALLER, NOW))
@@ -248,7 +268,7 @@ def test_no_rtp_ports_for_the_callee_gives_the_caller_503():
     credentials = authorization(challenge_params(challenge, "Proxy-Authenticate"), "1001", "secret1001",
                                 method="INVITE", uri="sip:x").replace("Authorization", "Proxy-Authorization")
     actions = endpoint.receive(invite(2, credentials), CALLER, NOW)
-    assert [m.status for m in to_caller(actions)] == [100, 503] and to_phone(actions) == []
+    assert [m.status for m in to_caller(actions)] == [503] and to_phone(actions) == []
     assert manager.status()["calls"] == 0 and relay.ports_in_use == 0
 
 
