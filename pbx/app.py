@@ -234,6 +234,7 @@ class Pbx:
         self.bus.subscribe(CallEnded, self.monitors.on_call_ended)
         self.bus.subscribe(Event, self._log_event)
         self.channel: WorkerChannel | None = None
+        self._routed_numbers: dict[str, bool] = {}  # _needs_first_worker's answers for the routes in force
         if worker is not None:
             self.transport.reuse_port = True
             self.calls.contact_user = contact_user(worker.index)
@@ -295,11 +296,19 @@ class Pbx:
 
     def _needs_first_worker(self, number: str) -> bool:
         """A call to `number` uses what worker 0 alone holds (pbx/workers/): a queue, a scenario,
-        a feature code, monitoring. Extensions, test extensions and calls out run anywhere."""
-        tests = self.config.test_extensions
-        if number in self.config.extensions or number in (tests.echo, tests.playback, tests.digits):
-            return False
-        return not self._dials_out(number)
+        a feature code, monitoring, or a phone's TCP or TLS connection. Extensions on UDP, test
+        extensions and calls out run on any worker."""
+        routed = self._routed_numbers.get(number)
+        if routed is None:
+            tests = self.config.test_extensions
+            routed = not (number in self.config.extensions or number in (tests.echo, tests.playback, tests.digits)
+                          or self._dials_out(number))
+            if len(self._routed_numbers) >= 4096:  # numbers dialled at random must not grow it
+                self._routed_numbers.clear()
+            self._routed_numbers[number] = routed
+        if routed:
+            return True
+        return any(binding.source.transport != "udp" for binding in self.registrar.lookup(number, self.clock()))
 
     def _dials_out(self, number: str) -> bool:
         """`number` goes out on a trunk: no extension or inbound route takes it (a default route
@@ -506,6 +515,7 @@ class Pbx:
             config = plan.config
             self.routes = InboundRoutes([(route.match, *route.target) for route in config.routes],
                                         config.default_route.target if config.default_route else None)
+            self._routed_numbers = {}
         self.scenarios.directory = Path(plan.config.ivr.scenarios)
         self.config = plan.config
         log.info("event=config_reloaded applied=%s restart_needed=%s", plan.applied, plan.restart)

@@ -94,7 +94,7 @@ class DigestAuthenticator:
 
     def make_nonce(self, now: float) -> str:
         issued = struct.pack(">d", now)
-        mac = hmac.new(self._secret, issued + self.realm.encode(), hashlib.sha256).digest()[:16]
+        mac = hmac.digest(self._secret, issued + self.realm.encode(), "sha256")[:16]
         return base64.urlsafe_b64encode(issued + mac).decode().rstrip("=")
 
     def nonce_age(self, nonce: str, now: float) -> float | None:
@@ -106,7 +106,7 @@ class DigestAuthenticator:
         if len(raw) != 24:
             return None
         issued_bytes, mac = raw[:8], raw[8:]
-        expected = hmac.new(self._secret, issued_bytes + self.realm.encode(), hashlib.sha256).digest()[:16]
+        expected = hmac.digest(self._secret, issued_bytes + self.realm.encode(), "sha256")[:16]
         if not hmac.compare_digest(mac, expected):
             return None
         (issued,) = struct.unpack(">d", issued_bytes)

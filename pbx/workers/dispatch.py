@@ -10,9 +10,10 @@ same way for every message of a call, so transactions and dialogs never move:
    worker's tag (RFC 3261 8.1.1.7 leaves the branch's text after the magic cookie to us).
 2. A request to our Contact (an in-dialog request, RFC 3261 12.2.1.1: its Request-URI is the
    Contact we gave) names the worker in the Contact's user part, `pbx-w<k>`.
-3. A request to a number whose state is shared (queues, scenarios, feature codes: the ACD
-   lives in worker 0) goes to worker 0, as do its CANCEL and the ACK of its error response,
-   which copy the INVITE's Request-URI (RFC 3261 9.1, 17.1.1.3).
+3. A request to a number only worker 0 can serve (queues, scenarios, feature codes: the ACD
+   lives there; an extension registered over TCP or TLS: the connection is there) goes to
+   worker 0, as do its CANCEL and the ACK of its error response, which copy the INVITE's
+   Request-URI (RFC 3261 9.1, 17.1.1.3).
 4. A request on a Call-ID we made (a B leg's, a trunk registration's) goes to the worker
    whose tag starts it.
 5. Anything else goes by a hash of its Call-ID: an INVITE, its retransmissions, the CANCEL,
@@ -52,15 +53,12 @@ _CONTACT_USER = re.compile(rb"pbx-w(\d+)$")
 
 
 class Dispatcher:
-    def __init__(self, workers: int, shared: Callable[[str], bool]) -> None:
-        """`shared(number)`: True when a call to `number` needs worker 0's state (a queue, a
-        scenario, a feature code). Its answers are remembered: it must not change while the
-        worker runs (a reloaded config restarts the workers' routes together)."""
+    def __init__(self, workers: int, first_only: Callable[[str], bool]) -> None:
+        """`first_only(number)`: True when only worker 0 can serve a call to `number`."""
         if workers < 1:
             raise ValueError("at least one worker")
         self.workers = workers
-        self._shared = shared
-        self._shared_numbers: dict[bytes, bool] = {}
+        self._first_only = first_only
 
     def owner(self, data: bytes) -> int | None:
         """The index of the worker that owns `data`, or None when it names none (no Call-ID)."""
@@ -75,7 +73,7 @@ class Dispatcher:
                 contact = _CONTACT_USER.match(name)
                 if contact is not None and (index := self._index(contact.group(1))) is not None:
                     return index
-                if self._is_shared(name):
+                if self._first_only(name.decode("utf-8", "replace")):
                     return 0
         call_id = _CALL_ID.search(data)
         if call_id is None:
@@ -89,11 +87,3 @@ class Dispatcher:
     def _index(self, digits: bytes) -> int | None:
         index = int(digits)
         return index if index < self.workers else None
-
-    def _is_shared(self, number: bytes) -> bool:
-        known = self._shared_numbers.get(number)
-        if known is None:
-            if len(self._shared_numbers) >= 4096:  # numbers dialled at random must not grow it
-                self._shared_numbers.clear()
-            known = self._shared_numbers[number] = self._shared(number.decode("utf-8", "replace"))
-        return known

@@ -101,15 +101,6 @@ def test_a_message_without_call_id_stays_where_it_was_read(dispatcher):
     assert dispatcher.owner(b"\x16\x03\x01 not sip at all") is None
 
 
-def test_the_shared_question_is_asked_once_per_number():
-    asked = []
-    dispatcher = Dispatcher(2, lambda number: asked.append(number) or number == "700")
-    for n in range(5):
-        dispatcher.owner(request("INVITE", "sip:700@pbx.test", f"{n}@h"))
-        dispatcher.owner(request("INVITE", "sip:1002@pbx.test", f"{n}@h"))
-    assert asked == ["700", "1002"]
-
-
 def test_one_worker_owns_everything():
     dispatcher = Dispatcher(1, QUEUES.__contains__)
     assert {dispatcher.owner(request("INVITE", "sip:1002@pbx.test", f"{n}@h")) for n in range(20)} == {0}
