@@ -117,14 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     from pbx.app import run
     from pbx.logs import configure_logging
 
-    configure_logging(config.log.level, config.log.format, sip_trace=config.log.sip_trace)
+    from pbx.workers import WorkerPlace
+
+    place = WorkerPlace.from_environment()
+    configure_logging(config.log.level, config.log.format, sip_trace=config.log.sip_trace,
+                      worker=place.index if place is not None else None)
     workers = args.workers or config.workers
     if workers < 1:
         print(f"error: --workers {workers}: at least 1", file=sys.stderr)
         return 2
-    from pbx.workers import WorkerPlace
-
-    if workers > 1 and WorkerPlace.from_environment() is None:
+    if workers > 1 and place is None:
         from pbx.workers.supervisor import Supervisor
 
         try:

@@ -15,15 +15,23 @@ import time
 
 
 class _TextFormatter(logging.Formatter):
+    def __init__(self, worker: int | None = None) -> None:
+        super().__init__()
+        self.worker = "" if worker is None else f" worker={worker}"
+
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
-        line = f"{stamp} level={record.levelname.lower()} logger={record.name} {record.getMessage()}"
+        line = f"{stamp} level={record.levelname.lower()} logger={record.name}{self.worker} {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
 
 
 class _JsonFormatter(logging.Formatter):
+    def __init__(self, worker: int | None = None) -> None:
+        super().__init__()
+        self.worker = worker
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": record.created,
@@ -31,14 +39,18 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.worker is not None:
+            entry["worker"] = self.worker
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
-def configure_logging(level: str = "info", fmt: str = "text", *, sip_trace: bool = False) -> None:
+def configure_logging(level: str = "info", fmt: str = "text", *, sip_trace: bool = False,
+                      worker: int | None = None) -> None:
+    """`worker`: this process's index among `pbx run --workers N`, on every line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    handler.setFormatter(_JsonFormatter(worker) if fmt == "json" else _TextFormatter(worker))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

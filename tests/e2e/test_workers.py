@@ -51,6 +51,7 @@ def test_two_workers_share_the_port_the_registrations_and_the_calls(tmp_path, po
         on_first = sum(call_id.startswith("w0-") for call_id in direct)
         on_second = sum(call_id.startswith("w1-") for call_id in direct)
         assert (on_first + on_second, min(on_first, on_second) >= CALLS // 5) == (CALLS, True), (on_first, on_second)
+        assert "worker=1 event=CallStarted call_id='w1-" in pbx.log_text()  # each line names its worker
         # The admin API (worker 0) lists the registration, whichever worker took the REGISTER.
         assert [entry["extension"] for entry in pbx.registrations()] == ["1002"]
 
