@@ -444,6 +444,57 @@ def test_counters_return_to_zero_after_close(runner, lab):
     runner.run(scenario())
 
 
+def test_a_closed_legs_sockets_rest_then_serve_the_next_leg(runner, lab):
+    """The pair stays bound for PARK_SECONDS (no bind or close per call); what reaches it meanwhile
+    is dropped, and the next leg to take it starts clean."""
+    from pbx.media.relay import PARK_SECONDS
+
+    async def scenario():
+        clock = FakeClock()
+        relay = lab.relay(pairs=4, clock=clock)
+        a, b, leg_a, leg_b = await call(lab, relay)
+        resting = leg_a.port
+        leg_a.close()
+        assert (relay.ports_in_use, relay.endpoint_count) == (2, 1)
+        fresh = relay.open_endpoint("fresh")
+        assert fresh.port != resting  # still resting: another pair is bound
+        a.send(rtp(1), (LOOPBACK, resting))  # the old phone's last packet reaches the parked pair
+        assert await b.hears_nothing()
+        a.send(rtp(2), (LOOPBACK, resting))  # and another, left waiting on the socket
+        clock.now += PARK_SECONDS
+        again = relay.open_endpoint("again")
+        assert (again.port, again.rtcp_port) == (resting, resting + 1)
+        c = await lab.phone()
+        again.expect(*c.address)
+        relay.link(again, leg_b)
+        c.send(rtp(7), at(again))
+        data, _ = await b.receive()
+        assert data == rtp(7) and again.stats.packets_in == 1  # the old packets were not taken for the new leg's
+        relay.close()
+        assert (relay.ports_in_use, relay.endpoint_count) == (0, 0)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taker:
+            taker.bind((LOOPBACK, resting))  # closed for good with the relay
+
+    runner.run(scenario())
+
+
+def test_a_resting_pair_is_taken_rather_than_refusing_a_leg(runner, lab):
+    async def scenario():
+        for _ in range(10):  # another program may hold the one pair: try another range
+            relay = lab.relay(pairs=1, low=random_low(1))
+            try:
+                first = relay.open_endpoint()
+            except PortsExhausted:
+                continue
+            port = first.port
+            first.close()
+            assert relay.open_endpoint().port == port
+            return
+        pytest.fail("no free single-pair range found")
+
+    runner.run(scenario())
+
+
 def test_ports_exhausted_with_a_tiny_range(runner, lab):
     async def scenario():
         for _ in range(10):  # another program may hold the one pair: try another range
