@@ -183,6 +183,12 @@ class SipTransport:
     # The one timer ------------------------------------------------------------------------------
 
     def _schedule_timer(self) -> None:
+        armed = self._timer_deadline
+        if armed is not None and armed <= self.clock() + TIMER_TICK:
+            # The wakeup comes within a tick, and every deadline is rounded up to the grid: none
+            # can be due before it. Under load this spares asking every timer source after
+            # every message.
+            return
         deadline = self.endpoint.next_deadline()
         if deadline is None:
             return
