@@ -228,6 +228,10 @@ class CallManager:
         leg = self._leg_of_dialog.get(dialog.id) if dialog is not None else None
         if leg is None:
             return []
+        if leg.invite is not None and ack.request.cseq.number < leg.invite.cseq.number:
+            # RFC 3261 13.2.2.4: the ACK of a 2xx carries its INVITE's CSeq number; a lower one
+            # is the ACK of the challenge before the call's INVITE (same Call-ID and tags), late.
+            return []
         actions = leg.on_ack(ack.request, now)
         self._forget_invite(leg)
         if leg.invite is not None:

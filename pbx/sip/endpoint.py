@@ -146,6 +146,9 @@ class SipEndpoint:
         refused = self._refuse_flood_statelessly(message, response_peer, now)
         if refused:
             return refused
+        challenged = self._challenge_statelessly(message, response_peer, now)
+        if challenged:
+            return challenged
         actions: list[Action] = []
         for action in self.transactions.receive_request(message, response_peer, now):
             actions.extend(self._on_transaction_action(action, now))
@@ -327,6 +330,32 @@ class SipEndpoint:
         response = make_response(request, 503, "Service Unavailable", to_tag=self.new_tag(),
                                  server=self.settings.user_agent)
         response.headers.add("Retry-After", str(retry_after))
+        return [Transmit(response.serialize(), destination, response)]
+
+    def _challenge_statelessly(self, request: Request, destination: Peer, now: float) -> list[Action]:
+        """The 407 (INVITE) or 401 (REGISTER) to a request with no credentials at all, sent
+        without a transaction. RFC 3261 8.2.7: "the stateless UAS role is needed primarily to
+        handle unauthenticated requests for which a challenge response is issued", so that a
+        flood of them creates no state; the To tag is a hash of the request (tag_for), a
+        retransmission is challenged again, and the ACK of the challenge matches nothing and
+        is dropped. It is also the cheaper way for every call: no transaction, no timers.
+        Requests with credentials (stale, wrong, another realm) go through a transaction."""
+        method = request.method
+        if method not in ("INVITE", "REGISTER") or request.to.tag is not None:
+            return []
+        if method == "INVITE" and ("INVITE" not in self.handlers or self.trusted_source(request)):
+            return []  # no calls here (405 follows), or a trunk's INVITE, which is not challenged
+        headers = request.headers
+        if "Proxy-Authorization" in headers or "Authorization" in headers:
+            return []
+        if self.transactions.has_server_for(request):
+            return []
+        status = self.challenge_status(request.from_.uri.user) if method == "INVITE" else 401
+        challenge_header = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
+        response = make_response(request, status, to_tag=self.tag_for(request), server=self.settings.user_agent)
+        for value in self.authenticator.challenges(now, stale=False):
+            response.headers.add(challenge_header, value)
+        self.stats["sent_stateless"] += 1
         return [Transmit(response.serialize(), destination, response)]
 
     def _refuse_flood(

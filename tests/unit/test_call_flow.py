@@ -189,6 +189,17 @@ def test_callee_busy_is_relayed_to_the_caller():
     assert manager.status()["calls"] == 0 and relay.ports_in_use == 0
 
 
+def test_the_invite_is_challenged_statelessly_and_its_late_ack_does_not_stand_for_the_2xx_ack():
+    """RFC 3261 8.2.7: no transaction for the 407. Its ACK (CSeq 1) carries the same Call-ID and
+    tags as the call's dialog; arriving after the 200 it must not stop the 2xx retransmissions."""
+    endpoint, manager, relay, outgoing, ok = establish()
+    assert endpoint.stats["sent_stateless"] == 2  # the challenges of 1002's REGISTER and of the INVITE
+    endpoint.receive(caller_request("ACK", ok, 1), CALLER, NOW + 2.05)
+    assert [m.status for m in to_caller(endpoint.handle_timer(NOW + 2.6))] == [200]  # still resent at T1
+    endpoint.receive(caller_request("ACK", ok, 2), CALLER, NOW + 2.7)
+    assert to_caller(endpoint.handle_timer(NOW + 4)) == []
+
+
 def test_100_trying_goes_out_when_the_callee_is_silent_for_200_ms_and_not_after_a_180():
     """RFC 3261 17.2.1: the server transaction owes 100 Trying only if the TU has not answered in 200 ms."""
     for rings_first in (False, True):

@@ -173,12 +173,29 @@ def test_same_instance_new_contact_replaces_binding():
     assert [str(b.uri) for b in endpoint.registrar.lookup("1001", NOW)] == ["sip:1001@127.0.0.1:6000"]
 
 
-def test_retransmitted_register_is_answered_from_the_transaction():
+def test_a_register_without_credentials_is_challenged_statelessly():
+    """RFC 3261 8.2.7: no transaction for a challenge; a retransmission is challenged again,
+    with the same To tag, and the phone may answer either nonce."""
     endpoint = make_endpoint()
     data = wire(register())
     first = only_response(endpoint.receive(data, PHONE, NOW))
+    assert first.status == 401 and len(endpoint.transactions) == 0 and endpoint.stats["sent_stateless"] == 1
     again = only_response(endpoint.receive(data, PHONE, NOW + 0.5))
-    assert again.headers.get("WWW-Authenticate") == first.headers.get("WWW-Authenticate")
+    assert again.status == 401 and again.to.tag == first.to.tag
+    for cseq, challenge in ((2, first), (3, again)):
+        extra = authorization(challenge_params(challenge), "1001", "secret1001")
+        response = only_response(endpoint.receive(wire(register(cseq=cseq, extra=extra)), PHONE, NOW + 1))
+        assert response.status == 200
+
+
+def test_a_retransmitted_register_with_credentials_is_answered_from_the_transaction():
+    endpoint = make_endpoint()
+    challenge = only_response(endpoint.receive(wire(register()), PHONE, NOW))
+    data = wire(register(cseq=2, extra=authorization(challenge_params(challenge), "1001", "secret1001")))
+    first = only_response(endpoint.receive(data, PHONE, NOW))
+    again = only_response(endpoint.receive(data, PHONE, NOW + 1.5))
+    assert (first.status, again.status, len(endpoint.transactions)) == (200, 200, 1)
+    assert again.headers.get("Date") == first.headers.get("Date")  # the same response, resent
 
 
 def test_options_is_answered_with_capabilities():
@@ -241,8 +258,13 @@ def test_bye_outside_a_dialog_is_481():
 
 
 def test_unsupported_require_is_420():
+    """Once authenticated: RFC 3261 8.2 has the UAS authenticate first, then inspect headers."""
     endpoint = make_endpoint()
-    response = only_response(endpoint.receive(wire(register(extra="Require: foo")), PHONE, NOW))
+    challenge = only_response(endpoint.receive(wire(register(extra="Require: foo")), PHONE, NOW))
+    assert challenge.status == 401
+    extra = "Require: foo\n" + authorization(challenge_params(challenge), "1001", "secret1001")
+    text = register(cseq=2, extra=extra)
+    response = only_response(endpoint.receive(wire(text), PHONE, NOW))
     assert response.status == 420 and response.headers.get("Unsupported") == "foo"
 
 
@@ -263,7 +285,7 @@ def test_udp_response_without_rport_goes_to_via_port():
 def test_transactions_drain_to_zero_after_timers():
     endpoint = make_endpoint()
     registered(endpoint)
-    assert len(endpoint.transactions) == 2
+    assert len(endpoint.transactions) == 1  # the REGISTER with credentials; the challenge kept none
     endpoint.handle_timer(NOW + 40)
     assert len(endpoint.transactions) == 0
 
