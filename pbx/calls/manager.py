@@ -25,7 +25,7 @@ from pbx.scheduler import Scheduler, TimerHandle
 from pbx.sip.dialog import Dialog, DialogTable
 from pbx.sip.endpoint import Publish, SipEndpoint
 from pbx.sip.errors import RemoteProtocolError
-from pbx.sip.fields import MAGIC_COOKIE
+from pbx.sip.fields import MAGIC_COOKIE, Via
 from pbx.sip.message import Request, Response
 from pbx.sip.sdp import SdpError
 from pbx.sip.status import make_response
@@ -281,14 +281,14 @@ class CallManager:
 
     def send_request(self, leg: SipLeg, request: Request, purpose: str, now: float) -> list[Any]:
         if request.method != "CANCEL":
-            request.headers.prepend("Via", self._via(leg.peer))
+            request.prepend_via(self._via(leg.peer))
         transaction, actions = self.endpoint.transactions.send_request(request, leg.peer, now)
         self._client[id(transaction)] = (leg, purpose, request)
         return list(actions)
 
     def send_ack(self, leg: SipLeg, ack: Request, now: float) -> list[Any]:
         """RFC 3261 13.2.2.4: the ACK for a 2xx is its own transaction-less request."""
-        ack.headers.prepend("Via", self._via(leg.peer))
+        ack.prepend_via(self._via(leg.peer))
         return [Transmit(ack.serialize(), leg.peer, ack)]
 
     def respond(self, transaction: ServerTransaction, response: Response, now: float) -> list[Any]:
@@ -339,9 +339,9 @@ class CallManager:
     def tag_for(self, request: Request) -> str:
         return self.endpoint.tag_for(request)
 
-    def _via(self, peer: Peer) -> str:
+    def _via(self, peer: Peer) -> Via:
         host, port = self.local_address(peer.transport)
-        return f"SIP/2.0/{peer.transport.upper()} {host}:{port};branch={MAGIC_COOKIE}{self.new_id()};rport"
+        return Via.ours(peer.transport, host, port, f"{MAGIC_COOKIE}{self.new_id()}")
 
     # CallServices --------------------------------------------------------------------------------
 

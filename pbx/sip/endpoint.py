@@ -138,9 +138,6 @@ class SipEndpoint:
                 raise RemoteProtocolError(f"a sips: Request-URI needs TLS, not {peer.transport.upper()}", 416)
             message.source = peer
             response_peer = self._stamp_via(message, peer)
-            # The stamped Via must read back: an unquoted '<' in a parameter value swallows the
-            # ';received=' we appended, and the transaction layer would raise on it.
-            message.top_via  # noqa: B018
         except RemoteProtocolError as error:
             return self._reject_unparsed(RemoteProtocolError(error.reason, error.status, message), peer)
         refused = self._refuse_flood_statelessly(message, response_peer, now)
@@ -464,6 +461,12 @@ class SipEndpoint:
             request.headers.remove("Via")
             for value in reversed(rebuilt):
                 request.headers.prepend("Via", value)
+            if any(value is not None and ('"' in value or "<" in value) for value in params.values()):
+                # The stamped Via must read back: an unquoted '<' in a parameter value swallows
+                # the ';received=' we appended, and the transaction layer would raise on it.
+                request.top_via  # noqa: B018
+            else:
+                request.known_top_via(stamped)
             via = stamped
         if peer.reliable:
             return peer
@@ -520,9 +523,18 @@ def _reason_phrase(error: RemoteProtocolError) -> str:
     return f"{REASON_PHRASES.get(error.status, 'Bad Request')} ({detail})"
 
 
+_IP_HOSTS: dict[str, bool] = {}  # hosts seen in Vias: the same few phones and trunks again and again
+
+
 def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
+    known = _IP_HOSTS.get(host)
+    if known is None:
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            known = True
+        except ValueError:
+            known = False
+        if len(_IP_HOSTS) >= 4096:
+            _IP_HOSTS.clear()
+        _IP_HOSTS[host] = known
+    return known

@@ -21,6 +21,12 @@ MAGIC_COOKIE = "z9hG4bK"
 
 # RFC 3261 25.1: CSeq = 1*DIGIT LWS Method, ASCII digits only.
 _CSEQ = re.compile(r"\s*([0-9]+)\s+(\S+)\s*\Z")
+# The Via almost every phone writes: IPv4 or a host name, token parameters, no spaces. One
+# match reads it; anything else (IPv6, quoted values, spaces, a bad port) takes the full parse.
+_PLAIN_VIA = re.compile(
+    r"SIP/2\.0/([A-Za-z]{2,4}) ([A-Za-z0-9.\-]+)(?::([0-9]{1,5}))?"
+    r"((?:;[A-Za-z0-9.!%*_+`'~\-]+(?:=[A-Za-z0-9.!%*_+`'~\-]+)?)*)\Z"
+)
 _SENT_PROTOCOL = re.compile(r"\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/]+)\s+(.*)\Z", re.S)
 
 
@@ -44,6 +50,16 @@ class Via(msgspec.Struct, frozen=True):
 
     @classmethod
     def _parse(cls, text: str) -> Self:
+        plain = _PLAIN_VIA.match(text)
+        if plain is not None:
+            transport, host, port_text, param_text = plain.groups()
+            port = int(port_text) if port_text else None
+            if (port is None or 0 < port < 65536) and not host.startswith((".", "-")):
+                params: dict[str, str | None] = {}
+                for piece in param_text[1:].split(";") if param_text else ():
+                    name, equals, value = piece.partition("=")
+                    params[name.lower()] = value if equals else None
+                return cls(transport.upper(), host, port, params)
         match = _SENT_PROTOCOL.match(text)
         if not match:
             raise RemoteProtocolError(f"bad Via {text.strip()!r}: expected 'SIP/2.0/<transport> <host>'")
@@ -53,6 +69,14 @@ class Via(msgspec.Struct, frozen=True):
         sent_by, _, param_text = rest.partition(";")
         host, port = split_host_port(sent_by.strip(), "Via")
         return cls(transport.upper(), host, port, parse_params(param_text, "Via") if param_text else {})
+
+    @classmethod
+    def ours(cls, transport: str, host: str, port: int, branch: str) -> Self:
+        """The Via we put on a request we send (RFC 3261 8.1.1.7, with rport: RFC 3581 3); its
+        text is remembered, so the responses that carry it back are not parsed for it."""
+        via = cls(transport.upper(), host, port, {"branch": branch, "rport": None})
+        _VIAS.remember(str(via), via)
+        return via
 
     def __str__(self) -> str:
         port = f":{self.port}" if self.port is not None else ""

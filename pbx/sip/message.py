@@ -72,6 +72,18 @@ class Message:
         self.headers._index = None
         self.headers._views = None
 
+    def prepend_via(self, via: Via) -> None:
+        """Put `via` on top of the Via fields, and keep it as the parsed top Via."""
+        self.headers.prepend("Via", str(via))
+        self.known_top_via(via)
+
+    def known_top_via(self, via: Via) -> None:
+        """`via` is what the top Via field reads as: keep it, not to parse the text again."""
+        headers = self.headers
+        if headers._views is None:
+            headers._views = {}
+        headers._views["via"] = via
+
     def start_line(self) -> str:
         raise NotImplementedError
 
