@@ -9,6 +9,7 @@ header parsers keep their recent results in.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 
 from .errors import RemoteProtocolError
 
@@ -36,7 +37,7 @@ def is_token(text: str) -> bool:
     return True
 
 
-class RecentlyParsed(dict):
+class RecentlyParsed(OrderedDict):
     """Values parsed from header text, by that text, forgetting the oldest beyond `limit`.
 
     A call's From, To, Via and URIs come back in every message of its
@@ -70,7 +71,7 @@ class RecentlyParsed(dict):
         if len(text) > self.longest:
             return
         if len(self) >= self.limit:
-            del self[next(iter(self))]  # dicts keep insertion order: the oldest goes
+            self.popitem(last=False)  # the oldest; a plain dict's next(iter()) walks its deleted slots
         self[text] = value
 
 
