@@ -163,7 +163,7 @@ class Transaction:
     ) -> None:
         self.kind = machine.kind
         self.state = machine.initial
-        self.request = request
+        self.request: Request | None = request  # None once it only absorbs retransmissions (LINGERING)
         self.peer = peer
         self.key = key
         self.id = id
@@ -210,7 +210,11 @@ class Transaction:
             self._layer._forget(self)
             actions.append(TransactionTerminated(self))
         elif transition.target in LINGERING:
-            self.request.compact()  # matched by its key from now on; its parsed views can go
+            # Matched by its key from now on, resending at most bytes it keeps: the request
+            # can go (a BYE's for good; an INVITE's stays as long as its leg keeps it).
+            if self.request is not None:
+                self.request.compact()
+                self.request = None
             self._linger()
 
     def _linger(self) -> None:
