@@ -15,7 +15,7 @@ from typing import Literal
 import msgspec
 
 
-class Event(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+class Event(msgspec.Struct, frozen=True, tag=True, kw_only=True, gc=False):
     """Base of every event; `at` is the PBX clock (seconds since the epoch)."""
 
     at: float

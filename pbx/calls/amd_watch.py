@@ -72,7 +72,7 @@ class AmdWatch:
         # right after "Hello?" is decided when this timer fires, 3.5 s after the answer.
         self._timer: TimerHandle | None = self._schedule(now)
         if leg.watch is not None:
-            leg.watch.on_close.append(self.stop)
+            leg.watch.on_close += (self.stop,)
 
     def stop(self, now: float | None = None) -> None:
         """Stop listening (the verdict is in, or the leg ended)."""

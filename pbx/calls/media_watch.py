@@ -42,14 +42,14 @@ class LegWatch:
         self.inband_mode = inband
         self.monitor = LegMonitor()
         self.digits = DigitStream()
-        self.listeners: list[DigitListener] = []
+        self.listeners: tuple[DigitListener, ...] = ()  # tuples: most legs have none (issue 16)
         self.sensitive = False  # a sensitive entry is being keyed: digits go to listeners only
         self._sdp: Any = None  # the phone SDP the monitor was configured from
         leg.media.add_tap(self._rtp)
         leg.media.add_tap(self._rtcp, rtcp=True)
         self._tapped = True  # the taps hold bound methods of ours: a cycle until close removes them
         self.closed = False
-        self.on_close: list[Callable[[float], None]] = []  # other watches on the leg (amd_watch.py)
+        self.on_close: tuple[Callable[[float], None], ...] = ()  # other watches on the leg (amd_watch.py)
 
     def want_inband(self) -> None:
         """Listen for tones too (a controller that answers the leg itself: services, IVR)."""
@@ -57,8 +57,11 @@ class LegWatch:
         self._sdp = None  # reconfigure on the next packet
 
     def on_digit(self, listener: DigitListener) -> Callable[[], None]:
-        self.listeners.append(listener)
-        return lambda: self.listeners.remove(listener) if listener in self.listeners else None
+        self.listeners += (listener,)
+        return lambda: self._remove_listener(listener)
+
+    def _remove_listener(self, listener: DigitListener) -> None:
+        self.listeners = tuple(known for known in self.listeners if known is not listener)
 
     def info(self, content_type: str, body: bytes, now: float) -> None:
         """A SIP INFO from the phone (RFC 6086): application/dtmf-relay or application/dtmf."""

@@ -275,11 +275,11 @@ class DigitStream:
 
     def __init__(self, window_ms: int = 150) -> None:
         self.window = window_ms / 1000
-        self._recent: list[DigitDetected] = []
+        self._recent: tuple[DigitDetected, ...] = ()
 
     def add(self, event: DigitDetected) -> DigitDetected | None:
         for seen in self._recent:
             if seen.digit == event.digit and seen.source != event.source and abs(seen.at - event.at) <= self.window:
                 return None
-        self._recent = self._recent[-(self.HISTORY - 1) :] + [event]
+        self._recent = (*self._recent[-(self.HISTORY - 1) :], event)
         return event

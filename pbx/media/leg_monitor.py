@@ -61,7 +61,7 @@ class LegMonitor:
         self.ssrc: int | None = None
         self.ssrc_changes = 0
         self.quality = StreamQuality(CLOCK_RATE)
-        self._earlier: list[StreamQuality] = []  # streams before an SSRC change, still counted
+        self._earlier: tuple[StreamQuality, ...] = ()  # streams before an SSRC change, still counted
         self.rtcp_reports = 0
         self.remote_loss: float | None = None
         self.remote_jitter_ms: float | None = None
@@ -122,7 +122,7 @@ class LegMonitor:
         # sequence space (RFC 3550 8.2): keep the old stream's counts, start a fresh one.
         if self.ssrc is not None:
             self.ssrc_changes += 1
-            self._earlier.append(self.quality)
+            self._earlier += (self.quality,)
             self.quality = StreamQuality(CLOCK_RATE)
         self.ssrc = ssrc
 

@@ -35,7 +35,7 @@ _VIAS = RecentlyParsed(1024)
 _CSEQS = RecentlyParsed(1024, longest=64)
 
 
-class Via(msgspec.Struct, frozen=True):
+class Via(msgspec.Struct, frozen=True, gc=False):
     """RFC 3261 20.42: `SIP/2.0/UDP host:port;branch=z9hG4bK...;rport`."""
 
     transport: str
@@ -91,7 +91,7 @@ class Via(msgspec.Struct, frozen=True):
         return (self.branch or "").startswith(MAGIC_COOKIE)
 
 
-class CSeq(msgspec.Struct, frozen=True):
+class CSeq(msgspec.Struct, frozen=True, gc=False):
     """RFC 3261 20.16: a sequence number below 2**31 and a method."""
 
     number: int
@@ -121,7 +121,7 @@ class CSeq(msgspec.Struct, frozen=True):
         return f"{self.number} {self.method}"
 
 
-class AuthParams(msgspec.Struct, frozen=True):
+class AuthParams(msgspec.Struct, frozen=True, gc=False):
     """A digest challenge or credentials: `Digest name=value, ...` (RFC 3261 25.1, RFC 7616).
 
     Names are lower-case; values are unquoted.

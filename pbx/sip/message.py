@@ -277,7 +277,13 @@ def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], str | N
     problem = None
     append = fields.append
     names = _PARSED_NAMES
+    recent = _RECENT_FIELDS
     for number, line in enumerate(lines[1:], start=2):
+        field = recent.get(line)
+        if field is not None:
+            append(field)
+            continue
+        raw = line
         # Most lines start with a name met before: one lookup, and strip() drops the CR.
         name, colon, value = line.partition(":")
         entry = names.get(name) if colon else None
@@ -299,8 +305,21 @@ def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], str | N
             entry = _name_key(stripped)
             if len(names) < 4096:
                 names[name] = entry  # never a continuation line: those start with whitespace
-        append((entry[0], entry[1], value.strip()))
+        field = (entry[0], entry[1], value.strip())
+        if len(recent) >= _RECENT_FIELDS_LIMIT:
+            recent.clear()
+        if len(raw) <= 256:
+            recent[raw] = field
+        append(field)
     return fields, problem
+
+
+# Header lines seen lately, parsed: the same Max-Forwards, Content-Type, User-Agent, Allow,
+# Contact or To come in every call, and one shared tuple (and its strings) is kept for all,
+# which spares memory and the collector's walk (issue 16). A continuation line (leading
+# whitespace) is never looked up here: it changes the field before it.
+_RECENT_FIELDS: dict[str, tuple[str, str, str]] = {}
+_RECENT_FIELDS_LIMIT = 4096
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:

@@ -47,7 +47,7 @@ class SdpError(ValueError):
         super().__init__(self.reason)
 
 
-class Origin(msgspec.Struct, frozen=True):
+class Origin(msgspec.Struct, frozen=True, gc=False):
     """o= (RFC 4566 5.2); session_version grows by one per new offer (RFC 3264 8)."""
 
     username: str
@@ -58,7 +58,7 @@ class Origin(msgspec.Struct, frozen=True):
     address: str
 
 
-class Connection(msgspec.Struct, frozen=True):
+class Connection(msgspec.Struct, frozen=True, gc=False):
     """c= (RFC 4566 5.7); `suffix` is a multicast "/ttl[/count]", kept verbatim."""
 
     net_type: str
@@ -71,14 +71,14 @@ class Connection(msgspec.Struct, frozen=True):
         return f"{self.net_type} {self.address_type} {self.address}{tail}"
 
 
-class Bandwidth(msgspec.Struct, frozen=True):
+class Bandwidth(msgspec.Struct, frozen=True, gc=False):
     """b=<bwtype>:<bandwidth> (RFC 4566 5.8)."""
 
     bwtype: str
     bandwidth: int
 
 
-class Attribute(msgspec.Struct, frozen=True):
+class Attribute(msgspec.Struct, frozen=True, gc=False):
     """a=<name> or a=<name>:<value> (RFC 4566 5.13); value is None for flags."""
 
     name: str
@@ -88,14 +88,14 @@ class Attribute(msgspec.Struct, frozen=True):
         return self.name if self.value is None else f"{self.name}:{self.value}"
 
 
-class Line(msgspec.Struct, frozen=True):
+class Line(msgspec.Struct, frozen=True, gc=False):
     """A line we keep but do not interpret; `kind` is the RFC's one-letter <type>."""
 
     kind: str
     value: str
 
 
-class RtpMap(msgspec.Struct, frozen=True):
+class RtpMap(msgspec.Struct, frozen=True, gc=False):
     """a=rtpmap:<payload type> <encoding name>/<clock rate>[/<channels>] (RFC 4566 6)."""
 
     payload_type: int
@@ -107,7 +107,7 @@ class RtpMap(msgspec.Struct, frozen=True):
 _STATIC_RTPMAPS = {number: RtpMap(number, *mapping) for number, mapping in STATIC_PAYLOAD_TYPES.items()}
 
 
-class RtcpAttribute(msgspec.Struct, frozen=True):
+class RtcpAttribute(msgspec.Struct, frozen=True, gc=False):
     """a=rtcp:<port> [<nettype> <addrtype> <address>] (RFC 3605 2.1)."""
 
     port: int
@@ -116,7 +116,7 @@ class RtcpAttribute(msgspec.Struct, frozen=True):
     address: str | None = None
 
 
-class Codec(msgspec.Struct, frozen=True):
+class Codec(msgspec.Struct, frozen=True, gc=False):
     """An RTP payload format we can handle; names compare case-insensitively (RFC 4855 3)."""
 
     name: str
@@ -133,7 +133,7 @@ class Codec(msgspec.Struct, frozen=True):
                 and self.clock_rate == rtpmap.clock_rate and self.channels == rtpmap.channels)
 
 
-class MediaDescription(msgspec.Struct, frozen=True, kw_only=True):
+class MediaDescription(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One m= section (RFC 4566 5.14) with its c=, b= and a= lines."""
 
     media: str
@@ -142,9 +142,11 @@ class MediaDescription(msgspec.Struct, frozen=True, kw_only=True):
     formats: list[str]
     port_count: int | None = None
     connection: Connection | None = None
-    bandwidths: list[Bandwidth] = []
+    # Tuples: mostly empty, and the empty tuple is one shared object (an empty list is one
+    # per SDP, for the memory and the collector's walk: issue 16).
+    bandwidths: tuple[Bandwidth, ...] = ()
     attributes: list[Attribute] = []
-    other_lines: list[Line] = []
+    other_lines: tuple[Line, ...] = ()
 
     def attribute(self, name: str) -> str | None:
         """Value of the first a=<name>:<value> line, or None."""
@@ -233,18 +235,18 @@ class MediaDescription(msgspec.Struct, frozen=True, kw_only=True):
         return lines
 
 
-class SessionDescription(msgspec.Struct, frozen=True, kw_only=True):
+class SessionDescription(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A whole SDP body (RFC 4566 5); session_name "" stands for the RFC's "s= "."""
 
     origin: Origin
     session_name: str
     version: int = 0
     connection: Connection | None = None
-    bandwidths: list[Bandwidth] = []
+    bandwidths: tuple[Bandwidth, ...] = ()
     timing: list[tuple[int, int]] = msgspec.field(default_factory=lambda: [(0, 0)])
     attributes: list[Attribute] = []
     media: list[MediaDescription] = []
-    other_lines: list[Line] = []
+    other_lines: tuple[Line, ...] = ()
 
     @classmethod
     def parse(cls, data: bytes | str) -> SessionDescription:
@@ -289,7 +291,7 @@ class SessionDescription(msgspec.Struct, frozen=True, kw_only=True):
         timing = [_parse_timing(value, number) for number, kind, value in session_lines
                   if kind == "t"]
         if timing:
-            other = [line for line in other if line.kind != "t"]
+            other = tuple(line for line in other if line.kind != "t")
         media = [_parse_media(block) for block in blocks]
         for index, (block, section) in enumerate(zip(blocks, media), start=1):
             if connection is None and section.connection is None:
@@ -395,7 +397,7 @@ def _parse_timing(value: str, line: int) -> tuple[int, int]:
 
 
 def _parse_common(lines: list[tuple[int, str, str]], where: str
-                  ) -> tuple[Connection | None, list[Bandwidth], list[Attribute], list[Line]]:
+                  ) -> tuple[Connection | None, tuple[Bandwidth, ...], list[Attribute], tuple[Line, ...]]:
     """c=, b= and a= lines of one section; everything else is kept as `Line`."""
     connection: Connection | None = None
     bandwidths: list[Bandwidth] = []
@@ -430,7 +432,7 @@ def _parse_common(lines: list[tuple[int, str, str]], where: str
             raise SdpError(f"duplicate {kind}= line (RFC 4566 5)", number)
         else:
             other.append(Line(kind, value))
-    return connection, bandwidths, attributes, other
+    return connection, tuple(bandwidths), attributes, tuple(other)
 
 
 def _parse_media(block: list[tuple[int, str, str]]) -> MediaDescription:

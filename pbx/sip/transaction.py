@@ -84,7 +84,7 @@ class Peer(NamedTuple):
 # Actions returned to the caller ---------------------------------------------------------------
 
 
-class Transmit(msgspec.Struct, frozen=True):
+class Transmit(msgspec.Struct, frozen=True, gc=False):
     """Send `data` (the serialized `message`) to `peer`."""
 
     data: bytes

@@ -41,7 +41,7 @@ _HOST_PORTS = RecentlyParsed(1024)
 _SIGNIFICANT_PARAMS = ("user", "ttl", "method", "maddr", "transport")
 
 
-class Uri(msgspec.Struct, frozen=True):
+class Uri(msgspec.Struct, frozen=True, gc=False):
     scheme: str
     user: str | None = None
     password: str | None = None
@@ -131,7 +131,7 @@ class Uri(msgspec.Struct, frozen=True):
         return _header_set(self.headers) == _header_set(other.headers)
 
 
-class NameAddress(msgspec.Struct, frozen=True):
+class NameAddress(msgspec.Struct, frozen=True, gc=False):
     """`"Display" <uri>;param=value` (RFC 3261 20.10, 20.20, 20.39)."""
 
     uri: Uri
