@@ -20,7 +20,7 @@ from .fields import CSeq, Via
 from .headers import (  # noqa: F401
     _NAME_CACHE, CANONICAL, COMPACT_FORMS, LIST_HEADERS, Headers, _name_key, canonical_name,
 )
-from .syntax import is_token, split_list
+from .syntax import RecentlyParsed, is_token, split_list
 from .uri import NameAddress, Uri
 
 __all__ = ["SIP_VERSION", "Headers", "Message", "Request", "Response", "parse_message"]
@@ -306,10 +306,8 @@ def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], str | N
             if len(names) < 4096:
                 names[name] = entry  # never a continuation line: those start with whitespace
         field = (entry[0], entry[1], value.strip())
-        if len(recent) >= _RECENT_FIELDS_LIMIT:
-            recent.clear()
         if len(raw) <= 256:
-            recent[raw] = field
+            recent.remember(raw, field)
         append(field)
     return fields, problem
 
@@ -318,8 +316,7 @@ def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str, str]], str | N
 # Contact or To come in every call, and one shared tuple (and its strings) is kept for all,
 # which spares memory and the collector's walk (issue 16). A continuation line (leading
 # whitespace) is never looked up here: it changes the field before it.
-_RECENT_FIELDS: dict[str, tuple[str, str, str]] = {}
-_RECENT_FIELDS_LIMIT = 4096
+_RECENT_FIELDS = RecentlyParsed(2048, longest=256)
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
