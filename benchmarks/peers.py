@@ -125,6 +125,11 @@ def registered_callee(port: int, workdir: Path, calls: int, extension: str = "10
     finally:
         callee.kill()
         callee.wait(10)
+        # Unregister (Expires: 0 from the same port): a binding left behind would make the next
+        # step's calls fork to a dead sipp too, retransmitting INVITEs and CANCELs to it.
+        users.write_text(f"SEQUENTIAL\n{extension};[authentication username={extension} password=secret{extension}];0\n")
+        run_sipp([f"127.0.0.1:{port}", "-sf", str(SIPP_DIR / "call_reg_auth.xml"), "-inf", str(users),
+                  "-i", "127.0.0.1", "-p", str(callee_port), "-cp", str(free_port()), "-m", "1"], workdir, "unregister")
 
 
 def run_sipp(arguments: list[str], workdir: Path, name: str, timeout: float = 180) -> tuple[float, int]:
