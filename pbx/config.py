@@ -12,7 +12,7 @@ import ipaddress
 import re
 import ssl
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -369,11 +369,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     outbound_routes: list[OutboundRouteConfig] = []  # numbers that go out on trunks, first match wins
     outbound_classes: dict[str, list[str]] = {}  # named groups of outbound routes for `outbound:`
     # Worker processes sharing the SIP port, one core each (pbx/workers/, docs/capacity.md).
-    workers: int = 1
+    workers: Annotated[int, msgspec.Meta(ge=1)] = 1
 
     def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ValueError(f"workers: {self.workers}: at least 1")
         if self.database is not None and not self.database.startswith(("postgresql://", "postgres://")):
             raise ValueError(f"database {self.database!r} is not a postgresql://user@host/db URL "
                              "(leave it out for SQLite in data_dir)")

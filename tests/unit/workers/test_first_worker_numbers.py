@@ -53,3 +53,12 @@ def test_an_extension_registered_over_tcp_needs_worker_0_which_holds_the_connect
     pbx.registrar.restore(phone("1002", "tcp"), NOW)
     assert pbx._needs_first_worker("1002")
     assert pbx.calls.contact_user == "pbx-w1" and pbx.relay._pool.low > 20000  # its own Contact and RTP ports
+
+
+def test_a_config_asking_for_no_workers_is_refused_where_it_says_so():
+    import pytest
+
+    from pbx.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"<config>:3: Expected `int` >= 1 - at `\$.workers`"):
+        parse_config("realm: pbx.test\nextensions: {}\nworkers: 0\n")
