@@ -536,6 +536,9 @@ class Pbx:
             "tcp_connections": self.transport.connection_count,
             "events_published": self.bus.published,
             **({"trunks": self.trunks.status()} if self.trunks is not None else {}),
+            **({"worker": {"index": self.worker.index, "of": self.worker.count,
+                           "handed_on": self.channel.forwarded, "handed_over": self.channel.received}}
+               if self.worker is not None and self.channel is not None else {}),
         }
 
     async def start(self) -> None:

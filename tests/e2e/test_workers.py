@@ -54,6 +54,8 @@ def test_two_workers_share_the_port_the_registrations_and_the_calls(tmp_path, po
         assert "worker=1 event=CallStarted call_id='w1-" in pbx.log_text()  # each line names its worker
         # The admin API (worker 0) lists the registration, whichever worker took the REGISTER.
         assert [entry["extension"] for entry in pbx.registrations()] == ["1002"]
+        worker = pbx.api("/api/status")["worker"]
+        assert (worker["index"], worker["of"]) == (0, 2) and worker["handed_on"] + worker["handed_over"] > 0, worker
 
         place_calls(pbx, ports, tmp_path, "901", 20, "routed")
         routed = started_calls(pbx, "901")
