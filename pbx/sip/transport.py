@@ -72,7 +72,9 @@ class SipTransport:
                 lambda: _DatagramProtocol(self), local_addr=(host, port), reuse_port=self.reuse_port
             )
         except OSError as error:
-            raise OSError(error.errno, f"SIP over UDP on {host}:{port}: {error.strerror}") from None
+            # uvloop's reuse_port bind keeps the errno's text in the args, not in strerror.
+            reason = f"SIP over UDP on {host}:{port}: {error.strerror or error}"
+            raise (OSError(error.errno, reason) if error.errno else OSError(reason)) from None
         sock = transport.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         self._udp.append(transport)

@@ -47,7 +47,7 @@ _CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r\n", r
 # The first branch in a response is its top Via's: the one we put there (RFC 3261 8.1.3.3).
 _OUR_BRANCH = re.compile(rb";[ \t]*branch=z9hG4bKw(\d+)-", re.IGNORECASE)
 # Request-Line = Method SP Request-URI SP SIP-Version (RFC 3261 7.1); the URI's user part.
-_REQUEST_USER = re.compile(rb"[A-Za-z]+ sips?:([^@;?> ]+)@")
+_REQUEST_USER = re.compile(rb"[A-Za-z]+ (?:sips?:([^@;?> ]+)@|tel:([^;?> ]+))")
 _TAGGED_CALL_ID = re.compile(rb"w(\d+)-")
 _CONTACT_USER = re.compile(rb"pbx-w(\d+)$")
 
@@ -69,7 +69,7 @@ class Dispatcher:
         else:
             user = _REQUEST_USER.match(data)
             if user is not None:
-                name = user.group(1)
+                name = user.group(1) or user.group(2)  # a SIP URI's user, or a tel: number (RFC 3966)
                 contact = _CONTACT_USER.match(name)
                 if contact is not None and (index := self._index(contact.group(1))) is not None:
                     return index

@@ -56,6 +56,7 @@ class Supervisor:
         self.channel_ports = [channel.getsockname()[1] for channel in self.channels]
         self.workers: list[subprocess.Popen | None] = [None] * count
         self.stopping = False
+        self.failed_status = 0  # the exit status of a worker that could not start (the PBX exits with it)
 
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -63,10 +64,11 @@ class Supervisor:
         try:
             for index in range(self.count):
                 if self.stopping or not self._start(index):
+                    stopped_by_signal = self.stopping  # SIGTERM or SIGINT while starting: a clean stop
                     self.stopping = True
                     self._signal_all(signal.SIGTERM)
-                    self._watch()
-                    return 1
+                    worst = self._watch()
+                    return worst if stopped_by_signal else max(worst, self.failed_status, 1)
             else:
                 log.info("event=workers_ready count=%d sip=%s", self.count,
                          " ".join(f"{kind}:{host}:{port}" for kind, host, port in self.listen))
@@ -97,7 +99,9 @@ class Supervisor:
                     break  # the pipe closed: the worker exited before it was ready
         finally:
             os.close(read_end)
-        log.error("event=worker_not_ready worker=%d status=%s", index, worker.poll())
+        if not self.stopping:
+            self.failed_status = abs(worker.poll() or 1)
+            log.error("event=worker_not_ready worker=%d status=%s", index, worker.poll())
         return False
 
     def _watch(self) -> int:

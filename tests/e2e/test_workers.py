@@ -4,7 +4,8 @@ The sipp callee registers 1002 once, with whichever worker the dispatcher picks;
 sipp caller then land on both workers (their call ids carry the worker's tag) and every one
 reaches the callee, so the registration is shared. Calls to a routed number (`_9XX` here, like
 a queue or a scenario) all run on worker 0. A worker killed with -9 is started again and takes
-calls; SIGTERM stops the whole PBX.
+calls; SIGTERM stops the whole PBX. A SIP port another program holds stops the workers with
+the error that says so.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
 
 from .calls.fixtures import NO_RATE_LIMITS, call_pbx  # noqa: F401 - fixture
 from .calls.sipp_calls import ANSWER, run_caller, sipp_callee
-from .harness import wait_for
+from .harness import REPO_ROOT, extensions_config, pbx_config, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -78,3 +82,19 @@ def test_two_workers_share_the_port_the_registrations_and_the_calls(tmp_path, po
     assert time.monotonic() - started < 15
     assert "event=worker_stopped worker=0 status=0" in pbx.log_text()
     assert "event=worker_stopped worker=1 status=0" in pbx.log_text()
+
+
+@pytest.mark.timeout(60)
+def test_a_sip_port_held_by_another_program_stops_the_workers_with_a_clear_error(tmp_path, ports):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))  # no SO_REUSEPORT: the workers cannot share it
+        port = squatter.getsockname()[1]
+        config = write_config(tmp_path / "pbx.yaml", pbx_config(port, ports.port(), extensions_config([1001]),
+                                                                data_dir=str(tmp_path / "var")))
+        result = subprocess.run([sys.executable, "-m", "pbx", "run", "--config", str(config), "--workers", "2"],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=50,
+                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"error: cannot start: SIP over UDP on 127.0.0.1:{port}: could not bind" in result.stderr
+    assert "event=worker_not_ready worker=0 status=2" in result.stderr
+    assert "Traceback" not in result.stderr and "worker=1" not in result.stderr  # the second never started

@@ -90,6 +90,12 @@ def test_calls_to_shared_numbers_stay_on_worker_0(dispatcher):
             assert dispatcher.owner(request(method, "sip:700@pbx.test", f"q{n}@host")) == 0
 
 
+def test_a_tel_uri_to_a_shared_number_stays_on_worker_0_too(dispatcher):
+    """A provider may send a DID as tel:+33... (RFC 3966); routes match it like a SIP URI's user."""
+    shared = Dispatcher(2, {"+33123000000"}.__contains__)
+    assert {shared.owner(request("INVITE", "tel:+33123000000", f"d{n}@carrier")) for n in range(20)} == {0}
+
+
 def test_a_tag_for_a_worker_that_does_not_exist_falls_back_to_the_hash(dispatcher):
     call_id = "w7-0123@pbx.test"
     assert dispatcher.owner(request("BYE", "sip:pbx-w9@127.0.0.1", call_id)) == zlib.crc32(call_id.encode()) % 2
