@@ -16,6 +16,7 @@ the composition root. The asyncio adapter (transport.py) feeds it.
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Callable
@@ -523,18 +524,10 @@ def _reason_phrase(error: RemoteProtocolError) -> str:
     return f"{REASON_PHRASES.get(error.status, 'Bad Request')} ({detail})"
 
 
-_IP_HOSTS: dict[str, bool] = {}  # hosts seen in Vias: the same few phones and trunks again and again
-
-
+@functools.lru_cache(maxsize=4096)  # hosts seen in Vias: the same few phones and trunks again and again
 def _is_ip(host: str) -> bool:
-    known = _IP_HOSTS.get(host)
-    if known is None:
-        try:
-            ipaddress.ip_address(host.strip("[]"))
-            known = True
-        except ValueError:
-            known = False
-        if len(_IP_HOSTS) >= 4096:
-            _IP_HOSTS.clear()
-        _IP_HOSTS[host] = known
-    return known
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
