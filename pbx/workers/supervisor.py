@@ -10,6 +10,7 @@ has exited after a stop, with the worst exit status.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -27,6 +28,7 @@ log = logging.getLogger("pbx.workers")
 
 READY_TIMEOUT = 120.0  # seconds a worker may take to start (prompts rendered, database migrated)
 RESTART_DELAY = 1.0
+EXIT_WAIT = 5.0  # seconds for a worker's exit status once its readiness pipe closed without "ready"
 CHANNEL_BUFFER = 4 * 1024 * 1024
 
 
@@ -96,7 +98,11 @@ class Supervisor:
                     if os.read(read_end, 16).startswith(b"ready"):
                         log.info("event=worker_ready worker=%d pid=%d", index, worker.pid)
                         return True
-                    break  # the pipe closed: the worker exited before it was ready
+                    # The pipe closed: the worker is exiting before it was ready. Its exit status
+                    # comes a moment after its descriptors close: wait for it, to report it.
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        worker.wait(EXIT_WAIT)
+                    break
         finally:
             os.close(read_end)
         if not self.stopping:
