@@ -48,6 +48,7 @@ from pbx.loop_watch import StallWatch
 from pbx.random_tokens import random_hex
 from pbx.workers import Dispatcher, WorkerPlace, contact_user, port_range_of, worker_tag
 from pbx.workers.channel import SHARED_EVENTS, WorkerChannel
+from pbx.workers.tally import Tally, tally_of
 from pbx.ivr.runtime import QueueRefused
 from pbx.plugin_api import CallDirectory, LiveApi
 from pbx.plugin_host import PluginHost, open_database
@@ -239,7 +240,8 @@ class Pbx:
             self.transport.reuse_port = True
             self.calls.contact_user = contact_user(worker.index)
             dispatcher = Dispatcher(worker.count, self._needs_first_worker)
-            self.channel = WorkerChannel(worker, dispatcher, self.transport, self.registrar, self.bus.publish, clock)
+            self.channel = WorkerChannel(worker, dispatcher, self.transport, self.registrar, self.bus.publish, clock,
+                                         tally=lambda: self._tally(self._counts()))
             for event_type in SHARED_EVENTS:
                 self.bus.subscribe(event_type, self.channel.on_registration)
 
@@ -530,16 +532,34 @@ class Pbx:
         return host, port
 
     def status(self) -> dict[str, Any]:
+        """GET /api/status: this process's counts at the top level; in worker mode, `worker` adds
+        where it stands and, on worker 0, every worker's counts and their sums."""
+        counts = self._counts()
+        return {
+            **counts,
+            **({"trunks": self.trunks.status()} if self.trunks is not None else {}),
+            **({"worker": self._worker_status(counts)} if self.worker is not None and self.channel is not None else {}),
+        }
+
+    def _counts(self) -> dict[str, int]:
         return {
             **self.endpoint.status(),
             **self.calls.status(),
             "tcp_connections": self.transport.connection_count,
             "events_published": self.bus.published,
-            **({"trunks": self.trunks.status()} if self.trunks is not None else {}),
-            **({"worker": {"index": self.worker.index, "of": self.worker.count,
-                           "handed_on": self.channel.forwarded, "handed_over": self.channel.received}}
-               if self.worker is not None and self.channel is not None else {}),
         }
+
+    def _tally(self, counts: dict[str, int]) -> Tally:
+        """This worker's counts as it sends them to worker 0 (pbx/workers/tally.py)."""
+        return tally_of(self.worker.index, {**counts, "handed_on": self.channel.forwarded,
+                                            "handed_over": self.channel.received})
+
+    def _worker_status(self, counts: dict[str, int]) -> dict[str, Any]:
+        status = {"index": self.worker.index, "of": self.worker.count,
+                  "handed_on": self.channel.forwarded, "handed_over": self.channel.received}
+        if self.channel.tallies is not None:  # worker 0: the others' latest tallies, and the sums
+            status.update(self.channel.tallies.report(self._tally(counts), self.clock()))
+        return status
 
     async def start(self) -> None:
         await self._open_database()

@@ -86,6 +86,19 @@ def core_endpoints(context: AdminContext, audit: AuditLog) -> list[Endpoint]:
     @endpoint("GET", "/api/status", summary="The PBX's state: uptime, SIP, calls, registrations", roles=READERS,
               response=dict[str, Any])
     async def status(request: ApiRequest) -> dict[str, Any]:
+        """Counts of this process, at the top level: `calls`, `legs`, `dialogs`, `transactions`,
+        `rtp_ports` (RTP and RTCP ports in use), `call_timers`, `registrations`, `tcp_connections`,
+        `events_published`, and the SIP endpoint's `received`, `malformed`, `dropped`,
+        `sent_stateless`, `banned`, `refused` since it started; `trunks` when trunks are configured.
+
+        With `pbx run --workers N` the top level is worker 0's alone (the admin API runs there),
+        and `worker` says more: `index` and `of` (0 and N), `handed_on` and `handed_over` (SIP
+        datagrams and registrations passed to and from the other workers), `workers` (one row per
+        worker: `index`, `age_seconds` of its latest counts, `stale` when they are older than 5 s
+        or never came, and the counts above but `registrations`, plus its `handed_on` and
+        `handed_over`) and `all` (each count summed over every worker's latest row: the whole PBX;
+        a stale worker's last counts are included). Registrations are shared, so the top-level
+        `registrations` is already the PBX's."""
         return context.status()
 
     @endpoint("GET", "/api/me", summary="Who this token is", roles=EVERYONE, response=Me)

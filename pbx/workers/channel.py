@@ -1,7 +1,7 @@
-"""The datagrams workers send each other on 127.0.0.1: SIP they own, and the registrar's news.
+"""The datagrams workers send each other on 127.0.0.1: SIP they own, the registrar's news, counts.
 
 Each worker reads one UDP socket on the loopback (the supervisor binds them all and hands each
-worker its own). Two kinds of datagram travel on it:
+worker its own). Three kinds of datagram travel on it:
 
 - `S<host> <port>\\n<SIP message>`: a message the kernel gave to this worker and the dispatcher
   (dispatch.py) gives to another. The owner handles it as if it had read it itself, from the
@@ -11,6 +11,9 @@ worker its own). Two kinds of datagram travel on it:
   sending worker. Every worker rings every phone, whichever worker registered it. Worker 0
   publishes what changed on its bus, so the ACD (static agents log in with their phone) and
   the admin API see every registration.
+- `T<msgpack Tally>`: a worker's counts (tally.py), from every worker k > 0 to worker 0 about
+  once a second, so worker 0's GET /api/status counts the whole PBX. Bad bytes are logged and
+  dropped, as is a tally naming another worker than the one that sent it.
 
 Datagrams from anyone but the workers' own ports are dropped: the channel must not become a
 way to forge a phone's address. A full receive buffer drops a forwarded message as the
@@ -34,25 +37,32 @@ from ..sip.transport import SipTransport
 from ..store.state import binding_from_row, binding_row
 from .dispatch import Dispatcher
 from .place import WorkerPlace
+from .tally import BadTally, Tallies, Tally, decode_tally, encode_tally
 
 log = logging.getLogger("pbx.workers")
 
 LOOPBACK = "127.0.0.1"
 _SIP = b"S"
 _BINDINGS = b"B"
+_TALLY = b"T"
+TALLY_INTERVAL = 1.0  # seconds between a worker's tallies to worker 0
 
 
 class WorkerChannel:
     def __init__(self, place: WorkerPlace, dispatcher: Dispatcher, transport: SipTransport, registrar: Registrar,
-                 publish: Callable[[Event], None], clock: Callable[[], float]) -> None:
+                 publish: Callable[[Event], None], clock: Callable[[], float],
+                 tally: Callable[[], Tally] | None = None) -> None:
         self.place = place
         self.dispatcher = dispatcher
         self.transport = transport
         self.registrar = registrar
         self.publish = publish
         self.clock = clock
+        self.tally = tally  # this worker's counts now (app.py); sent to worker 0 when we are not it
+        self.tallies = Tallies(place.count) if place.is_first else None  # worker 0's: the others' latest
         self._addresses = [(LOOPBACK, port) for port in place.channel_ports]
-        self._workers = frozenset(self._addresses)
+        self._workers = {address: index for index, address in enumerate(self._addresses)}
+        self._sending_tallies: asyncio.Task | None = None
         self._socket: asyncio.DatagramTransport | None = None
         self._adopted: dict[str, list[tuple]] = {}  # what we took from others, not to send back
         self.forwarded = 0
@@ -65,9 +75,13 @@ class WorkerChannel:
         self._socket, _ = await asyncio.get_running_loop().create_datagram_endpoint(
             lambda: _ChannelProtocol(self), sock=sock)
         self.transport.route_elsewhere = self.route_elsewhere
+        if not self.place.is_first and self.tally is not None:
+            self._sending_tallies = asyncio.create_task(self._send_tallies())
 
     def close(self) -> None:
         self.transport.route_elsewhere = None
+        if self._sending_tallies is not None:
+            self._sending_tallies.cancel()
         if self._socket is not None:
             self._socket.close()
 
@@ -92,20 +106,40 @@ class WorkerChannel:
             if index != self.place.index:
                 self._socket.sendto(payload, address)
 
+    async def _send_tallies(self) -> None:
+        """Our counts to worker 0 now, then every TALLY_INTERVAL seconds while we run."""
+        while True:
+            self.send_tally()
+            await asyncio.sleep(TALLY_INTERVAL)
+
+    def send_tally(self) -> None:
+        if self._socket is None or self.tally is None:
+            return
+        try:
+            self._socket.sendto(_TALLY + encode_tally(self.tally()), self._addresses[0])
+        except Exception:  # counts that cannot be read now: logged, and the next send tries again
+            log.exception("event=channel_tally_failed")
+
     # Incoming -----------------------------------------------------------------------------------
 
     def on_datagram(self, data: bytes, address: tuple) -> None:
-        if address[:2] not in self._workers:
+        sender = self._workers.get(address[:2])
+        if sender is None:
             log.warning("event=channel_stranger address=%s:%s", address[0], address[1])
             return
-        self.received += 1
         kind = data[:1]
+        if kind == _TALLY:  # not counted in `received`: that counts what was handed over
+            self._take_tally(data[1:], sender)
+            return
+        self.received += 1
         if kind == _SIP:
             header, _, message = data.partition(b"\n")
             host, _, port = header[1:].decode().rpartition(" ")
             self.transport.received(message, Peer("udp", host, int(port)))
         elif kind == _BINDINGS:
             self._adopt(data[1:])
+        else:
+            log.error("event=channel_unknown_kind worker=%d kind=%r", sender, kind)
 
     def _adopt(self, payload: bytes) -> None:
         try:
@@ -119,6 +153,20 @@ class WorkerChannel:
         if self.place.is_first:
             for event in events:
                 self.publish(event)
+
+    def _take_tally(self, payload: bytes, sender: int) -> None:
+        if self.tallies is None:
+            log.error("event=channel_tally_not_first worker=%d", sender)
+            return
+        try:
+            tally = decode_tally(payload)
+        except BadTally as error:  # a worker of another version: say so, keep going
+            log.error("event=channel_bad_tally worker=%d reason=%r", sender, str(error))
+            return
+        if tally.worker != sender:
+            log.error("event=channel_bad_tally worker=%d reason='names worker %d'", sender, tally.worker)
+            return
+        self.tallies.received(tally, self.clock())
 
 
 SHARED_EVENTS = (RegistrationAdded, RegistrationRefreshed, RegistrationRemoved)
