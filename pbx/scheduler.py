@@ -12,6 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 
+def _cancelled(now: float) -> list[Any]:
+    return []
+
+
 class TimerHandle:
     __slots__ = ("deadline", "callback", "cancelled")
 
@@ -21,7 +25,10 @@ class TimerHandle:
         self.cancelled = False
 
     def cancel(self) -> None:
+        # The entry stays in the heap until its deadline: let go of what the callback holds (a
+        # 2xx and its transaction, for one) now, not then.
         self.cancelled = True
+        self.callback = _cancelled
 
 
 class Scheduler:
@@ -46,7 +53,8 @@ class Scheduler:
             _, _, handle = heapq.heappop(self._heap)
             if not handle.cancelled:
                 handle.cancelled = True
-                actions.extend(handle.callback(now))
+                callback, handle.callback = handle.callback, _cancelled
+                actions.extend(callback(now))
         return actions
 
     def __len__(self) -> int:

@@ -18,6 +18,8 @@ Pure: SDP in, SDP out.
 
 from __future__ import annotations
 
+import functools
+
 import msgspec
 
 from pbx.sip.offer_answer import SrtpKeys
@@ -185,17 +187,23 @@ def _readdressed(media: MediaDescription, sdp: SessionDescription, formats: list
     if crypto is not None:
         attributes.insert(0, Attribute("crypto", str(crypto)))
         proto = proto or SECURE_PROTO
-    return MediaDescription(media="audio", port=port, proto=proto or "RTP/AVP", formats=formats,
-                            attributes=attributes)
+    return MediaDescription(media="audio", port=port, proto=proto or "RTP/AVP", formats=tuple(formats),
+                            attributes=tuple(attributes))
 
 
 def _session(host: str, session: LegSession, media: list[MediaDescription]) -> SessionDescription:
     return SessionDescription(
         origin=session.next_origin(host),
         session_name="pbx",
-        connection=Connection("IN", "IP4", host),
-        media=media,
+        connection=_connection(host),
+        media=tuple(media),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _connection(host: str) -> Connection:
+    """c=IN IP4 <host>: the same few relay addresses in every SDP we write, one object each."""
+    return Connection("IN", "IP4", host)
 
 
 def _supported_formats(media: MediaDescription) -> list[str]:
@@ -230,6 +238,6 @@ def with_direction(sdp: SessionDescription, direction: str) -> SessionDescriptio
     media = []
     for item in sdp.media:
         attributes = [a for a in item.attributes if a.name not in ("sendrecv", "sendonly", "recvonly", "inactive")]
-        media.append(msgspec.structs.replace(item, attributes=[*attributes, Attribute(direction)]))
-    session_attributes = [a for a in sdp.attributes if a.name not in ("sendrecv", "sendonly", "recvonly", "inactive")]
-    return msgspec.structs.replace(sdp, media=media, attributes=session_attributes)
+        media.append(msgspec.structs.replace(item, attributes=(*attributes, Attribute(direction))))
+    session_attributes = tuple(a for a in sdp.attributes if a.name not in ("sendrecv", "sendonly", "recvonly", "inactive"))
+    return msgspec.structs.replace(sdp, media=tuple(media), attributes=session_attributes)

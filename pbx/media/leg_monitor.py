@@ -25,6 +25,7 @@ from .rtp_header import peek
 
 # RFC 3551 6: the static payload types of the codecs we decode.
 STATIC_AUDIO = {0: "PCMU", 8: "PCMA"}
+_NO_EVENTS: dict[int, Rfc4733Receiver] = {}  # shared by monitors with none: never written to
 CLOCK_RATE = 8000
 
 
@@ -53,8 +54,10 @@ class LegMonitor:
 
     def __init__(self, *, audio: dict[int, str] | None = None, events: list[int] | tuple[int, ...] = (),
                  inband: bool = False) -> None:
-        self.audio: dict[int, str] = dict(STATIC_AUDIO)
-        self.events: dict[int, Rfc4733Receiver] = {}
+        # Copied on write (configure): most phones offer only static payload types, and a held
+        # call has two monitors (issue 16). Read-only for everyone else.
+        self.audio: dict[int, str] = STATIC_AUDIO
+        self.events: dict[int, Rfc4733Receiver] = _NO_EVENTS
         self.configure(audio or {}, events)
         self.inband = InbandDetector() if inband else None
         self.codec: str | None = None
@@ -67,14 +70,17 @@ class LegMonitor:
         self.remote_jitter_ms: float | None = None
         self.round_trip_ms: float | None = None
         self.last_sender_report: tuple[int, float] | None = None  # (middle 32 NTP bits, arrival) for our RRs
-        self.our_reports: dict[int, float] = {}  # middle 32 NTP bits of our SRs -> when sent
+        self.our_reports: dict[int, float] | None = None  # middle 32 NTP bits of our SRs -> when sent
         self.last_received_at: float | None = None  # the phone's last RTP or RTCP packet (media_timeout.py)
 
     def configure(self, audio: dict[int, str], events: list[int] | tuple[int, ...]) -> None:
         """Payload types from the phone's SDP: audio codecs by PT, and telephone-event PTs."""
-        self.audio.update({pt: name.upper() for pt, name in audio.items() if name.upper() in CODECS})
-        for pt in events:
-            self.events.setdefault(pt, Rfc4733Receiver(pt, CLOCK_RATE))
+        wanted = {pt: name.upper() for pt, name in audio.items() if name.upper() in CODECS}
+        if any(self.audio.get(pt) != name for pt, name in wanted.items()):
+            self.audio = {**self.audio, **wanted}
+        added = {pt: Rfc4733Receiver(pt, CLOCK_RATE) for pt in events if pt not in self.events}
+        if added:
+            self.events = {**self.events, **added}
 
     def set_inband(self, enabled: bool) -> None:
         """Start or stop looking for tones in the decoded audio."""
@@ -149,7 +155,7 @@ class LegMonitor:
 
     def _round_trip(self, lsr: int, dlsr: int, now: float) -> None:
         # RFC 3550 6.4.1: RTT = arrival - LSR - DLSR, for an LSR naming one of our sender reports.
-        sent = self.our_reports.get(lsr) if lsr else None
+        sent = self.our_reports.get(lsr) if lsr and self.our_reports else None
         if sent is not None:
             self.round_trip_ms = max(0.0, (now - sent - dlsr / 65536) * 1000)
 

@@ -68,9 +68,12 @@ class RtcpReporter:
         if sender is not None and sender.sent > self._sent_packets_at_last_report:
             self._sent_packets_at_last_report = sender.sent
             msw, lsw = ntp_timestamp(now)
-            monitor.our_reports[(msw & 0xFFFF) << 16 | lsw >> 16] = now
-            while len(monitor.our_reports) > REMEMBERED_REPORTS:
-                del monitor.our_reports[next(iter(monitor.our_reports))]
+            reports = monitor.our_reports
+            if reports is None:
+                reports = monitor.our_reports = {}
+            reports[(msw & 0xFFFF) << 16 | lsw >> 16] = now
+            while len(reports) > REMEMBERED_REPORTS:
+                del reports[next(iter(reports))]
             report = SenderReport(self.ssrc, msw, lsw, sender.timestamp, sender.sent & 0xFFFFFFFF,
                                   sender.octets & 0xFFFFFFFF, blocks)
             return [report, sdes]

@@ -141,13 +141,13 @@ def _codec_attributes(chosen: list[NegotiatedCodec]) -> list[Attribute]:
 
 
 def _session(address: str, username: str, session_id: int, session_version: int,
-             session_name: str, timing: list[tuple[int, int]],
+             session_name: str, timing: tuple[tuple[int, int], ...],
              media: list[MediaDescription]) -> SessionDescription:
     address_type = "IP6" if ":" in address else "IP4"
     return SessionDescription(
         origin=Origin(username, session_id, session_version, "IN", address_type, address),
         session_name=session_name, connection=Connection("IN", address_type, address),
-        timing=timing, media=media)
+        timing=timing, media=tuple(media))
 
 
 def _audio_media(port: int, chosen: list[NegotiatedCodec], ptime: int | None,
@@ -157,8 +157,8 @@ def _audio_media(port: int, chosen: list[NegotiatedCodec], ptime: int | None,
     attributes += [Attribute("ptime", str(ptime))] if ptime else []
     attributes += [Attribute("crypto", str(crypto))] if crypto is not None else []
     return MediaDescription(media="audio", port=port, proto=proto,
-                            formats=[str(entry.payload_type) for entry in chosen],
-                            attributes=[*attributes, Attribute(direction)])
+                            formats=tuple(str(entry.payload_type) for entry in chosen),
+                            attributes=(*attributes, Attribute(direction)))
 
 
 def make_offer(*, address: str, port: int, codecs: list[Codec], session_id: int,
@@ -247,7 +247,7 @@ def make_answer(offer: SessionDescription, *, address: str, port: int | Callable
         if not codecs:
             # RFC 3264 6: reject with port 0, keeping the m= line and its formats.
             lines.append(MediaDescription(media=offered.media, port=0, proto=offered.proto,
-                                          formats=list(offered.formats)))
+                                          formats=offered.formats))
             streams.append(NegotiatedStream(index=index, media=offered.media, accepted=False,
                                             remote_port=offered.port))
             continue
@@ -274,7 +274,7 @@ def make_answer(offer: SessionDescription, *, address: str, port: int | Callable
             ptime=offered.ptime, direction=ours, srtp=keys))
     # RFC 3264 6: the answer's t= equals the offer's.
     sdp = _session(address, username, session_id, session_version, session_name,
-                   list(offer.timing), lines)
+                   offer.timing, lines)
     return Answer(sdp=sdp, streams=streams)
 
 

@@ -47,6 +47,10 @@ class SdpError(ValueError):
         super().__init__(self.reason)
 
 
+# RFC 4566 5.9: t=0 0, an unbounded session, what nearly every SDP says.
+UNBOUNDED: tuple[tuple[int, int], ...] = ((0, 0),)
+
+
 class Origin(msgspec.Struct, frozen=True, gc=False):
     """o= (RFC 4566 5.2); session_version grows by one per new offer (RFC 3264 8)."""
 
@@ -139,13 +143,14 @@ class MediaDescription(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     media: str
     port: int
     proto: str
-    formats: list[str]
+    formats: tuple[str, ...]
     port_count: int | None = None
     connection: Connection | None = None
     # Tuples: mostly empty, and the empty tuple is one shared object (an empty list is one
-    # per SDP, for the memory and the collector's walk: issue 16).
+    # per SDP, for the memory and the collector's walk: issue 16); a full one is smaller than
+    # the list it was built in.
     bandwidths: tuple[Bandwidth, ...] = ()
-    attributes: list[Attribute] = []
+    attributes: tuple[Attribute, ...] = ()
     other_lines: tuple[Line, ...] = ()
 
     def attribute(self, name: str) -> str | None:
@@ -243,9 +248,9 @@ class SessionDescription(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     version: int = 0
     connection: Connection | None = None
     bandwidths: tuple[Bandwidth, ...] = ()
-    timing: list[tuple[int, int]] = msgspec.field(default_factory=lambda: [(0, 0)])
-    attributes: list[Attribute] = []
-    media: list[MediaDescription] = []
+    timing: tuple[tuple[int, int], ...] = UNBOUNDED  # tuples, as in MediaDescription
+    attributes: tuple[Attribute, ...] = ()
+    media: tuple[MediaDescription, ...] = ()
     other_lines: tuple[Line, ...] = ()
 
     @classmethod
@@ -298,8 +303,9 @@ class SessionDescription(msgspec.Struct, frozen=True, kw_only=True, gc=False):
                 raise SdpError(f"m= line {index} ({section.media}) has no c= line and there is "
                                "no session-level c= line (RFC 4566 5.7)", block[0][0])
         return cls(origin=_parse_origin(lines[1][2], lines[1][0]), session_name=lines[2][2],
-                   connection=connection, bandwidths=bandwidths, timing=timing or [(0, 0)],
-                   attributes=attributes, media=media, other_lines=other)
+                   connection=connection, bandwidths=bandwidths,
+                   timing=UNBOUNDED if timing == [(0, 0)] else tuple(timing) or UNBOUNDED,
+                   attributes=attributes, media=tuple(media), other_lines=other)
 
     def serialize(self) -> bytes:
         origin = self.origin
@@ -383,8 +389,9 @@ def _parse_origin(value: str, line: int) -> Origin:
     if len(parts) != 6:
         raise SdpError("o= line needs '<username> <sess-id> <sess-version> <nettype> "
                        "<addrtype> <unicast-address>'", line)
-    return Origin(parts[0], _number(parts[1], "o= session id", line),
-                  _number(parts[2], "o= session version", line), parts[3], parts[4], parts[5])
+    return Origin(_shared(parts[0]), _number(parts[1], "o= session id", line),
+                  _number(parts[2], "o= session version", line), _shared(parts[3]), _shared(parts[4]),
+                  _shared(parts[5]))
 
 
 def _parse_timing(value: str, line: int) -> tuple[int, int]:
@@ -397,7 +404,7 @@ def _parse_timing(value: str, line: int) -> tuple[int, int]:
 
 
 def _parse_common(lines: list[tuple[int, str, str]], where: str
-                  ) -> tuple[Connection | None, tuple[Bandwidth, ...], list[Attribute], tuple[Line, ...]]:
+                  ) -> tuple[Connection | None, tuple[Bandwidth, ...], tuple[Attribute, ...], tuple[Line, ...]]:
     """c=, b= and a= lines of one section; everything else is kept as `Line`."""
     connection: Connection | None = None
     bandwidths: list[Bandwidth] = []
@@ -418,11 +425,15 @@ def _parse_common(lines: list[tuple[int, str, str]], where: str
         elif kind == "c":
             if connection is not None:
                 raise SdpError(f"second c= line in the {where} section (RFC 4566 5.7)", number)
-            parts = value.split()
-            if len(parts) != 3:
-                raise SdpError("c= line needs '<nettype> <addrtype> <connection-address>'", number)
-            address, slash, suffix = parts[2].partition("/")
-            connection = Connection(parts[0], parts[1], address, suffix if slash else None)
+            connection = _CONNECTIONS.get(value)
+            if connection is None:
+                parts = value.split()
+                if len(parts) != 3:
+                    raise SdpError("c= line needs '<nettype> <addrtype> <connection-address>'", number)
+                address, slash, suffix = parts[2].partition("/")
+                connection = Connection(parts[0], parts[1], address, suffix if slash else None)
+                if len(value) <= 64 and len(_CONNECTIONS) < _ATTRIBUTES_LIMIT:
+                    _CONNECTIONS[value] = connection
         elif kind == "b":
             bwtype, colon, amount = value.partition(":")
             if not colon or not bwtype:
@@ -432,7 +443,7 @@ def _parse_common(lines: list[tuple[int, str, str]], where: str
             raise SdpError(f"duplicate {kind}= line (RFC 4566 5)", number)
         else:
             other.append(Line(kind, value))
-    return connection, tuple(bandwidths), attributes, tuple(other)
+    return connection, tuple(bandwidths), tuple(attributes), tuple(other)
 
 
 def _parse_media(block: list[tuple[int, str, str]]) -> MediaDescription:
@@ -451,13 +462,27 @@ def _parse_media(block: list[tuple[int, str, str]]) -> MediaDescription:
                            "line (RFC 4566 5)", line_number)
     connection, bandwidths, attributes, other = _parse_common(block[1:], "media")
     return MediaDescription(media=parts[0], port=port, port_count=port_count, proto=parts[2],
-                            formats=parts[3:], connection=connection, bandwidths=bandwidths,
+                            formats=tuple(_shared(text) for text in parts[3:]), connection=connection, bandwidths=bandwidths,
                             attributes=attributes, other_lines=other)
 
 
 # a= values by their text -> their Attribute (frozen, so shared); failures are not kept.
 _ATTRIBUTES: dict[str, Attribute] = {}
+_CONNECTIONS: dict[str, Connection] = {}  # c= values the same way: a phone's address, call after call
 _ATTRIBUTES_LIMIT = 1024
+
+# Payload type numbers, addresses and other short words of SDP, one string each for every body
+# that carries them (held calls keep four SDPs each: issue 16). Bounded like _ATTRIBUTES.
+_WORDS: dict[str, str] = {}
+
+
+def _shared(text: str) -> str:
+    found = _WORDS.get(text)
+    if found is not None:
+        return found
+    if len(_WORDS) < _ATTRIBUTES_LIMIT and len(text) <= 64:
+        _WORDS[text] = text
+    return text
 
 # a=rtpmap values by their text: phones offer the same few codecs in every call, and
 # the call path reads them several times per offer.

@@ -216,7 +216,7 @@ def test_an_ssrc_change_mid_stream_keeps_flowing(runner, lab):
         for packet in stream:
             a.send(packet, at(leg_a))
         assert [data for data, _ in await b.receive_many(10)] == stream
-        assert leg_a.stats.ssrcs_seen == {0x1111, 0x2222}
+        assert set(leg_a.stats.ssrcs_seen) == {0x1111, 0x2222}
         relay.close()
 
     runner.run(scenario())
@@ -286,7 +286,7 @@ def test_rtcp_is_relayed_on_the_ports_above(runner, lab):
         assert await a_rtcp.receive() == (RECEIVER_REPORT + b"x" * 4, rtcp_at(leg_a))
         assert await a_rtp.hears_nothing() and await b_rtp.hears_nothing()
         assert (leg_a.stats.rtcp_in, leg_a.stats.rtcp_out, leg_b.stats.rtcp_in, leg_b.stats.rtcp_out) == (1, 1, 1, 1)
-        assert leg_a.stats.ssrcs_seen == set()
+        assert leg_a.stats.ssrcs_seen == ()
         relay.close()
 
     runner.run(scenario())

@@ -204,12 +204,12 @@ def test_baresip_offer_fields():
     assert session.origin == Origin("-", 1416011451, 3498375146, "IN", "IP4", "192.168.1.42")
     assert session.session_name == "-"
     assert session.connection == Connection("IN", "IP4", "192.168.1.42")
-    assert session.timing == [(0, 0)]
-    assert session.attributes == [Attribute("tool", "baresip 1.0.0")]
+    assert session.timing == ((0, 0),)
+    assert session.attributes == (Attribute("tool", "baresip 1.0.0"),)
     audio = session.media[0]
     assert (audio.media, audio.port, audio.port_count, audio.proto) == (
         "audio", 10310, None, "RTP/AVP")
-    assert audio.formats == ["0", "8", "101"]
+    assert audio.formats == ("0", "8", "101")
     assert audio.rtpmaps() == {0: RtpMap(0, "PCMU", 8000), 8: RtpMap(8, "PCMA", 8000),
                                101: RtpMap(101, "telephone-event", 8000)}
     assert audio.fmtp(101) == "0-15"
@@ -277,7 +277,7 @@ f=v/2/4///
     session = SessionDescription.parse(data)
     assert session.serialize() == data
     assert session.connection == Connection("IN", "IP4", "224.2.17.12", "127")
-    assert session.timing == [(2873397496, 2873404696)]
+    assert session.timing == ((2873397496, 2873404696),)
     assert [line.kind for line in session.other_lines] == ["i", "u", "e", "p", "r", "z", "k",
                                                            "y"]
     audio = session.media[0]
@@ -290,14 +290,14 @@ def test_empty_session_name_is_written_as_a_single_space():
     data = crlf("v=0\no=- 1 1 IN IP4 10.0.0.1\ns=\nc=IN IP4 10.0.0.1\nt=0 0\n")
     session = SessionDescription.parse(data)
     assert session.session_name == ""
-    assert session.media == []
+    assert session.media == ()
     assert session.serialize() == data.replace(b"s=\r\n", b"s= \r\n")
 
 
 def test_missing_t_line_defaults_to_unbounded_session():
     session = SessionDescription.parse(crlf("v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\n"
                                             "c=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0\n"))
-    assert session.timing == [(0, 0)]
+    assert session.timing == ((0, 0),)
 
 
 def test_webrtc_media_level_connection_and_rtcp_with_address():
@@ -476,7 +476,7 @@ def test_answer_keeps_the_offerers_first_telephone_event_payload_type_and_fmtp()
     result = answer(SIPP_OFFER)
     assert result.streams[0].telephone_event == NegotiatedCodec(
         96, Codec("telephone-event", 8000, fmtp="0-15"))
-    assert result.sdp.media[0].formats == ["8", "0", "96"]
+    assert result.sdp.media[0].formats == ("8", "0", "96")
     assert result.streams[0].remote_rtcp_port == 6001  # no a=rtcp: RFC 3550 11 port + 1
     assert result.streams[0].ptime is None
 
@@ -484,7 +484,7 @@ def test_answer_keeps_the_offerers_first_telephone_event_payload_type_and_fmtp()
 def test_answer_to_pyvoip_keeps_its_0_15_fmtp():
     result = answer(PYVOIP_OFFER)
     media = result.sdp.media[0]
-    assert media.formats == ["0", "8", "101"]
+    assert media.formats == ("0", "8", "101")
     assert media.fmtp(101) == "0-15"
     assert media.direction(result.sdp) == "sendrecv"
 
@@ -515,7 +515,7 @@ def test_answer_matches_encoding_names_case_insensitively():
 
 def test_answer_drops_telephone_event_we_do_not_support():
     result = answer(YEALINK_OFFER, supported=[PCMA])
-    assert result.sdp.media[0].formats == ["8"]
+    assert result.sdp.media[0].formats == ("8",)
     assert result.streams[0].telephone_event is None
 
 
@@ -549,13 +549,13 @@ def test_only_the_first_audio_stream_is_accepted_and_port_asked_once():
                                         b"\r\na=rtpmap:32 MPV/90000\r\n",
                                         b"m=audio 49172 RTP/AVP 0\r\n")
     result = answer(doubled, port=lambda: next(ports))
-    assert [(m.port, m.formats) for m in result.sdp.media] == [(40000, ["0", "8"]), (0, ["0"])]
+    assert [(m.port, m.formats) for m in result.sdp.media] == [(40000, ("0", "8")), (0, ("0",))]
 
 
 def test_no_common_codec_rejects_the_stream():
     result = answer(POLYCOM_OFFER, supported=[Codec("opus", 48000, 2), TELEPHONE_EVENT])
     assert result.sdp.media[0].port == 0
-    assert result.sdp.media[0].formats == ["9", "102", "0", "8", "18", "127"]
+    assert result.sdp.media[0].formats == ("9", "102", "0", "8", "18", "127")
     assert not result.streams[0].accepted
 
 
@@ -567,7 +567,7 @@ def test_offered_port_zero_stays_rejected():
 
 def test_answer_copies_the_offers_timing():
     result = answer(BARESIP_OFFER.replace(b"t=0 0", b"t=3034423619 3042462419"))
-    assert result.sdp.timing == [(3034423619, 3042462419)]
+    assert result.sdp.timing == ((3034423619, 3042462419),)
 
 
 @pytest.mark.parametrize(("offered", "ours", "expected"), [
@@ -712,7 +712,7 @@ a=sendrecv
 a=ptime:20
 """)
     description = SessionDescription.parse(body)
-    assert description.attributes == [Attribute("sendrecv")]
-    assert description.media[0].attributes == [Attribute("rtpmap", "0 PCMU/8000"), Attribute("sendrecv"),
-                                               Attribute("ptime", "20")]
+    assert description.attributes == (Attribute("sendrecv"),)
+    assert description.media[0].attributes == (Attribute("rtpmap", "0 PCMU/8000"), Attribute("sendrecv"),
+                                               Attribute("ptime", "20"))
     assert description.serialize() == body
