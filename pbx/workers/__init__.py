@@ -1,7 +1,8 @@
 """Several worker processes on one SIP port (`pbx run --workers N`), one core each.
 
 - `dispatch.Dispatcher`: which worker owns a SIP datagram (pure, from its bytes).
-- `channel.WorkerChannel`: the loopback datagrams between workers (SIP handed on, bindings).
+- `channel.WorkerChannel`: the loopback datagrams between workers (SIP handed on, bindings, tallies).
+- `tally.Tally`, `tally.Tallies`: a worker's counts for worker 0, and worker 0's sums over all (pure).
 - `supervisor.Supervisor`: the parent that starts, signals and restarts the workers.
 - `place.WorkerPlace`: what a worker is told about its place among them.
 
