@@ -51,12 +51,16 @@ class CallServices(Protocol):
 
 
 class BridgeController:
+    # One per call (issue 16: a held call's every byte counts): slots, and a dict for a set,
+    # since an empty dict is 64 bytes and an empty set 216.
+    __slots__ = ("services", "target", "refusals", "transfers", "unannounced", "__weakref__")
+
     def __init__(self, services: CallServices, *, target: str | None = None) -> None:
         self.services = services
         self.target = target  # ring this extension instead of the number dialled (an inbound route)
         self.refusals: dict[str, list[int]] = {}  # call id -> statuses of the contacts that refused
         self.transfers: dict[str, tuple[Leg, Leg, str]] = {}  # call id -> (transferor, transferee, kind)
-        self.unannounced: set[str] = set()  # transfers no phone asked for (no REFER, so no NOTIFY)
+        self.unannounced: dict[str, None] = {}  # transfers no phone asked for (no REFER, so no NOTIFY)
 
     # Dispatch ------------------------------------------------------------------------------------
 
@@ -233,7 +237,7 @@ class BridgeController:
             raise ValueError(f"cannot transfer to {target!r}: {route.reason or route.status}")
         caller = call.caller_leg
         self.transfers[call.id] = (callee, caller, "blind")
-        self.unannounced.add(call.id)
+        self.unannounced[call.id] = None
         codec = anchor.audio_formats(caller.phone_sdp) if caller.phone_sdp else None
         return self.services.originate(call, route, caller.party, caller.phone_sdp, now, only=codec)
 
@@ -245,7 +249,7 @@ class BridgeController:
         transferor, transferee, kind = self.transfers.pop(call.id)
         self.services.bridge(transferee, target)
         actions = self._notify(call, transferor, 200, "OK", now)
-        self.unannounced.discard(call.id)
+        self.unannounced.pop(call.id, None)
         actions += transferor.send(Hangup(Cause.TRANSFERRED), now)
         actions.append(self.services.publish(CallTransferred(
             at=now, call_id=call.id, kind=kind, transferor=transferor.party.number,
@@ -261,7 +265,7 @@ class BridgeController:
         transferor, transferee, _ = self.transfers.pop(call.id)
         status = signal.status or 480
         actions = self._notify(call, transferor, status, signal.reason or "Failed", now)
-        self.unannounced.discard(call.id)
+        self.unannounced.pop(call.id, None)
         if transferor.is_ended:
             actions += transferee.send(Hangup(Cause.FAILURE), now)
             actions += self.services.end_call(call, Cause.FAILURE, status, "system", now)

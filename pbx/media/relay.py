@@ -98,7 +98,7 @@ class RelayEndpoint:
     """One call leg's RTP and RTCP sockets; made by `MediaRelay.open_endpoint`."""
 
     __slots__ = ("label", "host", "port", "rtcp_port", "rtcp_mux", "stats", "_relay", "_clock", "_rtp_socket",
-                 "_rtcp_socket", "_rtp_latch", "_rtcp_latch", "_peer", "_taps", "_rtcp_taps", "_withholding", "_srtp",
+                 "_rtcp_socket", "_rtp_fd", "_rtp_latch", "_rtcp_latch", "_peer", "_taps", "_rtcp_taps", "_withholding", "_srtp",
                  "closed", "__weakref__")
 
     def __init__(
@@ -114,6 +114,7 @@ class RelayEndpoint:
         self._clock = relay.clock
         self._rtp_socket = rtp_socket
         self._rtcp_socket = rtcp_socket
+        self._rtp_fd = rtp_socket.fileno()  # which of the two an epoll event names (MediaRelay._ready)
         self._rtp_latch = Latch()
         self._rtcp_latch = Latch()
         self._peer: RelayEndpoint | None = None
@@ -361,7 +362,8 @@ class MediaRelay:
         self._poller = select.epoll() if hasattr(select, "epoll") else None
         self._polled = False  # the set is a reader of the loop
         # fd -> what reads it: a live leg's (endpoint, socket, latch, on RTCP port), or a parked socket.
-        self._readers: dict[int, tuple[RelayEndpoint, socket.socket, Latch, bool] | socket.socket] = {}
+        # fd -> the endpoint reading it (its RTP or its RTCP socket), or a parked socket.
+        self._readers: dict[int, RelayEndpoint | socket.socket] = {}
         self._parked: deque[tuple[float, int, socket.socket, socket.socket]] = deque()  # (ready at, port, RTP, RTCP)
         self.bound_host: str | None = None  # our address as the sockets name it (getsockname)
 
@@ -412,8 +414,8 @@ class MediaRelay:
         for sock in (rtp_socket, rtcp_socket):
             _discard_waiting(sock)
         endpoint = RelayEndpoint(self, label, rtp_socket, rtcp_socket, port)
-        self._readers[rtp_socket.fileno()] = (endpoint, rtp_socket, endpoint._rtp_latch, False)
-        self._readers[rtcp_socket.fileno()] = (endpoint, rtcp_socket, endpoint._rtcp_latch, True)
+        self._readers[endpoint._rtp_fd] = endpoint
+        self._readers[rtcp_socket.fileno()] = endpoint
         self._endpoints.add(endpoint)
         return endpoint
 
@@ -460,7 +462,7 @@ class MediaRelay:
         if not self._polled:
             loop.add_reader(self._poller.fileno(), self._ready)
             self._polled = True
-        self._readers[sock.fileno()] = (endpoint, sock, latch, on_rtcp_port)
+        self._readers[endpoint._rtp_fd if sock is endpoint._rtp_socket else sock.fileno()] = endpoint
         self._poller.register(sock.fileno(), select.EPOLLIN)
 
     def _unwatch(self, sock: socket.socket) -> None:
@@ -481,11 +483,13 @@ class MediaRelay:
             reader = readers.get(fd)
             if reader is None:  # closed by a tap earlier in this turn
                 continue
-            if reader.__class__ is not tuple:  # a parked socket: what a closed leg's phone still sends
+            if reader.__class__ is not RelayEndpoint:  # a parked socket: what a closed leg's phone still sends
                 _discard_waiting(reader)
                 continue
-            endpoint, sock, latch, on_rtcp_port = reader
-            endpoint._drain(sock, latch, on_rtcp_port)
+            if fd == reader._rtp_fd:
+                reader._drain(reader._rtp_socket, reader._rtp_latch, False)
+            else:
+                reader._drain(reader._rtcp_socket, reader._rtcp_latch, True)
 
     # Internals --------------------------------------------------------------------------------
 

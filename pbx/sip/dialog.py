@@ -29,6 +29,7 @@ from typing import Iterable, Iterator, NamedTuple
 from .errors import LocalProtocolError, RemoteProtocolError
 from .message import Headers, Request, Response
 from .uri import NameAddress, Uri
+from .syntax import lowered
 
 
 class DialogState(Enum):
@@ -421,7 +422,7 @@ def _key(dialog_id: DialogId | tuple[str, str | None, str | None]) -> tuple[str,
     # Call-IDs compare byte by byte (RFC 3261 20.8); tags case-insensitively, as the
     # transaction layer compares them (7.3.1).
     call_id, local_tag, remote_tag = dialog_id
-    return (call_id, (local_tag or "").lower(), (remote_tag or "").lower())
+    return (call_id, lowered(local_tag or ""), lowered(remote_tag or ""))
 
 
 def _dialog_key(message: Request | Response) -> tuple[str, str, str]:

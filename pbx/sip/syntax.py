@@ -75,6 +75,13 @@ class RecentlyParsed(OrderedDict):
         self[text] = value
 
 
+def lowered(text: str) -> str:
+    """`text` in lower case, the same object when it already is: a key kept for a call's life
+    (a dialog's tags, a transaction's branch) then shares the string the message holds."""
+    lower = text.lower()
+    return text if lower == text else lower
+
+
 def split_outside_quotes(text: str, separator: str) -> list[str]:
     """Split `text` on `separator`, ignoring separators inside "..." and <...>.
 

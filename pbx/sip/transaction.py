@@ -35,6 +35,7 @@ import msgspec
 from .errors import LocalProtocolError, RemoteProtocolError
 from .fields import Via
 from .message import Headers, Request, Response
+from .syntax import lowered
 from .transaction_machines import (
     INVITE_CLIENT,
     INVITE_CLIENT_MACHINE,
@@ -156,7 +157,7 @@ class Transaction:
     call the layer.
     """
 
-    __slots__ = ("kind", "state", "request", "peer", "key", "id", "_machine", "_layer", "_timers", "_intervals")
+    __slots__ = ("kind", "state", "request", "peer", "key", "id", "_machine", "_layer", "_timers", "_interval")
 
     def __init__(
         self, layer: TransactionLayer, machine: Machine, request: Request, peer: Peer, key: tuple, id: str
@@ -170,7 +171,9 @@ class Transaction:
         self._machine = machine
         self._layer = layer
         self._timers: dict[Timer, int] = {}  # running timer -> token of its heap entry
-        self._intervals: dict[Timer, float] = {}  # last interval of A, E and G
+        # The last interval of its retransmission timer (A, E or G: a machine has one), 0 before
+        # the first: a float, not a dict by timer (issue 16).
+        self._interval = 0.0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.kind} {self.state.value}>"
@@ -254,8 +257,8 @@ class Transaction:
         if timer in RETRANSMIT_TIMERS:
             if reliable:
                 return None  # 17.1.1.2, 17.1.2.2, 17.2.1: no retransmissions over reliable transports
-            previous = self._intervals.get(timer)
-            if previous is None:
+            previous = self._interval
+            if not previous:
                 interval = timers.t1
             elif timer is Timer.A:
                 interval = 2 * previous  # 17.1.1.2: A doubles without a cap
@@ -263,7 +266,7 @@ class Transaction:
                 interval = timers.t2  # 17.1.2.2: in Proceeding E is reset to T2
             else:
                 interval = min(2 * previous, timers.t2)  # 17.1.2.2 (E), 17.2.1 (G): doubling capped at T2
-            self._intervals[timer] = interval
+            self._interval = interval
             return interval
         if timer in (Timer.B, Timer.F, Timer.H, Timer.L, Timer.M):
             return 64 * timers.t1
@@ -375,12 +378,12 @@ def build_ack(invite: Request, response: Response) -> Request:
 def _sent_by(via: Via) -> tuple[str, int]:
     """Via sent-by with the default port filled in (RFC 3261 18.1.1: 5060, 5061 for TLS)."""
     default = 5061 if via.transport in ("TLS", "WSS") else 5060
-    return via.host.lower(), via.port if via.port is not None else default
+    return lowered(via.host), via.port if via.port is not None else default
 
 
 def _tag(tag: str | None) -> str | None:
     # RFC 3261 7.3.1: parameter values are compared case-insensitively unless stated otherwise.
-    return tag.lower() if tag is not None else None
+    return lowered(tag) if tag is not None else None
 
 
 _OWN_TO_TAG = "the request's own To tag"
