@@ -41,6 +41,11 @@ _HOST_PORTS = RecentlyParsed(1024)
 _SIGNIFICANT_PARAMS = ("user", "ttl", "method", "maddr", "transport")
 
 
+# The parameters of a URI or name-address that has none: one dict for all of them (a held call's
+# dialogs keep six, issue 16). Never written to: nothing changes a parsed value's params.
+NO_PARAMS: dict[str, str | None] = {}
+
+
 class Uri(msgspec.Struct, frozen=True, gc=False):
     scheme: str
     user: str | None = None
@@ -67,7 +72,7 @@ class Uri(msgspec.Struct, frozen=True, gc=False):
             number, _, param_text = rest.partition(";")
             if not number:
                 raise RemoteProtocolError(f"tel URI {text!r} has no number")
-            return cls(scheme, user=number, params=parse_params(param_text, text) if param_text else {}, raw=text)
+            return cls(scheme, user=number, params=parse_params(param_text, text) if param_text else NO_PARAMS, raw=text)
         if scheme not in ("sip", "sips"):
             return cls(scheme, opaque=rest, raw=text)
         user = password = None
@@ -81,7 +86,7 @@ class Uri(msgspec.Struct, frozen=True, gc=False):
         rest, question, headers = rest.partition("?")
         hostport, _, param_text = rest.partition(";")
         host, port = split_host_port(hostport, text)
-        params = parse_params(param_text, f"URI {text!r}") if param_text else {}
+        params = parse_params(param_text, f"URI {text!r}") if param_text else NO_PARAMS
         return cls(scheme, user, password, host, port, params, headers if question else None, raw=text)
 
     def __str__(self) -> str:
@@ -170,7 +175,7 @@ class NameAddress(msgspec.Struct, frozen=True, gc=False):
                 raise RemoteProtocolError(f"URI with headers must be in <> in {text!r}")
             display_name = None
             uri = Uri.parse(uri_text)
-        params = parse_params(param_text, f"header value {text!r}") if param_text else {}
+        params = parse_params(param_text, f"header value {text!r}") if param_text else NO_PARAMS
         return cls(uri, display_name, params, raw=text)
 
     def __str__(self) -> str:
