@@ -235,7 +235,7 @@ class CallManager:
         actions = leg.on_ack(ack.request, now)
         self._forget_invite(leg)
         if leg.invite is not None:
-            leg.invite.compact()
+            leg.invite.compact(keep_body=False)  # kept for its headers (SipLeg.headers); the SDP is phone_sdp
         return actions
 
     def _reply(self, transaction: ServerTransaction, request: Request, status: int, now: float,

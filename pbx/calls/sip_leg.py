@@ -208,7 +208,9 @@ class SipLeg(Leg):
             return actions
         self.dialog = dialog
         self.context.dialog_created(self, dialog)
-        self.invite.compact()  # kept for a forked 2xx until Timer M; read again only then
+        # Kept for a forked 2xx until Timer M, read again only then, and then only its headers
+        # (RFC 3261 13.2.2.4: ACK and BYE that dialog): our offer is in local_sdp.
+        self.invite.compact(keep_body=False)
         if sdp is not None:
             self._remember_phone_sdp(sdp)
         self.state = LegState.ANSWERED

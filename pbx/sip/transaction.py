@@ -157,20 +157,22 @@ class Transaction:
     call the layer.
     """
 
-    __slots__ = ("kind", "state", "request", "peer", "key", "id", "_machine", "_layer", "_timers", "_interval")
+    __slots__ = ("kind", "state", "request", "peer", "key", "number", "_machine", "_layer", "_timers", "_interval")
 
     def __init__(
-        self, layer: TransactionLayer, machine: Machine, request: Request, peer: Peer, key: tuple, id: str
+        self, layer: TransactionLayer, machine: Machine, request: Request, peer: Peer, key: tuple, number: int
     ) -> None:
         self.kind = machine.kind
         self.state = machine.initial
         self.request: Request | None = request  # None once it only absorbs retransmissions (LINGERING)
         self.peer = peer
         self.key = key
-        self.id = id
+        self.number = number  # the layer's count; `id` names it
         self._machine = machine
         self._layer = layer
-        self._timers: dict[Timer, int] = {}  # running timer -> token of its heap entry
+        # (running timer, token of its heap entry): one or two at a time, and a tuple of them is
+        # a third of a dict's size (a held call's transactions linger 64*T1: issue 16).
+        self._timers: tuple[tuple[Timer, int], ...] = ()
         # The last interval of its retransmission timer (A, E or G: a machine has one), 0 before
         # the first: a float, not a dict by timer (issue 16).
         self._interval = 0.0
@@ -202,7 +204,7 @@ class Transaction:
             return
         self.state = transition.target
         running = self._machine.runs.get(self.state, NO_TIMERS)
-        for timer in [timer for timer in self._timers if timer not in running]:
+        for timer, _ in [entry for entry in self._timers if entry[0] not in running]:
             self._cancel(timer)
         for effect in transition.effects:
             if isinstance(effect, Timer):
@@ -244,11 +246,17 @@ class Transaction:
             # Timers D, I, J and K are zero on reliable transports: fire at once.
             self._fire(timer, now, actions)
             return
-        self._timers[timer] = self._layer._schedule(self, timer, now + duration)
+        token = self._layer._schedule(self, timer, now + duration)
+        self._timers = (*[entry for entry in self._timers if entry[0] is not timer], (timer, token))
 
     def _cancel(self, timer: Timer) -> None:
-        del self._timers[timer]
+        self._timers = tuple(entry for entry in self._timers if entry[0] is not timer)
         self._layer._stale += 1
+
+    @property
+    def id(self) -> str:
+        """For people: ist-12 is the layer's 12th transaction, an INVITE server one."""
+        return f"{_ID_PREFIXES[self.kind]}-{self.number}"
 
     def _duration(self, timer: Timer) -> float | None:
         """How long `timer` runs from now; None when it does not run at all (RFC 3261 table 4)."""
@@ -284,9 +292,9 @@ class ClientTransaction(Transaction):
     __slots__ = ("_request_data", "_ack", "_ack_data")
 
     def __init__(
-        self, layer: TransactionLayer, machine: Machine, request: Request, peer: Peer, key: tuple, id: str
+        self, layer: TransactionLayer, machine: Machine, request: Request, peer: Peer, key: tuple, number: int
     ) -> None:
-        super().__init__(layer, machine, request, peer, key, id)
+        super().__init__(layer, machine, request, peer, key, number)
         self._request_data = request.serialize()
         self._ack: Request | None = None
         self._ack_data = b""
@@ -320,9 +328,9 @@ class ServerTransaction(Transaction):
     __slots__ = ("last_response", "_last_response_data")
 
     def __init__(
-        self, layer: TransactionLayer, machine: Machine, request: Request, peer: Peer, key: tuple, id: str
+        self, layer: TransactionLayer, machine: Machine, request: Request, peer: Peer, key: tuple, number: int
     ) -> None:
-        super().__init__(layer, machine, request, peer, key, id)
+        super().__init__(layer, machine, request, peer, key, number)
         self.last_response: Response | None = None
         self._last_response_data = b""
 
@@ -429,7 +437,7 @@ class TransactionLayer:
         self._clients: dict[tuple, ClientTransaction] = {}
         self._counts = dict.fromkeys(KINDS, 0)
         # Heap of (deadline, token, transaction, timer). Cancelled timers stay in the heap
-        # ("lazy deletion"): an entry is live while transaction._timers[timer] == token.
+        # ("lazy deletion"): an entry is live while (timer, token) is in transaction._timers.
         self._heap: list[tuple[float, int, Transaction, Timer]] = []
         self._stale = 0
         self._tokens = itertools.count()
@@ -457,7 +465,7 @@ class TransactionLayer:
             transaction._fire(Event.RETRANSMISSION, now, actions, request, peer)
             return actions
         machine = INVITE_SERVER_MACHINE if request.method == "INVITE" else NON_INVITE_SERVER_MACHINE
-        transaction = ServerTransaction(self, machine, request, peer, key, self._new_id(machine))
+        transaction = ServerTransaction(self, machine, request, peer, key, next(self._ids))
         self._servers[key] = transaction
         self._counts[machine.kind] += 1
         return [RequestReceived(transaction, request)]
@@ -532,7 +540,7 @@ class TransactionLayer:
         if key in self._clients:
             raise LocalProtocolError(f"branch {via.branch} is already used by {self._clients[key].id}")
         machine = INVITE_CLIENT_MACHINE if request.method == "INVITE" else NON_INVITE_CLIENT_MACHINE
-        transaction = ClientTransaction(self, machine, request, peer, key, self._new_id(machine))
+        transaction = ClientTransaction(self, machine, request, peer, key, next(self._ids))
         self._clients[key] = transaction
         self._counts[machine.kind] += 1
         actions: list[Action] = [Transmit(transaction._request_data, peer, request)]
@@ -572,10 +580,10 @@ class TransactionLayer:
         heap = self._heap
         while heap and heap[0][0] <= now:
             _, token, transaction, timer = heapq.heappop(heap)
-            if transaction._timers.get(timer) != token:
+            if (timer, token) not in transaction._timers:
                 self._stale -= 1
                 continue
-            del transaction._timers[timer]
+            transaction._timers = tuple(entry for entry in transaction._timers if entry[1] != token)
             # Retransmission timers restart from `now`, so a late wake-up does not burst.
             transaction._fire(timer, now, actions)
         return actions
@@ -585,7 +593,7 @@ class TransactionLayer:
         heap = self._heap
         while heap:
             _, token, transaction, timer = heap[0]
-            if transaction._timers.get(timer) == token:
+            if (timer, token) in transaction._timers:
                 return heap[0][0]
             heapq.heappop(heap)
             self._stale -= 1
@@ -610,7 +618,7 @@ class TransactionLayer:
         return token
 
     def _compact(self) -> None:
-        self._heap = [entry for entry in self._heap if entry[2]._timers.get(entry[3]) == entry[1]]
+        self._heap = [entry for entry in self._heap if (entry[3], entry[1]) in entry[2]._timers]
         heapq.heapify(self._heap)
         self._stale = 0
 
@@ -620,9 +628,6 @@ class TransactionLayer:
         if table.get(transaction.key) is transaction:
             del table[transaction.key]
             self._counts[transaction.kind] -= 1
-
-    def _new_id(self, machine: Machine) -> str:
-        return f"{_ID_PREFIXES[machine.kind]}-{next(self._ids)}"
 
     def _match_ack(self, ack: Request) -> ServerTransaction | None:
         """The INVITE server transaction an ACK for a 300-699 response belongs to (RFC 3261 17.2.3)."""
