@@ -356,7 +356,7 @@ class MediaRelay:
         self._family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
         self._pool = PortPool(low, high)
         self._loop = loop
-        self._endpoints: set[RelayEndpoint] = set()
+        self._endpoints: dict[RelayEndpoint, None] = {}  # a dict as a set: 2 per held call, and smaller
         self._closed = False
         # Linux: one epoll set holds every socket; the event loop watches the set alone.
         self._poller = select.epoll() if hasattr(select, "epoll") else None
@@ -400,7 +400,7 @@ class MediaRelay:
             endpoint = RelayEndpoint(self, label, rtp_socket, rtcp_socket, port)
             self._watch(loop, endpoint, rtp_socket, endpoint._rtp_latch, False)
             self._watch(loop, endpoint, rtcp_socket, endpoint._rtcp_latch, True)
-            self._endpoints.add(endpoint)
+            self._endpoints[endpoint] = None
             return endpoint
         if parked:  # every other pair is held by other programs: a pair still resting will do
             return self._unpark(label)
@@ -416,7 +416,7 @@ class MediaRelay:
         endpoint = RelayEndpoint(self, label, rtp_socket, rtcp_socket, port)
         self._readers[endpoint._rtp_fd] = endpoint
         self._readers[rtcp_socket.fileno()] = endpoint
-        self._endpoints.add(endpoint)
+        self._endpoints[endpoint] = None
         return endpoint
 
     def link(self, a: RelayEndpoint, b: RelayEndpoint) -> None:
@@ -529,7 +529,7 @@ class MediaRelay:
         endpoint.closed = True
         endpoint._taps = ()
         endpoint._rtcp_taps = ()
-        self._endpoints.discard(endpoint)
+        self._endpoints.pop(endpoint, None)
         rtp_socket, rtcp_socket = endpoint._rtp_socket, endpoint._rtcp_socket
         if self._poller is not None and not self._closed and len(self._parked) < PARKED_AT_MOST:
             self._readers[rtp_socket.fileno()] = rtp_socket
