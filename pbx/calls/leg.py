@@ -11,11 +11,12 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any
 
+from pbx.sip.sdp import SessionDescription
+
+from . import anchor
 from .signals import Party, Signal
 
 if TYPE_CHECKING:
-    from pbx.sip.sdp import SessionDescription
-
     from .call import Call
 
 
@@ -31,8 +32,9 @@ class Leg:
     """Base class: what every leg has, whatever its protocol."""
 
     # Slots: a held call keeps two legs, and a dict per leg is most of a leg's memory (issue 16).
-    __slots__ = ("id", "role", "party", "call", "state", "media", "watch", "own_media", "phone_sdp", "local_sdp",
-                 "answered_at", "__weakref__")
+    __slots__ = ("id", "role", "party", "call", "state", "media", "watch", "own_media", "_phone_sdp", "_local_sdp",
+                 "_phone_sdp_text", "_local_sdp_text", "phone_sdp_version", "phone_on_hold", "answered_at",
+                 "__weakref__")
 
     def __init__(self, leg_id: str, role: str, party: Party) -> None:
         self.id = leg_id
@@ -43,12 +45,51 @@ class Leg:
         self.media: Any = None  # a pbx.media RelayEndpoint, or None for legs without anchored media
         self.watch: Any = None  # the media_watch.LegWatch on that endpoint: digits and quality
         self.own_media: Any = None  # own_media.MediaSession when the PBX itself answered this leg
-        self.phone_sdp: SessionDescription | None = None  # the last SDP the phone sent us
-        self.local_sdp: SessionDescription | None = None  # the last SDP we sent the phone
+        # The last SDP the phone sent us and the last we sent it: parsed while the call is set up
+        # or renegotiated, as text once it is up (`settle`), and parsed again if read then. Four
+        # parsed SDPs were a sixth of a held call's memory (issue 16).
+        self._phone_sdp: SessionDescription | None = None
+        self._local_sdp: SessionDescription | None = None
+        self._phone_sdp_text: bytes | None = None
+        self._local_sdp_text: bytes | None = None
+        self.phone_sdp_version = 0  # grows with each phone SDP: what a watcher compares, not the object
+        self.phone_on_hold = False  # the phone's SDP puts the call on hold (RFC 3264 8.4)
         self.answered_at: float | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.role} {self.party.number} {self.state.value}>"
+
+    @property
+    def phone_sdp(self) -> SessionDescription | None:
+        """The last SDP the phone sent us."""
+        if self._phone_sdp is None and self._phone_sdp_text is not None:
+            return SessionDescription.parse(self._phone_sdp_text)
+        return self._phone_sdp
+
+    @phone_sdp.setter
+    def phone_sdp(self, sdp: SessionDescription | None) -> None:
+        self._phone_sdp, self._phone_sdp_text = sdp, None
+        self.phone_sdp_version += 1
+        self.phone_on_hold = sdp is not None and _puts_on_hold(sdp)
+
+    @property
+    def local_sdp(self) -> SessionDescription | None:
+        """The last SDP we sent the phone."""
+        if self._local_sdp is None and self._local_sdp_text is not None:
+            return SessionDescription.parse(self._local_sdp_text)
+        return self._local_sdp
+
+    @local_sdp.setter
+    def local_sdp(self, sdp: SessionDescription | None) -> None:
+        self._local_sdp, self._local_sdp_text = sdp, None
+
+    def settle(self) -> None:
+        """The call is up: keep the SDPs as text (2.2 us to write, 10 us to read again, and
+        read again only when the call is renegotiated or transferred)."""
+        if self._phone_sdp is not None:
+            self._phone_sdp_text, self._phone_sdp = self._phone_sdp.serialize(), None
+        if self._local_sdp is not None:
+            self._local_sdp_text, self._local_sdp = self._local_sdp.serialize(), None
 
     @property
     def is_ended(self) -> bool:
@@ -75,3 +116,9 @@ class Leg:
         if self.call is None:
             return []
         return self.call.on_signal(self, signal, now)
+
+
+def _puts_on_hold(sdp: SessionDescription) -> bool:
+    # RFC 3264 8.4: the held side answers recvonly (or inactive) and may send nothing at all.
+    found = anchor.audio_stream(sdp)
+    return anchor.is_on_hold(sdp) or (found is not None and found[1].direction(sdp) == "recvonly")

@@ -236,6 +236,8 @@ class CallManager:
         self._forget_invite(leg)
         if leg.invite is not None:
             leg.invite.compact(keep_body=False)  # kept for its headers (SipLeg.headers); the SDP is phone_sdp
+        if leg.is_answered:
+            leg.settle()  # the offer and answer are done: their SDPs as text
         return actions
 
     def _reply(self, transaction: ServerTransaction, request: Request, status: int, now: float,

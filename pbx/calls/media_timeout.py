@@ -19,7 +19,6 @@ from typing import Any
 
 from pbx.scheduler import Scheduler, TimerHandle
 
-from . import anchor
 from .call import Call
 from .leg import Leg
 
@@ -46,7 +45,7 @@ class MediaTimeout:
         """Since when an answered leg's phone has sent nothing; None for a leg not watched."""
         if leg.answered_at is None or leg.is_ended or leg.watch is None:
             return None
-        if leg.phone_sdp is not None and _is_held(leg.phone_sdp):
+        if leg.phone_on_hold:
             self._held_at[leg.id] = now
             return None
         heard = leg.watch.monitor.last_received_at
@@ -78,9 +77,3 @@ class MediaTimeout:
         if self.calls:
             self._timer = self.scheduler.call_at(next_due, self._check)
         return actions
-
-
-def _is_held(sdp: Any) -> bool:
-    # RFC 3264 8.4: the held side answers recvonly (or inactive) and may send nothing at all.
-    found = anchor.audio_stream(sdp)
-    return anchor.is_on_hold(sdp) or (found is not None and found[1].direction(sdp) == "recvonly")

@@ -33,7 +33,7 @@ DigitListener = Callable[[DigitDetected], None]
 
 
 class LegWatch:
-    __slots__ = ("leg", "emit", "inband_mode", "monitor", "digits", "listeners", "sensitive", "_sdp", "_tapped",
+    __slots__ = ("leg", "emit", "inband_mode", "monitor", "digits", "listeners", "sensitive", "_sdp_version", "_tapped",
                  "closed", "on_close")
 
     def __init__(self, leg: Leg, emit: Callable[[Event], None], inband: InbandMode = "auto") -> None:
@@ -44,7 +44,7 @@ class LegWatch:
         self.digits = DigitStream()
         self.listeners: tuple[DigitListener, ...] = ()  # tuples: most legs have none (issue 16)
         self.sensitive = False  # a sensitive entry is being keyed: digits go to listeners only
-        self._sdp: Any = None  # the phone SDP the monitor was configured from
+        self._sdp_version = -1  # the leg's phone_sdp_version the monitor was configured from
         leg.media.add_tap(self._rtp)
         leg.media.add_tap(self._rtcp, rtcp=True)
         self._tapped = True  # the taps hold bound methods of ours: a cycle until close removes them
@@ -54,7 +54,7 @@ class LegWatch:
     def want_inband(self) -> None:
         """Listen for tones too (a controller that answers the leg itself: services, IVR)."""
         self.inband_mode = "always"
-        self._sdp = None  # reconfigure on the next packet
+        self._sdp_version = -1  # reconfigure on the next packet
 
     def on_digit(self, listener: DigitListener) -> Callable[[], None]:
         self.listeners += (listener,)
@@ -93,7 +93,8 @@ class LegWatch:
     # Taps ---------------------------------------------------------------------------------------
 
     def _rtp(self, data: bytes, now: float) -> None:
-        if self.leg.phone_sdp is not self._sdp:
+        if self.leg.phone_sdp_version != self._sdp_version:
+            self._sdp_version = self.leg.phone_sdp_version
             self._configure(self.leg.phone_sdp)
         for detected in self.monitor.receive(data, now):
             self._digit(detected)
@@ -105,7 +106,6 @@ class LegWatch:
         self.monitor.receive_rtcp(data, now)
 
     def _configure(self, sdp: Any) -> None:
-        self._sdp = sdp
         found = anchor.audio_stream(sdp) if sdp is not None else None
         events: list[int] = []
         if found is not None:

@@ -215,7 +215,9 @@ class SipLeg(Leg):
             self._remember_phone_sdp(sdp)
         self.state = LegState.ANSWERED
         self.answered_at = now
-        return actions + self.report(Answer(self.phone_sdp), now)
+        actions += self.report(Answer(self.phone_sdp), now)
+        self.settle()  # the other side has its answer now
+        return actions
 
     def _with_credentials(self, response: Response, now: float) -> list[Any]:
         """RFC 3261 22.2/22.3: the INVITE again with the same Call-ID and From tag, the next
