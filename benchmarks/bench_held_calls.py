@@ -10,8 +10,7 @@ after the calls end. This measures exactly that:
    The range stays below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range), so
    sipp's and the PBX's own sockets never race the relay; `--rtp-ports LOW-HIGH` overrides it. The
    PBX inherits a RLIMIT_NOFILE raised here for those descriptors. The admin API is on, with a token.
-2. Warm calls, 1,000 per process at 50/s (`--warm-calls`): the parser's bounded caches and the parked-socket
-   pool filled, whatever the load holds, so their fixed size is not counted per call. Then the idle RSS.
+2. A few warm calls (parsers, caches and pools warm), then the idle RSS.
 3. sipp's authenticated caller (tests/e2e/sipp/call_uac_auth.xml: every INVITE challenged and answered
    with digest) places `--calls` calls at `--rate` calls/s to a registered sipp callee, each held
    `--hold-seconds`. Once /api/status counts every call up, the held RSS is read:
@@ -66,13 +65,7 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 RELEASE_SECONDS = 64 * 0.5 + 5
 PORTS_PER_CALL = 4  # two legs, each an RTP and an RTCP socket (RFC 3550 11)
 ADMIN_TOKEN = "pbx_bench-held-calls-token"
-# Warm calls per process, placed slowly before the idle reading: they fill what a running PBX
-# holds whatever its load, the parser's bounded caches of recent header lines, Vias and URIs
-# (2,048 entries each, per process) and the pool of parked media sockets (up to 1,024 pairs),
-# so that their fixed size is not counted against the held calls. At WARM_RATE the warm calls'
-# lingering transactions stay few, so the transaction tables still grow with the held calls.
-WARM_CALLS_PER_PROCESS = 1_000
-WARM_RATE = 50
+WARM_CALLS = 50
 FD_HEADROOM = 256  # a process's descriptors besides the relay's: SIP, admin, database, logs
 SPLIT_SIGMAS = 4  # calls go to workers by a hash of their Call-ID: leave room for an uneven split
 
@@ -217,7 +210,7 @@ def place_calls(port: int, workdir: Path, calls: int, rate: int, hold_ms: int, n
 
 
 def measure(calls: int, hold_seconds: float, rate: int, rtp_ports: tuple[int, int], rounds_wanted: int,
-            workers: int, warm_calls: int) -> None:
+            workers: int) -> None:
     admin_port = free_port()
     os.environ["PBX_ADMIN_TOKEN"] = ADMIN_TOKEN  # pbx_process hands the environment over
     lifetime = rounds_wanted * int(calls / rate + hold_seconds + RELEASE_SECONDS + 60)
@@ -225,11 +218,11 @@ def measure(calls: int, hold_seconds: float, rate: int, rtp_ports: tuple[int, in
         workdir = Path(name)
         config = write_config(workdir, admin_port, *rtp_ports)
         with pbx_process(config, workdir, workers) as (port, pbx, log_path), \
-                registered_callee(port, workdir, warm_calls + rounds_wanted * calls,
+                registered_callee(port, workdir, WARM_CALLS + rounds_wanted * calls,
                                   extra_arguments=("-timeout", f"{lifetime + 60}s")):
-            place_calls(port, workdir, warm_calls, WARM_RATE, 100, "warm", timeout=warm_calls / WARM_RATE + 60)
+            place_calls(port, workdir, WARM_CALLS, 50, 100, "warm", timeout=60)
             time.sleep(RELEASE_SECONDS)  # the warm calls' transactions gone too: idle means idle
-            idle = read(f"idle (after {warm_calls:,} warm calls)", pbx.pid, admin_port, workers)
+            idle = read("idle (after warm calls)", pbx.pid, admin_port, workers)
 
             rounds = [hold_round(port, workdir, pbx.pid, admin_port, workers, calls, hold_seconds, rate, number)
                       for number in range(1, rounds_wanted + 1)]
@@ -367,17 +360,13 @@ def main() -> None:
                         help="the PBX's RTP range (default: 1024 up to the kernel's ephemeral ports)")
     parser.add_argument("--workers", type=int, default=1,
                         help="pbx run --workers N (pbx/workers/): each worker holds about calls/N calls")
-    parser.add_argument("--warm-calls", type=int,
-                        help=f"calls placed at {WARM_RATE}/s before the idle reading (default: "
-                             f"{WARM_CALLS_PER_PROCESS:,} per worker, enough to fill the parser's bounded caches)")
     args = parser.parse_args()
     if not shutil.which("sipp"):
         raise SystemExit("sipp is not installed (apt-get install sip-tester)")
     rtp_ports = args.rtp_ports or default_rtp_ports()
     limit = raise_file_limit(args.calls * PORTS_PER_CALL + 1024)  # per process: a worker never needs more
     calls = most_calls(args.calls, args.workers, rtp_ports, limit)
-    warm_calls = args.warm_calls if args.warm_calls is not None else WARM_CALLS_PER_PROCESS * args.workers
-    measure(calls, args.hold_seconds, args.rate, rtp_ports, args.rounds, args.workers, warm_calls)
+    measure(calls, args.hold_seconds, args.rate, rtp_ports, args.rounds, args.workers)
 
 
 def most_calls(wanted: int, workers: int, rtp_ports: tuple[int, int], file_limit: int) -> int:

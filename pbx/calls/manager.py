@@ -80,6 +80,7 @@ class CallManager:
         self.local_address = local_address
         self.new_id = new_id
         self.contact_user = "pbx"  # a worker's own (pbx/workers/dispatch.py): in-dialog requests come back to it
+        self._contacts: dict[tuple[str, str, int, str], str] = {}  # one string for every dialog that shares it
         self.ring_timeout = ring_timeout
         self.display_name = display_name
         # A controller other than the bridge for some numbers (test extensions; IVR and queues later).
@@ -338,8 +339,14 @@ class CallManager:
 
     def contact_for(self, peer: Peer) -> str:
         host, port = self.local_address(peer.transport)
-        transport = "" if peer.transport == "udp" else f";transport={peer.transport}"
-        return f"<sip:{self.contact_user}@{host}:{port}{transport}>"
+        key = (self.contact_user, host, port, peer.transport)
+        contact = self._contacts.get(key)
+        if contact is None:
+            transport = "" if peer.transport == "udp" else f";transport={peer.transport}"
+            contact = f"<sip:{self.contact_user}@{host}:{port}{transport}>"
+            if len(self._contacts) < 64:  # our own few addresses
+                self._contacts[key] = contact
+        return contact
 
     def new_tag(self) -> str:
         return self.endpoint.new_tag()
