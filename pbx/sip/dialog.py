@@ -111,7 +111,7 @@ class Dialog:
     local_seq: int | None
     remote_seq: int | None
     remote_target: Uri
-    route_set: list[str]
+    route_set: tuple[str, ...]  # a tuple: nearly always empty, and () is one shared object
     local_contact: str
     secure: bool
     is_uas: bool
@@ -452,9 +452,9 @@ def _contact(message: Request | Response) -> Uri | None:
     return contacts[0].uri
 
 
-def _record_route(message: Request | Response) -> list[str]:
+def _record_route(message: Request | Response) -> tuple[str, ...]:
     """Record-Route values in message order, verbatim, each checked to be a name-addr."""
-    values = [value.strip() for value in message.headers.get_all("Record-Route")]
+    values = tuple(value.strip() for value in message.headers.get_all("Record-Route"))
     for value in values:
         try:
             NameAddress.parse(value)
