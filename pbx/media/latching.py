@@ -35,11 +35,15 @@ LEARNING_WINDOW = 1.0
 SILENCE_BEFORE_MOVE = 0.5
 PACKETS_TO_MOVE = 3
 UNSPECIFIED = frozenset({"0.0.0.0", "::"})
+_NEVER = float("-inf")
 
 
 class Latch:
-    __slots__ = ("learning_window", "silence", "packets_to_move", "expected", "source", "moves", "_heard_at",
-                 "_learning_until", "_candidate", "_candidate_packets")
+    # Four per call (RTP and RTCP on both legs): the settings are class attributes unless a
+    # latch is given its own, and "never" is one float (issue 16).
+    __slots__ = ("_settings", "expected", "source", "moves", "_heard_at", "_learning_until", "_candidate",
+                 "_candidate_packets")
+    _DEFAULTS = (LEARNING_WINDOW, SILENCE_BEFORE_MOVE, PACKETS_TO_MOVE)
 
     def __init__(
         self,
@@ -48,16 +52,27 @@ class Latch:
         silence: float = SILENCE_BEFORE_MOVE,
         packets_to_move: int = PACKETS_TO_MOVE,
     ) -> None:
-        self.learning_window = learning_window
-        self.silence = silence
-        self.packets_to_move = packets_to_move
+        settings = (learning_window, silence, packets_to_move)
+        self._settings = self._DEFAULTS if settings == self._DEFAULTS else settings
         self.expected: Address | None = None
         self.source: Address | None = None
         self.moves = 0
         self._heard_at = 0.0
-        self._learning_until = float("-inf")
+        self._learning_until = _NEVER
         self._candidate: Address | None = None
         self._candidate_packets = 0
+
+    @property
+    def learning_window(self) -> float:
+        return self._settings[0]
+
+    @property
+    def silence(self) -> float:
+        return self._settings[1]
+
+    @property
+    def packets_to_move(self) -> int:
+        return self._settings[2]
 
     @property
     def destination(self) -> Address | None:
