@@ -116,7 +116,7 @@ def test_uas_dialog_from_200():
     assert dialog.route_set == ("<sip:p2.example.net;lr>", "<sip:p1.example.com;lr>")
     assert str(dialog.remote_target) == "sip:alice@pc33.atlanta.example.com"
     assert (dialog.local_seq, dialog.remote_seq, dialog.invite_cseq) == (None, 314159, None)
-    assert str(dialog.local_uri) == f"{BOB};tag={BOB_TAG}"
+    assert str(dialog.local_uri) == f"{BOB};tag={BOB_TAG}" and dialog.local_tag == BOB_TAG
     assert str(dialog.remote_uri) == ALICE
     assert (dialog.local_contact, dialog.secure) == (PBX_CONTACT, False)
 
