@@ -259,7 +259,11 @@ class CallManager:
             if purpose == "invite":
                 if event.response.status >= 200 and not 200 <= event.response.status < 300:
                     del self._client[id(event.transaction)]
-                return leg.on_invite_response(event.response, now)
+                actions = leg.on_invite_response(event.response, now)
+                if leg.invite is not request and leg.invite is not None and id(event.transaction) in self._client:
+                    # The leg keeps a smaller copy of its INVITE once answered: so does this entry.
+                    self._client[id(event.transaction)] = (leg, purpose, leg.invite)
+                return actions
             if purpose == "cancel":
                 return []
             return leg.on_in_dialog_response(request, event.response, now)

@@ -78,6 +78,10 @@ class SipContext(Protocol):
     def tag_for(self, request: Request) -> str: ...
 
 
+# What a dialog made by another fork's 2xx takes from our INVITE (Dialog.as_uac).
+_FORK_HEADERS = frozenset({"from", "call-id", "cseq", "contact"})
+
+
 class SipLeg(Leg):
     __slots__ = ("context", "peer", "session", "dialog", "invite", "invite_transaction", "local_tag", "final_status",
                  "cancel_wanted", "provisional_seen", "pending_reinvite", "outgoing_reinvite", "session_expires",
@@ -208,9 +212,9 @@ class SipLeg(Leg):
             return actions
         self.dialog = dialog
         self.context.dialog_created(self, dialog)
-        # Kept for a forked 2xx until Timer M, read again only then, and then only its headers
-        # (RFC 3261 13.2.2.4: ACK and BYE that dialog): our offer is in local_sdp.
-        self.invite.compact(keep_body=False)
+        # Kept for a forked 2xx until Timer M (RFC 6026 7.2), to make that dialog and ACK and BYE
+        # it (RFC 3261 13.2.2.4): only what Dialog.as_uac reads; our offer is in local_sdp.
+        self.invite = self.invite.copy_with_only(_FORK_HEADERS)
         if sdp is not None:
             self._remember_phone_sdp(sdp)
         self.state = LegState.ANSWERED

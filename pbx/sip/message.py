@@ -228,6 +228,14 @@ class Request(Message):
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"
 
+    def copy_with_only(self, keys: frozenset[str]) -> Request:
+        """The same start line with only the header fields whose lower-case names are in `keys`
+        (the same field tuples) and no body: what a leg keeps of a request it may read again."""
+        copy = Request(self.method, self.uri, Headers._of_fields([f for f in self.headers._fields if f[0] in keys]),
+                       version=self.version)
+        copy.source = self.source
+        return copy
+
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.uri}>"
 
