@@ -16,6 +16,9 @@ def _cancelled(now: float) -> list[Any]:
     return []
 
 
+COMPACT_AT_LEAST = 1024  # entries, live or cancelled, before the heap is first cleaned
+
+
 class TimerHandle:
     __slots__ = ("deadline", "callback", "cancelled")
 
@@ -35,11 +38,24 @@ class Scheduler:
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, TimerHandle]] = []
         self._order = itertools.count()
+        self._compact_at = COMPACT_AT_LEAST
 
     def call_at(self, deadline: float, callback: Callable[[float], list[Any]]) -> TimerHandle:
         handle = TimerHandle(deadline, callback)
-        heapq.heappush(self._heap, (deadline, next(self._order), handle))
+        heap = self._heap
+        if len(heap) >= self._compact_at:
+            self._compact()
+            heap = self._heap
+        heapq.heappush(heap, (deadline, next(self._order), handle))
         return handle
+
+    def _compact(self) -> None:
+        """Drop the cancelled entries. A call's ring timer, cancelled when it is answered, would
+        otherwise stay until its deadline (30 s and more; issue 16). The heap has doubled since
+        the last time, so this is O(1) a timer, amortized."""
+        self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+        heapq.heapify(self._heap)
+        self._compact_at = max(COMPACT_AT_LEAST, 2 * len(self._heap))
 
     def next_deadline(self) -> float | None:
         while self._heap and self._heap[0][2].cancelled:
