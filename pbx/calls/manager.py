@@ -236,7 +236,9 @@ class CallManager:
         actions = leg.on_ack(ack.request, now)
         self._forget_invite(leg)
         if leg.invite is not None:
-            leg.invite.compact(keep_body=False)  # kept for its headers (SipLeg.headers); the SDP is phone_sdp
+            # Kept for its headers (SipLeg.headers, the CSeq above), not what only delivered it:
+            # its Via and credentials are a call's longest unique header values (issue 16).
+            leg.invite = leg.invite.copy_keeping(_kept_after_ack)
         if leg.is_answered:
             leg.settle()  # the offer and answer are done: their SDPs as text
         return actions
@@ -513,6 +515,16 @@ class CallManager:
         leg.watch = LegWatch(leg, self.emit, self.inband_dtmf)
         call.add_leg(leg)
         return leg
+
+
+# What an answered phone's INVITE needs no more once ACKed: how it travelled, its credentials,
+# and what described the body (the SDP is the leg's).
+_NOT_KEPT_AFTER_ACK = frozenset({"via", "proxy-authorization", "authorization", "max-forwards", "content-length",
+                                 "content-type"})
+
+
+def _kept_after_ack(key: str) -> bool:
+    return key not in _NOT_KEPT_AFTER_ACK
 
 
 def _release(call: Call, now: float) -> list[Any]:

@@ -45,7 +45,7 @@ class LegWatch:
         self.listeners: tuple[DigitListener, ...] = ()  # tuples: most legs have none (issue 16)
         self.sensitive = False  # a sensitive entry is being keyed: digits go to listeners only
         self._sdp_version = -1  # the leg's phone_sdp_version the monitor was configured from
-        leg.media.add_tap(self._rtp)
+        leg.media.add_tap(self)  # the watch is its own RTP tap (__call__): no bound method kept per leg
         leg.media.add_tap(self._rtcp, rtcp=True)
         self._tapped = True  # the taps hold bound methods of ours: a cycle until close removes them
         self.closed = False
@@ -73,7 +73,7 @@ class LegWatch:
         if not self.closed:
             self.closed = True
             if self._tapped:
-                self.leg.media.remove_tap(self._rtp)
+                self.leg.media.remove_tap(self)
                 self.leg.media.remove_tap(self._rtcp)
                 self._tapped = False
             for closing in self.on_close:
@@ -92,7 +92,8 @@ class LegWatch:
 
     # Taps ---------------------------------------------------------------------------------------
 
-    def _rtp(self, data: bytes, now: float) -> None:
+    def __call__(self, data: bytes, now: float) -> None:
+        """An RTP packet from the leg's phone."""
         if self.leg.phone_sdp_version != self._sdp_version:
             self._sdp_version = self.leg.phone_sdp_version
             self._configure(self.leg.phone_sdp)

@@ -214,7 +214,7 @@ class SipLeg(Leg):
         self.context.dialog_created(self, dialog)
         # Kept for a forked 2xx until Timer M (RFC 6026 7.2), to make that dialog and ACK and BYE
         # it (RFC 3261 13.2.2.4): only what Dialog.as_uac reads; our offer is in local_sdp.
-        self.invite = self.invite.copy_with_only(_FORK_HEADERS)
+        self.invite = self.invite.copy_keeping(_FORK_HEADERS.__contains__)
         if sdp is not None:
             self._remember_phone_sdp(sdp)
         self.state = LegState.ANSWERED

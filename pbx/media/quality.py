@@ -128,6 +128,9 @@ def mos_from_r(r: float) -> float:
     return min(4.5, max(1.0, mos))
 
 
+_NO_BAD_SEQ = RTP_SEQ_MOD + 1  # one int object, not one per stream (an int over 256 is allocated)
+
+
 class StreamQuality:
     """Loss and jitter of one RTP stream (one SSRC), fed one packet at a time."""
 
@@ -140,14 +143,14 @@ class StreamQuality:
         self._base_seq = 0
         self._max_seq = 0
         self._cycles = 0
-        self._bad_seq = RTP_SEQ_MOD + 1  # RFC 3550 A.3: no suspected restart yet
+        self._bad_seq = _NO_BAD_SEQ  # RFC 3550 A.3: no suspected restart yet
         self._received = 0
 
     def _init_seq(self, sequence: int) -> None:
         # RFC 3550 A.3 init_seq()
         self._base_seq = sequence
         self._max_seq = sequence
-        self._bad_seq = RTP_SEQ_MOD + 1
+        self._bad_seq = _NO_BAD_SEQ
         self._cycles = 0
         self._received = 0
 

@@ -13,6 +13,7 @@ the registrar do), or frame TCP streams (see framing.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .errors import RemoteProtocolError
 from .fields import CSeq, Via
@@ -228,10 +229,11 @@ class Request(Message):
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"
 
-    def copy_with_only(self, keys: frozenset[str]) -> Request:
-        """The same start line with only the header fields whose lower-case names are in `keys`
-        (the same field tuples) and no body: what a leg keeps of a request it may read again."""
-        copy = Request(self.method, self.uri, Headers._of_fields([f for f in self.headers._fields if f[0] in keys]),
+    def copy_keeping(self, keep: Callable[[str], bool]) -> Request:
+        """The same start line with only the header fields whose lower-case names `keep` says
+        yes to (the same field tuples) and no body: what a leg keeps of a request it may read
+        again."""
+        copy = Request(self.method, self.uri, Headers._of_fields([f for f in self.headers._fields if keep(f[0])]),
                        version=self.version)
         copy.source = self.source
         return copy

@@ -611,7 +611,8 @@ class TransactionLayer:
     # For the transactions --------------------------------------------------------------------
 
     def _schedule(self, transaction: Transaction, timer: Timer, deadline: float) -> int:
-        if self._stale > 1024 and 2 * self._stale > len(self._heap):
+        # A quarter stale: an answered INVITE's Timer B (64*T1) would otherwise wait out its 32 s.
+        if self._stale > 1024 and 4 * self._stale > len(self._heap):
             self._compact()
         token = next(self._tokens)
         heapq.heappush(self._heap, (deadline, token, transaction, timer))
