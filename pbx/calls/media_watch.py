@@ -41,7 +41,7 @@ class LegWatch:
         self.emit = emit
         self.inband_mode = inband
         self.monitor = LegMonitor()
-        self.digits = DigitStream()
+        self.digits: DigitStream | None = None  # made by the first digit: most legs never see one
         self.listeners: tuple[DigitListener, ...] = ()  # tuples: most legs have none (issue 16)
         self.sensitive = False  # a sensitive entry is being keyed: digits go to listeners only
         self._sdp_version = -1  # the leg's phone_sdp_version the monitor was configured from
@@ -119,6 +119,8 @@ class LegWatch:
             self.monitor.set_inband(wants_tones)
 
     def _digit(self, detected: DigitDetected) -> None:
+        if self.digits is None:
+            self.digits = DigitStream()
         if self.digits.add(detected) is None:
             return  # the same press, seen by a second source
         call = self.leg.call
