@@ -62,9 +62,7 @@ class Leg:
     @property
     def phone_sdp(self) -> SessionDescription | None:
         """The last SDP the phone sent us."""
-        if self._phone_sdp is None and self._phone_sdp_text is not None:
-            return SessionDescription.parse(self._phone_sdp_text)
-        return self._phone_sdp
+        return _read(self._phone_sdp, self._phone_sdp_text)
 
     @phone_sdp.setter
     def phone_sdp(self, sdp: SessionDescription | None) -> None:
@@ -75,9 +73,7 @@ class Leg:
     @property
     def local_sdp(self) -> SessionDescription | None:
         """The last SDP we sent the phone."""
-        if self._local_sdp is None and self._local_sdp_text is not None:
-            return SessionDescription.parse(self._local_sdp_text)
-        return self._local_sdp
+        return _read(self._local_sdp, self._local_sdp_text)
 
     @local_sdp.setter
     def local_sdp(self, sdp: SessionDescription | None) -> None:
@@ -116,6 +112,11 @@ class Leg:
         if self.call is None:
             return []
         return self.call.on_signal(self, signal, now)
+
+
+def _read(parsed: SessionDescription | None, text: bytes | None) -> SessionDescription | None:
+    """An SDP kept parsed, or kept as text by `Leg.settle` (parsed again, not kept)."""
+    return SessionDescription.parse(text) if parsed is None and text is not None else parsed
 
 
 def _puts_on_hold(sdp: SessionDescription) -> bool:

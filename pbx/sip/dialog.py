@@ -22,14 +22,15 @@ deliberately does not do:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Iterable, Iterator, NamedTuple
+from typing import NamedTuple
 
 from .errors import LocalProtocolError, RemoteProtocolError
 from .message import Headers, Request, Response
-from .uri import NameAddress, Uri
 from .syntax import lowered
+from .uri import NameAddress, Uri
 
 
 class DialogState(Enum):

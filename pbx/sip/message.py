@@ -66,15 +66,12 @@ class Message:
         value = views[key] = parse(self)
         return value
 
-    def compact(self, *, keep_body: bool = True) -> None:
+    def compact(self) -> None:
         """Let go of what reading the headers built (their index, the parsed views): a message
         kept for the life of a call (the INVITE a leg keeps) costs its text alone, and a later
-        read builds them again (issue 16). Without `keep_body`, the body goes too: kept for
-        its headers, the SDP it carried is parsed in the leg."""
+        read builds them again (issue 16)."""
         self.headers._index = None
         self.headers._views = None
-        if not keep_body:
-            self.body = b""
 
     def prepend_via(self, via: Via) -> None:
         """Put `via` on top of the Via fields, and keep it as the parsed top Via."""

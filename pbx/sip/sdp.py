@@ -304,7 +304,7 @@ class SessionDescription(msgspec.Struct, frozen=True, kw_only=True, gc=False):
                                "no session-level c= line (RFC 4566 5.7)", block[0][0])
         return cls(origin=_parse_origin(lines[1][2], lines[1][0]), session_name=lines[2][2],
                    connection=connection, bandwidths=bandwidths,
-                   timing=UNBOUNDED if timing == [(0, 0)] else tuple(timing) or UNBOUNDED,
+                   timing=tuple(timing) if timing and timing != [(0, 0)] else UNBOUNDED,
                    attributes=attributes, media=tuple(media), other_lines=other)
 
     def serialize(self) -> bytes:
