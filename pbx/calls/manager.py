@@ -262,8 +262,9 @@ class CallManager:
                 if event.response.status >= 200 and not 200 <= event.response.status < 300:
                     del self._client[id(event.transaction)]
                 actions = leg.on_invite_response(event.response, now)
-                if leg.invite is not request and leg.invite is not None and id(event.transaction) in self._client:
-                    # The leg keeps a smaller copy of its INVITE once answered: so does this entry.
+                if leg.invite is not request and id(event.transaction) in self._client:
+                    # The leg lets go of its INVITE once answered (or keeps a newer one): so does
+                    # this entry, which Timer M keeps for 64*T1 (RFC 6026 7.2).
                     self._client[id(event.transaction)] = (leg, purpose, leg.invite)
                 return actions
             if purpose == "cancel":

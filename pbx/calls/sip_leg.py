@@ -78,10 +78,6 @@ class SipContext(Protocol):
     def tag_for(self, request: Request) -> str: ...
 
 
-# What a dialog made by another fork's 2xx takes from our INVITE (Dialog.as_uac).
-_FORK_HEADERS = frozenset({"from", "call-id", "cseq", "contact"})
-
-
 class SipLeg(Leg):
     __slots__ = ("context", "peer", "session", "dialog", "invite", "invite_transaction", "local_tag", "final_status",
                  "cancel_wanted", "provisional_seen", "pending_reinvite", "outgoing_reinvite", "session_expires",
@@ -195,11 +191,14 @@ class SipLeg(Leg):
 
     def _on_success(self, response: Response, now: float) -> list[Any]:
         """RFC 3261 13.2.2.4: every 2xx is ACKed; the first one confirms the dialog."""
-        assert self.invite is not None
         tag = response.to.tag or ""
         if self.dialog is not None and self.dialog.remote_tag == tag:
             return self.context.send_ack(self, self.dialog.create_ack(response), now)  # a retransmission
-        dialog = Dialog.as_uac(self.invite, response)
+        if self.dialog is not None:
+            dialog = self.dialog.fork(response)
+        else:
+            assert self.invite is not None
+            dialog = Dialog.as_uac(self.invite, response)
         actions = self.context.send_ack(self, dialog.create_ack(response), now)
         sdp = self._readable_sdp(response)
         broken = bool(response.body) and (sdp is None or not self._take_answered_keys(sdp, now))
@@ -212,9 +211,9 @@ class SipLeg(Leg):
             return actions
         self.dialog = dialog
         self.context.dialog_created(self, dialog)
-        # Kept for a forked 2xx until Timer M (RFC 6026 7.2), to make that dialog and ACK and BYE
-        # it (RFC 3261 13.2.2.4): only what Dialog.as_uac reads; our offer is in local_sdp.
-        self.invite = self.invite.copy_keeping(_FORK_HEADERS.__contains__)
+        # A 2xx from another fork until Timer M (RFC 6026 7.2) makes its dialog from this one
+        # (Dialog.fork), to ACK and BYE it (RFC 3261 13.2.2.4); our offer is in local_sdp.
+        self.invite = None
         if sdp is not None:
             self._remember_phone_sdp(sdp)
         self.state = LegState.ANSWERED

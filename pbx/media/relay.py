@@ -356,25 +356,26 @@ class MediaRelay:
         self._family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
         self._pool = PortPool(low, high)
         self._loop = loop
-        self._endpoints: dict[RelayEndpoint, None] = {}  # a dict as a set: 2 per held call, and smaller
+        self._endpoint_count = 0
         self._closed = False
         # Linux: one epoll set holds every socket; the event loop watches the set alone.
         self._poller = select.epoll() if hasattr(select, "epoll") else None
         self._polled = False  # the set is a reader of the loop
-        # fd -> what reads it: a live leg's (endpoint, socket, latch, on RTCP port), or a parked socket.
-        # fd -> the endpoint reading it (its RTP or its RTCP socket), or a parked socket.
-        self._readers: dict[int, RelayEndpoint | socket.socket] = {}
+        # By descriptor: the endpoint reading it (its RTP or its RTCP socket), a parked socket, or
+        # None. A list, since descriptors are small and dense: 8 bytes a socket, where a dict's
+        # entry and int key took about 50 (issue 16: 4 sockets per held call).
+        self._readers: list[RelayEndpoint | socket.socket | None] = []
         self._parked: deque[tuple[float, int, socket.socket, socket.socket]] = deque()  # (ready at, port, RTP, RTCP)
         self.bound_host: str | None = None  # our address as the sockets name it (getsockname)
 
     @property
     def ports_in_use(self) -> int:
         """UDP ports bound (RTP and RTCP)."""
-        return 2 * len(self._endpoints)
+        return 2 * self._endpoint_count
 
     @property
     def endpoint_count(self) -> int:
-        return len(self._endpoints)
+        return self._endpoint_count
 
     def open_endpoint(self, label: str = "") -> RelayEndpoint:
         """Bind the next free RTP/RTCP pair; pairs another program holds are skipped.
@@ -400,7 +401,7 @@ class MediaRelay:
             endpoint = RelayEndpoint(self, label, rtp_socket, rtcp_socket, port)
             self._watch(loop, endpoint, rtp_socket, endpoint._rtp_latch, False)
             self._watch(loop, endpoint, rtcp_socket, endpoint._rtcp_latch, True)
-            self._endpoints[endpoint] = None
+            self._endpoint_count += 1
             return endpoint
         if parked:  # every other pair is held by other programs: a pair still resting will do
             return self._unpark(label)
@@ -414,9 +415,9 @@ class MediaRelay:
         for sock in (rtp_socket, rtcp_socket):
             _discard_waiting(sock)
         endpoint = RelayEndpoint(self, label, rtp_socket, rtcp_socket, port)
-        self._readers[endpoint._rtp_fd] = endpoint
-        self._readers[rtcp_socket.fileno()] = endpoint
-        self._endpoints[endpoint] = None
+        self._read_by(endpoint._rtp_fd, endpoint)
+        self._read_by(rtcp_socket.fileno(), endpoint)
+        self._endpoint_count += 1
         return endpoint
 
     def link(self, a: RelayEndpoint, b: RelayEndpoint) -> None:
@@ -440,7 +441,7 @@ class MediaRelay:
     def close(self) -> None:
         """Close every endpoint; the relay cannot be used afterwards."""
         self._closed = True
-        for endpoint in list(self._endpoints):
+        for endpoint in dict.fromkeys(reader for reader in self._readers if reader.__class__ is RelayEndpoint):
             endpoint.close()
         while self._parked:
             _, port, rtp_socket, rtcp_socket = self._parked.popleft()
@@ -456,22 +457,32 @@ class MediaRelay:
 
     def _watch(self, loop: asyncio.AbstractEventLoop, endpoint: RelayEndpoint, sock: socket.socket, latch: Latch,
                on_rtcp_port: bool) -> None:
+        fd = endpoint._rtp_fd if sock is endpoint._rtp_socket else sock.fileno()
+        self._read_by(fd, endpoint)
         if self._poller is None:
-            loop.add_reader(sock.fileno(), endpoint._drain, sock, latch, on_rtcp_port)
+            loop.add_reader(fd, endpoint._drain, sock, latch, on_rtcp_port)
             return
         if not self._polled:
             loop.add_reader(self._poller.fileno(), self._ready)
             self._polled = True
-        self._readers[endpoint._rtp_fd if sock is endpoint._rtp_socket else sock.fileno()] = endpoint
-        self._poller.register(sock.fileno(), select.EPOLLIN)
+        self._poller.register(fd, select.EPOLLIN)
+
+    def _read_by(self, fd: int, reader: RelayEndpoint | socket.socket) -> None:
+        readers = self._readers
+        if fd >= len(readers):
+            readers.extend([None] * max(fd + 1 - len(readers), len(readers)))  # doubling: amortised O(1)
+        readers[fd] = reader
 
     def _unwatch(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        readers = self._readers
+        watched = fd < len(readers) and readers[fd] is not None
+        if watched:
+            readers[fd] = None
         if self._poller is None:
             with suppress(RuntimeError):  # a loop already closed at shutdown has no readers left
-                self._loop.remove_reader(sock.fileno())
-            return
-        fd = sock.fileno()
-        if self._readers.pop(fd, None) is not None:
+                self._loop.remove_reader(fd)
+        elif watched:
             with suppress(OSError):
                 self._poller.unregister(fd)
 
@@ -480,7 +491,7 @@ class MediaRelay:
         with packets after PACKETS_PER_WAKEUP is reported again on the next turn)."""
         readers = self._readers
         for fd, _ in self._poller.poll(0, 512):
-            reader = readers.get(fd)
+            reader = readers[fd]
             if reader is None:  # closed by a tap earlier in this turn
                 continue
             if reader.__class__ is not RelayEndpoint:  # a parked socket: what a closed leg's phone still sends
@@ -529,11 +540,11 @@ class MediaRelay:
         endpoint.closed = True
         endpoint._taps = ()
         endpoint._rtcp_taps = ()
-        self._endpoints.pop(endpoint, None)
+        self._endpoint_count -= 1
         rtp_socket, rtcp_socket = endpoint._rtp_socket, endpoint._rtcp_socket
         if self._poller is not None and not self._closed and len(self._parked) < PARKED_AT_MOST:
-            self._readers[rtp_socket.fileno()] = rtp_socket
-            self._readers[rtcp_socket.fileno()] = rtcp_socket
+            self._read_by(rtp_socket.fileno(), rtp_socket)
+            self._read_by(rtcp_socket.fileno(), rtcp_socket)
             self._parked.append((self.clock() + PARK_SECONDS, endpoint.port, rtp_socket, rtcp_socket))
             return
         self._close_pair(endpoint.port, rtp_socket, rtcp_socket)

@@ -202,6 +202,36 @@ class Dialog:
             invite_cseq=request.cseq.number if request.method == "INVITE" else None,
         )
 
+    def fork(self, response: Response) -> Dialog:
+        """RFC 3261 12.1.2, 13.2.2.4: the dialog another fork's 2xx (or 101-199 with a To tag) to
+        the INVITE that made this UAC dialog creates: our side is this dialog's, since the same
+        INVITE made both; the far side comes from `response`. So the INVITE need not be kept
+        until Timer M for it. A response without Contact leaves this dialog's remote target."""
+        if self.is_uas:
+            raise LocalProtocolError("only a dialog we created as UAC has forks (RFC 3261 12.1.2)")
+        if response.call_id != self.call_id or response.cseq.method != "INVITE":
+            raise LocalProtocolError(f"{response!r} does not answer the INVITE of {self!r}")
+        remote = response.to
+        if not remote.tag or not 101 <= response.status <= 299:
+            raise LocalProtocolError(f"a {response.status} without a To tag creates no dialog (RFC 3261 12.1)")
+        contact = _contact(response)
+        return Dialog(
+            state=DialogState.CONFIRMED if response.status >= 200 else DialogState.EARLY,
+            call_id=self.call_id,
+            local_party=self.local_party,
+            remote_party=_party(response, "To"),
+            local_tag=self.local_tag,
+            remote_tag=remote.tag,
+            local_seq=response.cseq.number,
+            remote_seq=None,
+            remote_target=contact if contact is not None else self.remote_target,
+            route_set=_record_route(response)[::-1],
+            local_contact=self.local_contact,
+            secure=self.secure,
+            is_uas=False,
+            invite_cseq=response.cseq.number,
+        )
+
     # Requests we send ---------------------------------------------------------------------
 
     def create_request(

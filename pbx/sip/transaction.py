@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from typing import NamedTuple, TypeAlias
 
 import msgspec
@@ -66,6 +67,12 @@ __all__ = [
 
 # States in which a transaction only waits for its last timer (Completed, Confirmed, Accepted).
 LINGERING = frozenset({State.COMPLETED, State.CONFIRMED, State.ACCEPTED})
+# Of those, the (machine, state) pairs that run that one timer and nothing else: every state
+# but the INVITE server's Completed (G and H). They leave only for Terminated.
+_WAITING_ALONE = frozenset(
+    (machine.kind, state) for machine in MACHINES.values() for state, timers in machine.runs.items()
+    if state in LINGERING and len(timers) == 1
+)
 
 _ID_PREFIXES = {INVITE_CLIENT: "ict", NON_INVITE_CLIENT: "nict", INVITE_SERVER: "ist", NON_INVITE_SERVER: "nist"}
 
@@ -245,6 +252,9 @@ class Transaction:
         if duration <= 0:
             # Timers D, I, J and K are zero on reliable transports: fire at once.
             self._fire(timer, now, actions)
+            return
+        if (self.kind, self.state) in _WAITING_ALONE:
+            self._layer._wait_out(self, timer, now, duration)
             return
         token = self._layer._schedule(self, timer, now + duration)
         self._timers = (*[entry for entry in self._timers if entry[0] is not timer], (timer, token))
@@ -440,6 +450,13 @@ class TransactionLayer:
         # ("lazy deletion"): an entry is live while (timer, token) is in transaction._timers.
         self._heap: list[tuple[float, int, Transaction, Timer]] = []
         self._stale = 0
+        # A transaction waiting out its last timer alone (_WAITING_ALONE: an answered INVITE's
+        # 64*T1 in Accepted, RFC 6026 7.1/7.2) is queued by that timer's duration instead: a
+        # queue of one duration is in deadline order, so (deadline, transaction, timer) at its
+        # end is all it takes, not a heap entry, a token and the transaction's own record of it
+        # (a third of what an answered call's two transactions hold then: issue 16). Such a
+        # state leaves only for Terminated, after which the entry's firing does nothing.
+        self._waiting: dict[float, deque[tuple[float, Transaction, Timer]]] = {}
         self._tokens = itertools.count()
         self._ids = itertools.count(1)
 
@@ -578,26 +595,44 @@ class TransactionLayer:
         """Fire every timer due at `now`, earliest first."""
         actions: list[Action] = []
         heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, token, transaction, timer = heapq.heappop(heap)
-            if (timer, token) not in transaction._timers:
-                self._stale -= 1
-                continue
-            transaction._timers = tuple(entry for entry in transaction._timers if entry[1] != token)
+        while True:
+            queue = self._first_waiting(now)
+            if heap and heap[0][0] <= now and (queue is None or heap[0][0] <= queue[0][0]):
+                _, token, transaction, timer = heapq.heappop(heap)
+                if (timer, token) not in transaction._timers:
+                    self._stale -= 1
+                    continue
+                transaction._timers = tuple(entry for entry in transaction._timers if entry[1] != token)
+            elif queue is not None:
+                _, transaction, timer = queue.popleft()
+            else:
+                return actions
             # Retransmission timers restart from `now`, so a late wake-up does not burst.
             transaction._fire(timer, now, actions)
-        return actions
+
+    def _first_waiting(self, now: float) -> deque[tuple[float, Transaction, Timer]] | None:
+        """The queue of waiting transactions whose head is due soonest, if one is due by `now`."""
+        first = None
+        for queue in self._waiting.values():
+            if queue and queue[0][0] <= now and (first is None or queue[0][0] < first[0][0]):
+                first = queue
+        return first
 
     def next_deadline(self) -> float | None:
         """When `handle_timer` next has something to do, or None."""
         heap = self._heap
+        deadline = None
         while heap:
             _, token, transaction, timer = heap[0]
             if (timer, token) in transaction._timers:
-                return heap[0][0]
+                deadline = heap[0][0]
+                break
             heapq.heappop(heap)
             self._stale -= 1
-        return None
+        for queue in self._waiting.values():
+            if queue and (deadline is None or queue[0][0] < deadline):
+                deadline = queue[0][0]
+        return deadline
 
     # Introspection ---------------------------------------------------------------------------
 
@@ -617,6 +652,12 @@ class TransactionLayer:
         token = next(self._tokens)
         heapq.heappush(self._heap, (deadline, token, transaction, timer))
         return token
+
+    def _wait_out(self, transaction: Transaction, timer: Timer, now: float, duration: float) -> None:
+        queue = self._waiting.get(duration)
+        if queue is None:
+            queue = self._waiting[duration] = deque()
+        queue.append((now + duration, transaction, timer))
 
     def _compact(self) -> None:
         self._heap = [entry for entry in self._heap if (entry[3], entry[1]) in entry[2]._timers]

@@ -133,6 +133,24 @@ def test_uac_dialog_from_200_reverses_the_route_set():
     assert (dialog.local_uri.tag, dialog.remote_uri.tag) == (ALICE_TAG, BOB_TAG)
 
 
+def test_a_2xx_from_another_fork_makes_the_same_dialog_as_the_invite_would():
+    # RFC 3261 12.1.2, 13.2.2.4: the leg keeps its first dialog, not its INVITE, until Timer M.
+    first = uac()
+    fork = response(200, "OK", to_tag="carol", routes="", contact="Contact: <sip:carol@192.0.2.9>\n")
+    made = first.fork(fork)
+    assert vars_of(made) == vars_of(Dialog.as_uac(invite(), fork))
+    assert made.id == DialogId(CALL_ID, ALICE_TAG, "carol")
+    assert (str(made.remote_target), made.route_set, made.local_seq) == ("sip:carol@192.0.2.9", (), 314159)
+    with pytest.raises(LocalProtocolError):
+        uas().fork(fork)
+    with pytest.raises(LocalProtocolError):
+        first.fork(response(180, "Ringing", to_tag=None))
+
+
+def vars_of(dialog: Dialog) -> dict:
+    return {name: getattr(dialog, name) for name in Dialog.__slots__ if name != "__weakref__"}
+
+
 def test_sips_request_uri_makes_a_secure_dialog():
     dialog = Dialog.as_uas(invite(uri="sips:bob@biloxi.example.com"), response(200, "OK"), local_contact=PBX_CONTACT)
     assert dialog.secure is True
