@@ -4,7 +4,8 @@ INVITE client (17.1.1), non-INVITE client (17.1.2), INVITE server (17.2.1) and
 non-INVITE server (17.2.2), with the Accepted state RFC 6026 section 7 adds to
 both INVITE machines. Each machine is a transition table in
 transaction_machines.py; the `TransactionLayer` matches incoming messages to transactions (17.1.3, 17.2.3,
-including the RFC 2543 fallback), runs their timers from one heap and returns
+including the RFC 2543 fallback), runs their timers from one heap (a transaction
+that only waits out its last timer waits in a queue per duration) and returns
 actions: bytes to send, messages for the transaction user (TU), and reports
 of timeouts, transport failures and terminations.
 

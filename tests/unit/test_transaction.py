@@ -463,6 +463,30 @@ def test_2xx_moves_to_accepted_until_timer_l():
     assert len(layer) == 0
 
 
+def test_a_state_that_waits_for_one_timer_leaves_only_for_terminated():
+    # The layer queues such a transaction once, by its timer's duration, and never cancels the
+    # entry (TransactionLayer._waiting): no transition inside the state may start a timer, and
+    # every way out goes to Terminated.
+    for machine in MACHINES.values():
+        for state, timers in machine.runs.items():
+            if state not in transaction_module.LINGERING or len(timers) != 1:
+                continue
+            for (source, _), transition in machine.transitions.items():
+                if source is state:
+                    assert transition.target in (state, State.TERMINATED), (machine.kind, state, transition)
+                    assert not any(isinstance(effect, Timer) for effect in transition.effects), (machine.kind, state)
+
+
+def test_a_waiting_transaction_ended_by_a_transport_error_is_not_fired_again():
+    layer = TransactionLayer()
+    ended, _, _ = answered(layer, 200, "OK", now=0.0)
+    waiting, _, _ = answered(layer, 200, "OK", now=1.0, request=make_request(branch="z9hG4bKsecond"))
+    assert layer.transport_error(ended, 2.0) == [TransportFailed(ended), TransactionTerminated(ended)]
+    # Its queued Timer L comes up at 32 s and does nothing; the other's ends it at 33 s.
+    assert run_until(layer, 100.0) == [(32.0, []), (33.0, [TransactionTerminated(waiting)])]
+    assert len(layer) == 0 and layer.next_deadline() is None
+
+
 def test_ack_reusing_the_invite_branch_in_accepted_goes_to_the_tu():
     layer = TransactionLayer()
     transaction, _, _ = answered(layer, 200, "OK")
