@@ -95,7 +95,8 @@ class CallManager:
         self.dialogs = DialogTable()
         self._leg_of_dialog: dict[Any, SipLeg] = {}
         self._leg_of_invite: dict[int, SipLeg] = {}  # id(server transaction) -> inbound leg
-        self._client: dict[int, tuple[SipLeg, str, Request]] = {}  # id(client transaction) -> leg, purpose, request
+        # id(client transaction) -> leg, purpose, request (None once an answered INVITE's leg let go of it)
+        self._client: dict[int, tuple[SipLeg, str, Request | None]] = {}
         self._ring_timers: dict[str, TimerHandle] = {}
         self._session_ids = itertools.count(1)
         # SIP trunks (pbx.trunks.TrunkService): recognises providers' INVITEs, places calls out.
@@ -269,13 +270,11 @@ class CallManager:
                 return actions
             if purpose == "cancel":
                 return []
+            assert request is not None  # only an INVITE's entry lets go of its request
             return leg.on_in_dialog_response(request, event.response, now)
         if isinstance(event, TransactionTerminated):
+            # An answered leg let go of its INVITE at the 2xx (SipLeg._on_success), not here.
             self._client.pop(id(event.transaction), None)
-            if purpose == "invite" and leg.invite is request and leg.dialog is not None:
-                # No 2xx can reach the leg any more (RFC 6026 7.2: the transaction's Timer M
-                # is over): a held call keeps its dialog, not the INVITE that made it.
-                leg.invite = None
             return []
         if isinstance(event, (TransactionTimedOut, TransportFailed)):
             del self._client[id(event.transaction)]
@@ -283,6 +282,7 @@ class CallManager:
                 return leg.on_invite_timeout(now)
             if purpose in ("bye", "cancel", "notify"):
                 return []
+            assert request is not None  # only an INVITE's entry lets go of its request
             timeout = Response(408, "Request Timeout")
             return leg.on_in_dialog_response(request, timeout, now) if leg.dialog else []
         return []

@@ -211,8 +211,10 @@ class Dialog:
             raise LocalProtocolError("only a dialog we created as UAC has forks (RFC 3261 12.1.2)")
         if response.call_id != self.call_id or response.cseq.method != "INVITE":
             raise LocalProtocolError(f"{response!r} does not answer the INVITE of {self!r}")
+        if not 101 <= response.status <= 299:
+            raise LocalProtocolError(f"a {response.status} creates no dialog: only 101-299 do (RFC 3261 12.1)")
         remote = response.to
-        if not remote.tag or not 101 <= response.status <= 299:
+        if not remote.tag:
             raise LocalProtocolError(f"a {response.status} without a To tag creates no dialog (RFC 3261 12.1)")
         contact = _contact(response)
         return Dialog(

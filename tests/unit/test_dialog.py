@@ -143,8 +143,10 @@ def test_a_2xx_from_another_fork_makes_the_same_dialog_as_the_invite_would():
     assert (str(made.remote_target), made.route_set, made.local_seq) == ("sip:carol@192.0.2.9", (), 314159)
     with pytest.raises(LocalProtocolError):
         uas().fork(fork)
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError, match="without a To tag"):
         first.fork(response(180, "Ringing", to_tag=None))
+    with pytest.raises(LocalProtocolError, match="only 101-299"):
+        first.fork(response(486, "Busy Here", to_tag="carol"))
 
 
 def vars_of(dialog: Dialog) -> dict:
